@@ -1,0 +1,1 @@
+"""HunyuanVideo inference stack (in progress: see the HunyuanVideo issue)."""

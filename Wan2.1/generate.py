@@ -1,0 +1,74 @@
+"""Wan2.1 text-to-video, upstream's command line: `python generate.py --task t2v-14B --ckpt_dir ... --prompt ...`.
+
+Without --ckpt_dir it runs the small debug task on random weights (written to a temporary official-format
+directory and loaded through the same loader), so the whole pipeline runs on any CPU in seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from loguru import logger
+
+
+def default_save_file(args) -> Path:
+    prompt = args.prompt.replace(" ", "_").replace("/", "_")[:50]
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    return Path(
+        f"{args.task}_{args.size.replace('*', 'x')}_{args.ulysses_size}_{args.ring_size}_{prompt}_{stamp}.mp4"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wan.cli import DEBUG_TASK, build_parser, validate
+
+    parser = build_parser()
+    args = validate(parser, parser.parse_args(argv))
+
+    from wan import WanT2V
+    from wan.configs import WAN_CONFIGS
+    from wan.debug import write_random_checkpoint
+    from wan.utils.checkpoint import CheckpointError
+    from wan.utils.video import save_video, unique_path
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    offload = (device.type == "cuda") if args.offload_model is None else args.offload_model
+    cfg = WAN_CONFIGS[args.task]
+    logger.info(f"task {args.task}, size {args.size}, {args.frame_num} frames, device {device}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="wan-debug-") as tmp:
+            ckpt_dir = args.ckpt_dir
+            if ckpt_dir is None:
+                logger.warning(f"{DEBUG_TASK}: random weights, no trained model: the video is noise-like")
+                ckpt_dir = write_random_checkpoint(tmp, cfg, seed=0)
+            pipe = WanT2V.from_checkpoint(cfg, ckpt_dir, device=device, t5_cpu=args.t5_cpu)
+            video = pipe.generate(
+                args.prompt,
+                size=args.size_wh,
+                frame_num=args.frame_num,
+                shift=args.sample_shift,
+                sample_solver=args.sample_solver,
+                sampling_steps=args.sample_steps,
+                guide_scale=args.sample_guide_scale,
+                seed=args.base_seed,
+                offload_model=offload,
+            )
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    s = pipe.stats
+    logger.info(
+        f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s"
+    )
+    out = Path(args.save_file) if args.save_file else unique_path(default_save_file(args))
+    save_video(video, out, fps=cfg.sample_fps)
+    logger.info(f"saved {out} ({video.shape[1]} frames, {video.shape[3]}x{video.shape[2]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

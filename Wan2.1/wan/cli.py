@@ -1,0 +1,120 @@
+"""Argument parsing and validation for generate.py: every check runs before anything heavy loads."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
+from .schedulers import SOLVERS
+
+DEBUG_TASK = "t2v-debug"
+
+
+def str2bool(v: str) -> bool:
+    if v.lower() in ("true", "1", "yes", "y"):
+        return True
+    if v.lower() in ("false", "0", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (True/False), got {v!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Generate a video from a text prompt with Wan2.1.")
+    p.add_argument(
+        "--task",
+        choices=list(WAN_CONFIGS),
+        default=None,
+        help=f"task to run; default t2v-14B with --ckpt_dir, {DEBUG_TASK} (random weights) without",
+    )
+    p.add_argument("--size", default=None, help="W*H, one of the task's sizes (default: the task's first)")
+    p.add_argument("--frame_num", type=int, default=None, help="frames, 4n+1 (default: task's, 81 upstream)")
+    p.add_argument("--ckpt_dir", default=None, help="official checkpoint directory (e.g. ./Wan2.1-T2V-14B)")
+    p.add_argument(
+        "--offload_model",
+        type=str2bool,
+        default=None,
+        help="offload T5/DiT to CPU between uses (default True on one GPU)",
+    )
+    p.add_argument("--ulysses_size", type=int, default=1, help="Ulysses sequence-parallel degree")
+    p.add_argument("--ring_size", type=int, default=1, help="ring-attention degree")
+    p.add_argument("--t5_fsdp", action="store_true", help="shard T5 with FSDP (multi-GPU)")
+    p.add_argument("--t5_cpu", action="store_true", help="keep the T5 encoder on the CPU")
+    p.add_argument("--dit_fsdp", action="store_true", help="shard the DiT with FSDP (multi-GPU)")
+    p.add_argument(
+        "--save_file", default=None, help="output .mp4 (default: an auto name that never overwrites)"
+    )
+    p.add_argument("--prompt", default=None, help="text prompt (default: the task's example prompt)")
+    p.add_argument("--base_seed", type=int, default=-1, help="noise seed; -1 draws one")
+    p.add_argument("--sample_solver", choices=SOLVERS, default="unipc")
+    p.add_argument("--sample_steps", type=int, default=None, help="denoising steps (default: task's, 50)")
+    p.add_argument("--sample_shift", type=float, default=None, help="flow shift (default: task's, 5.0)")
+    p.add_argument("--sample_guide_scale", type=float, default=None, help="CFG scale (default: task's, 5.0)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    return p
+
+
+def required_files(task: str, ckpt_dir: Path) -> list[Path]:
+    cfg = WAN_CONFIGS[task]
+    return [
+        ckpt_dir / "config.json",
+        ckpt_dir / cfg.t5_checkpoint,
+        ckpt_dir / cfg.t5_tokenizer,
+        ckpt_dir / cfg.vae_checkpoint,
+    ]
+
+
+def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Fill task defaults and reject bad input with one-line errors (p.error exits with code 2)."""
+    if args.task is None:
+        args.task = "t2v-14B" if args.ckpt_dir else DEBUG_TASK
+    cfg = WAN_CONFIGS[args.task]
+    sizes = SUPPORTED_SIZES[args.task]
+    args.size = args.size or sizes[0]
+    if args.size not in sizes:
+        p.error(f"unsupported --size {args.size} for task {args.task}; supported: {', '.join(sizes)}")
+    args.frame_num = cfg.frame_num if args.frame_num is None else args.frame_num
+    if args.frame_num < 1 or (args.frame_num - 1) % 4:
+        p.error(f"--frame_num must be 4n+1 (1, 5, 9, ..., 81), got {args.frame_num}")
+    args.sample_steps = cfg.sample_steps if args.sample_steps is None else args.sample_steps
+    args.sample_shift = cfg.sample_shift if args.sample_shift is None else args.sample_shift
+    args.sample_guide_scale = (
+        cfg.sample_guide_scale if args.sample_guide_scale is None else args.sample_guide_scale
+    )
+    if args.sample_steps < 1:
+        p.error(f"--sample_steps must be >= 1, got {args.sample_steps}")
+    if args.sample_shift <= 0:
+        p.error(f"--sample_shift must be > 0, got {args.sample_shift}")
+    if args.ulysses_size < 1 or args.ring_size < 1:
+        p.error("--ulysses_size and --ring_size must be >= 1")
+    if args.ulysses_size * args.ring_size > 1 or args.dit_fsdp or args.t5_fsdp:
+        p.error(
+            "multi-GPU (--ulysses_size/--ring_size > 1, --dit_fsdp, --t5_fsdp) is not supported yet; "
+            "run on one device with the defaults"
+        )
+    args.prompt = cfg.example_prompt if args.prompt is None else args.prompt
+    if not args.prompt.strip():
+        p.error("--prompt is empty; give a text prompt")
+    if args.save_file is not None:
+        out = Path(args.save_file)
+        if out.suffix.lower() != ".mp4":
+            p.error(f"--save_file must end with .mp4, got {args.save_file}")
+        if not out.parent.is_dir():
+            p.error(f"--save_file directory does not exist: {out.parent}")
+    if args.ckpt_dir is None:
+        if args.task != DEBUG_TASK:
+            p.error(f"--ckpt_dir is required for task {args.task} (e.g. ./Wan2.1-{args.task.upper()[:3]}...)")
+    else:
+        ckpt = Path(args.ckpt_dir)
+        if not ckpt.is_dir():
+            p.error(f"--ckpt_dir not found: {ckpt}")
+        missing = [f.name for f in required_files(args.task, ckpt) if not f.exists()]
+        if not any(
+            (ckpt / n).is_file()
+            for n in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
+        ):
+            missing.append("diffusion_pytorch_model.safetensors (or its .index.json)")
+        if missing:
+            p.error(f"--ckpt_dir {ckpt} lacks checkpoint files: {', '.join(missing)}")
+    args.size_wh = SIZE_CONFIGS[args.size]
+    return args

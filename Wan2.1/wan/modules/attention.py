@@ -1,0 +1,108 @@
+"""The one attention entry point of the Wan DiT.
+
+Every self- and cross-attention call of `WanModel` goes through `attention()`. Kernel choice lives here:
+flash-attn 3, then flash-attn 2, when installed and the tensors are on CUDA; torch SDPA otherwise. Both paths
+honour key lengths (padded keys are masked), which upstream's SDPA fallback silently dropped.
+
+Shapes: B batch, Lq/Lk query/key length, H heads, Dh head dim.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@functools.cache
+def _flash_varlen() -> Callable | None:
+    """Return flash-attn's varlen function (FA3 preferred), or None; imported lazily, once."""
+    try:
+        from flash_attn_interface import flash_attn_varlen_func  # FA3
+
+        return flash_attn_varlen_func
+    except ImportError:
+        pass
+    try:
+        from flash_attn import flash_attn_varlen_func  # FA2
+
+        return flash_attn_varlen_func
+    except ImportError:
+        return None
+
+
+def flash_available(device: torch.device) -> bool:
+    return device.type == "cuda" and _flash_varlen() is not None
+
+
+def _key_lens(k_lens: Tensor | None, batch: int, lk: int, device: torch.device) -> Tensor:
+    if k_lens is None:
+        return torch.full((batch,), lk, dtype=torch.int32, device=device)
+    return k_lens.to(device=device, dtype=torch.int32)
+
+
+def _flash(q: Tensor, k: Tensor, v: Tensor, k_lens: Tensor | None, half: torch.dtype) -> Tensor:
+    b, lq, h, dh = q.shape
+    lk = k.shape[1]
+    kl = _key_lens(k_lens, b, lk, q.device)
+    # Pack the valid keys of each sample back to back, as flash-attn's varlen API wants.
+    k_valid = torch.cat([k[i, : kl[i]] for i in range(b)]).to(half)
+    v_valid = torch.cat([v[i, : kl[i]] for i in range(b)]).to(half)
+    cu_q = torch.arange(0, (b + 1) * lq, lq, dtype=torch.int32, device=q.device)
+    cu_k = F.pad(kl.cumsum(0, dtype=torch.int32), (1, 0))
+    out = _flash_varlen()(
+        q.reshape(b * lq, h, dh).to(half),
+        k_valid,
+        v_valid,
+        cu_seqlens_q=cu_q,
+        cu_seqlens_k=cu_k,
+        max_seqlen_q=lq,
+        max_seqlen_k=int(kl.max()),
+    )
+    if isinstance(out, tuple):  # FA3 returns (out, lse)
+        out = out[0]
+    return out.view(b, lq, h, dh)
+
+
+def _sdpa(q: Tensor, k: Tensor, v: Tensor, k_lens: Tensor | None) -> Tensor:
+    b, lq, h, dh = q.shape
+    lk = k.shape[1]
+    mask = None
+    if k_lens is not None and bool((k_lens < lk).any()):
+        # Boolean key-padding mask [B, 1, 1, Lk]: True = attend.
+        mask = torch.arange(lk, device=q.device)[None, :] < k_lens.to(q.device)[:, None]
+        mask = mask[:, None, None, :]
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
+    )  # [B, H, Lq, Dh]
+    return out.transpose(1, 2)
+
+
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    k_lens: Tensor | None = None,
+    half_dtype: torch.dtype = torch.bfloat16,
+) -> Tensor:
+    """Scaled dot-product attention over [B, L, H, Dh] tensors with optional key lengths.
+
+    Args:
+        q: queries [B, Lq, H, Dh].
+        k: keys [B, Lk, H, Dh].
+        v: values [B, Lk, H, Dh].
+        k_lens: valid key count per sample [B]; keys at positions >= k_lens[b] are ignored.
+        half_dtype: compute dtype on CUDA (upstream always runs its kernels in bf16).
+
+    Returns:
+        [B, Lq, H, Dh] in the dtype of `q`.
+    """
+    out_dtype = q.dtype
+    if flash_available(q.device) and q.shape[-1] <= 256:
+        return _flash(q, k, v, k_lens, half_dtype).to(out_dtype)
+    if q.device.type == "cuda":
+        q, k, v = q.to(half_dtype), k.to(half_dtype), v.to(half_dtype)
+    return _sdpa(q, k, v, k_lens).to(out_dtype)

@@ -1,0 +1,229 @@
+"""WanT2V: text-to-video with the Wan2.1 components (T5, DiT, VAE) and the flow samplers.
+
+CFG runs as two named passes per step, "cond" then "uncond" (upstream order); `denoise()` lets a caller wrap
+each pass (the delta cache marks its branches this way) without the model knowing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from loguru import logger
+from torch import Tensor
+from tqdm import tqdm
+
+from .configs import WanConfig
+from .modules.model import WanModel, load_wan_model
+from .modules.t5 import T5EncoderModel
+from .modules.vae import WanVAE
+from .schedulers import make_scheduler
+
+BranchContext = Callable[[str, int], AbstractContextManager]
+
+
+def _no_branch(name: str, step: int) -> AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class GenerationStats:
+    """Timings of the last `generate` call, device-synchronised, in seconds."""
+
+    encode_seconds: float = 0.0
+    denoise_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    steps: int = 0
+    model_calls: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def latent_shape(config: WanConfig, size: tuple[int, int], frame_num: int) -> tuple[int, int, int, int]:
+    """(C, F', H', W') for a W*H size and a 4n+1 frame count."""
+    w, h = size
+    st, sh, sw = config.vae_stride
+    return (config.vae.z_dim, (frame_num - 1) // st + 1, h // sh, w // sw)
+
+
+def sequence_length(config: WanConfig, latent: tuple[int, int, int, int], sp_size: int = 1) -> int:
+    """Token count padded to a multiple of the sequence-parallel size (upstream's seq_len)."""
+    _, f, h, w = latent
+    pt, ph, pw = config.patch_size
+    tokens = (f // pt) * (h // ph) * (w // pw)
+    return math.ceil(tokens / sp_size) * sp_size
+
+
+def denoise(
+    model: WanModel,
+    latent: Tensor,
+    scheduler,
+    context: list[Tensor],
+    context_null: list[Tensor],
+    guide_scale: float,
+    seq_len: int,
+    branch: BranchContext = _no_branch,
+    progress: bool = True,
+) -> Tensor:
+    """The sampling loop: v = v_u + g (v_c - v_u), then one scheduler step. Returns the final latent."""
+    for i, t in enumerate(tqdm(scheduler.timesteps, desc="denoise", disable=not progress)):
+        ts = t.reshape(1).to(latent.device)
+        with branch("cond", i):
+            v_cond = model([latent], t=ts, context=context, seq_len=seq_len)[0]
+        with branch("uncond", i):
+            v_uncond = model([latent], t=ts, context=context_null, seq_len=seq_len)[0]
+        v = v_uncond + guide_scale * (v_cond - v_uncond)
+        latent = scheduler.step(v[None], t, latent[None], return_dict=False)[0][0]
+    return latent
+
+
+class WanT2V:
+    """Components in, video out. Build from an official checkpoint directory with `from_checkpoint`."""
+
+    def __init__(
+        self,
+        config: WanConfig,
+        text_encoder: T5EncoderModel,
+        vae: WanVAE,
+        model: WanModel,
+        device: torch.device | str = "cpu",
+        t5_cpu: bool = False,
+    ):
+        self.config = config
+        self.text_encoder, self.vae, self.model = text_encoder, vae, model
+        self.device = torch.device(device)
+        self.t5_cpu = t5_cpu
+        self.stats = GenerationStats()
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        config: WanConfig,
+        checkpoint_dir: str | Path,
+        device: torch.device | str = "cpu",
+        t5_cpu: bool = False,
+        dit_dtype: torch.dtype = torch.float32,
+    ) -> WanT2V:
+        """Load T5, VAE and DiT from the official files of `checkpoint_dir`.
+
+        The DiT stays fp32 and runs under bf16 autocast on CUDA, as upstream; on CPU it runs in fp32.
+        """
+        device = torch.device(device)
+        ckpt = Path(checkpoint_dir)
+        logger.info(f"loading T5 from {ckpt / config.t5_checkpoint}")
+        text_encoder = T5EncoderModel(
+            text_len=config.text_len,
+            config=config.t5,
+            checkpoint_path=ckpt / config.t5_checkpoint,
+            tokenizer_path=ckpt / config.t5_tokenizer,
+            dtype=config.t5_dtype if device.type == "cuda" or t5_cpu else torch.float32,
+            device="cpu" if t5_cpu else device,
+        )
+        logger.info(f"loading VAE from {ckpt / config.vae_checkpoint}")
+        vae = WanVAE(ckpt / config.vae_checkpoint, config.vae, device=device)
+        logger.info(f"loading DiT from {ckpt}")
+        model = load_wan_model(str(ckpt), device=device, dtype=dit_dtype)
+        mismatch = {
+            k: (getattr(model, k), getattr(config, k))
+            for k in ("dim", "num_layers", "num_heads", "ffn_dim")
+            if getattr(model, k) != getattr(config, k)
+        }
+        if mismatch:
+            raise ValueError(
+                f"checkpoint {ckpt} does not match task {config.name}: (file, task) = {mismatch}"
+            )
+        return cls(config, text_encoder, vae, model, device=device, t5_cpu=t5_cpu)
+
+    def encode_prompts(self, prompts: list[str], offload_model: bool) -> list[Tensor]:
+        if not self.t5_cpu:
+            self.text_encoder.model.to(self.device)
+        out = self.text_encoder(prompts, self.device)
+        if offload_model and not self.t5_cpu and self.device.type == "cuda":
+            self.text_encoder.model.cpu()
+        return out
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        input_prompt: str,
+        size: tuple[int, int] = (1280, 720),
+        frame_num: int = 81,
+        shift: float = 5.0,
+        sample_solver: str = "unipc",
+        sampling_steps: int = 50,
+        guide_scale: float = 5.0,
+        n_prompt: str = "",
+        seed: int = -1,
+        offload_model: bool = True,
+        branch: BranchContext = _no_branch,
+        progress: bool = True,
+    ) -> Tensor:
+        """Generate one video.
+
+        Args:
+            input_prompt: the text prompt.
+            size: (width, height) in pixels.
+            frame_num: frames, 4n + 1.
+            shift: flow shift of the sampler.
+            sample_solver: "unipc" or "dpm++".
+            sampling_steps: denoising steps.
+            guide_scale: classifier-free guidance scale.
+            n_prompt: negative prompt; empty means the config's `sample_neg_prompt`.
+            seed: noise seed; -1 draws one at random.
+            offload_model: move T5/DiT to the CPU when not in use (CUDA only).
+            branch: `branch(name, step)` context wrapped around each model pass ("cond", "uncond").
+            progress: show a tqdm bar over steps.
+
+        Returns:
+            The video [3, F, H, W] in [-1, 1], fp32, on the CPU.
+        """
+        if (frame_num - 1) % 4:
+            raise ValueError(f"frame_num must be 4n+1, got {frame_num}")
+        cfg = self.config
+        seed = seed if seed >= 0 else random.randint(0, sys.maxsize)
+        shape = latent_shape(cfg, size, frame_num)
+        seq_len = sequence_length(cfg, shape)
+        stats = self.stats = GenerationStats(steps=sampling_steps)
+
+        t0 = time.perf_counter()
+        context = self.encode_prompts([input_prompt], offload_model)
+        context_null = self.encode_prompts([n_prompt or cfg.sample_neg_prompt], offload_model)
+        stats.encode_seconds = time.perf_counter() - t0
+
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        noise = torch.randn(shape, dtype=torch.float32, device=self.device, generator=generator)
+        scheduler = make_scheduler(sample_solver, sampling_steps, shift, self.device, cfg.num_train_timesteps)
+        self.model.to(self.device)
+        autocast = torch.autocast(self.device.type, dtype=cfg.param_dtype, enabled=self.device.type == "cuda")
+
+        synchronize(self.device)
+        t0 = time.perf_counter()
+        with autocast:
+            latent = denoise(
+                self.model, noise, scheduler, context, context_null, guide_scale, seq_len,
+                branch=branch, progress=progress,
+            )  # fmt: skip
+        synchronize(self.device)
+        stats.denoise_seconds = time.perf_counter() - t0
+        stats.model_calls = 2 * sampling_steps
+        if offload_model and self.device.type == "cuda":
+            self.model.cpu()
+            torch.cuda.empty_cache()
+
+        t0 = time.perf_counter()
+        video = self.vae.decode([latent])[0]
+        synchronize(self.device)
+        stats.decode_seconds = time.perf_counter() - t0
+        return video.cpu()

@@ -1,0 +1,1 @@
+"""Helpers of the Wan stack: checkpoint I/O, key converters, video writing."""

@@ -1,0 +1,75 @@
+"""WanModel key converter to and from diffusers' `WanTransformer3DModel` (pure renames, no reshaping).
+
+The rename table is the one of diffusers' `scripts/convert_wan_to_diffusers.py` (a fact about the two
+formats); upstream's norm2/norm3 names are swapped relative to diffusers.
+"""
+
+from __future__ import annotations
+
+import re
+
+from torch import Tensor
+
+# (upstream regex, diffusers replacement); applied to each key, first match wins.
+_DIT_RULES: list[tuple[str, str]] = [
+    (r"^time_embedding\.0\.", "condition_embedder.time_embedder.linear_1."),
+    (r"^time_embedding\.2\.", "condition_embedder.time_embedder.linear_2."),
+    (r"^text_embedding\.0\.", "condition_embedder.text_embedder.linear_1."),
+    (r"^text_embedding\.2\.", "condition_embedder.text_embedder.linear_2."),
+    (r"^time_projection\.1\.", "condition_embedder.time_proj."),
+    (r"^head\.modulation$", "scale_shift_table"),
+    (r"^head\.head\.", "proj_out."),
+    (r"^blocks\.(\d+)\.modulation$", r"blocks.\1.scale_shift_table"),
+    (r"^blocks\.(\d+)\.self_attn\.([qkv])\.", r"blocks.\1.attn1.to_\2."),
+    (r"^blocks\.(\d+)\.self_attn\.o\.", r"blocks.\1.attn1.to_out.0."),
+    (r"^blocks\.(\d+)\.self_attn\.norm_([qk])\.", r"blocks.\1.attn1.norm_\2."),
+    (r"^blocks\.(\d+)\.cross_attn\.([qkv])\.", r"blocks.\1.attn2.to_\2."),
+    (r"^blocks\.(\d+)\.cross_attn\.o\.", r"blocks.\1.attn2.to_out.0."),
+    (r"^blocks\.(\d+)\.cross_attn\.norm_([qk])\.", r"blocks.\1.attn2.norm_\2."),
+    (r"^blocks\.(\d+)\.norm3\.", r"blocks.\1.norm2."),
+    (r"^blocks\.(\d+)\.ffn\.0\.", r"blocks.\1.ffn.net.0.proj."),
+    (r"^blocks\.(\d+)\.ffn\.2\.", r"blocks.\1.ffn.net.2."),
+]
+
+_DIT_RULES_BACK: list[tuple[str, str]] = [
+    (r"^condition_embedder\.time_embedder\.linear_1\.", "time_embedding.0."),
+    (r"^condition_embedder\.time_embedder\.linear_2\.", "time_embedding.2."),
+    (r"^condition_embedder\.text_embedder\.linear_1\.", "text_embedding.0."),
+    (r"^condition_embedder\.text_embedder\.linear_2\.", "text_embedding.2."),
+    (r"^condition_embedder\.time_proj\.", "time_projection.1."),
+    (r"^scale_shift_table$", "head.modulation"),
+    (r"^proj_out\.", "head.head."),
+    (r"^blocks\.(\d+)\.scale_shift_table$", r"blocks.\1.modulation"),
+    (r"^blocks\.(\d+)\.attn1\.to_([qkv])\.", r"blocks.\1.self_attn.\2."),
+    (r"^blocks\.(\d+)\.attn1\.to_out\.0\.", r"blocks.\1.self_attn.o."),
+    (r"^blocks\.(\d+)\.attn1\.norm_([qk])\.", r"blocks.\1.self_attn.norm_\2."),
+    (r"^blocks\.(\d+)\.attn2\.to_([qkv])\.", r"blocks.\1.cross_attn.\2."),
+    (r"^blocks\.(\d+)\.attn2\.to_out\.0\.", r"blocks.\1.cross_attn.o."),
+    (r"^blocks\.(\d+)\.attn2\.norm_([qk])\.", r"blocks.\1.cross_attn.norm_\2."),
+    (r"^blocks\.(\d+)\.norm2\.", r"blocks.\1.norm3."),
+    (r"^blocks\.(\d+)\.ffn\.net\.0\.proj\.", r"blocks.\1.ffn.0."),
+    (r"^blocks\.(\d+)\.ffn\.net\.2\.", r"blocks.\1.ffn.2."),
+]
+
+
+def rename_keys(state_dict: dict[str, Tensor], rules: list[tuple[str, str]]) -> dict[str, Tensor]:
+    """Rename every key by the first matching rule; keys that match none are kept."""
+    out = {}
+    for key, value in state_dict.items():
+        new = key
+        for pattern, repl in rules:
+            new, n = re.subn(pattern, repl, key)
+            if n:
+                break
+        if new in out:
+            raise ValueError(f"two keys map to {new!r}")
+        out[new] = value
+    return out
+
+
+def dit_to_diffusers(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    return rename_keys(state_dict, _DIT_RULES)
+
+
+def dit_from_diffusers(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    return rename_keys(state_dict, _DIT_RULES_BACK)

@@ -1,0 +1,1 @@
+"""Model-agnostic ProfilingDiT delta cache (in progress: see the delta_cache issue)."""
