@@ -18,9 +18,7 @@ from loguru import logger
 def default_save_file(args) -> Path:
     prompt = args.prompt.replace(" ", "_").replace("/", "_")[:50]
     stamp = time.strftime("%Y%m%d_%H%M%S")
-    return Path(
-        f"{args.task}_{args.size.replace('*', 'x')}_{args.ulysses_size}_{args.ring_size}_{prompt}_{stamp}.mp4"
-    )
+    return Path(f"{args.task}_{args.size.replace('*', 'x')}_{args.ulysses_size}_{args.ring_size}_{prompt}_{stamp}.mp4")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     s = pipe.stats
-    logger.info(
-        f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s"
-    )
+    logger.info(f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s")
     out = Path(args.save_file) if args.save_file else unique_path(default_save_file(args))
     save_video(video, out, fps=cfg.sample_fps)
     logger.info(f"saved {out} ({video.shape[1]} frames, {video.shape[3]}x{video.shape[2]})")

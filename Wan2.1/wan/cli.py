@@ -41,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t5_fsdp", action="store_true", help="shard T5 with FSDP (multi-GPU)")
     p.add_argument("--t5_cpu", action="store_true", help="keep the T5 encoder on the CPU")
     p.add_argument("--dit_fsdp", action="store_true", help="shard the DiT with FSDP (multi-GPU)")
-    p.add_argument(
-        "--save_file", default=None, help="output .mp4 (default: an auto name that never overwrites)"
-    )
+    p.add_argument("--save_file", default=None, help="output .mp4 (default: an auto name that never overwrites)")
     p.add_argument("--prompt", default=None, help="text prompt (default: the task's example prompt)")
     p.add_argument("--base_seed", type=int, default=-1, help="noise seed; -1 draws one")
     p.add_argument("--sample_solver", choices=SOLVERS, default="unipc")
@@ -78,9 +76,7 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         p.error(f"--frame_num must be 4n+1 (1, 5, 9, ..., 81), got {args.frame_num}")
     args.sample_steps = cfg.sample_steps if args.sample_steps is None else args.sample_steps
     args.sample_shift = cfg.sample_shift if args.sample_shift is None else args.sample_shift
-    args.sample_guide_scale = (
-        cfg.sample_guide_scale if args.sample_guide_scale is None else args.sample_guide_scale
-    )
+    args.sample_guide_scale = cfg.sample_guide_scale if args.sample_guide_scale is None else args.sample_guide_scale
     if args.sample_steps < 1:
         p.error(f"--sample_steps must be >= 1, got {args.sample_steps}")
     if args.sample_shift <= 0:

@@ -35,9 +35,7 @@ def build_char_tokenizer(path: str | Path, vocab_size: int) -> None:
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     fast.save_pretrained(str(path))
 
 
@@ -93,7 +91,5 @@ def write_random_checkpoint(
 
     torch.manual_seed(seed + 2)
     vae = build_autoencoder(config.vae)
-    torch.save(
-        vae_from_diffusers(vae.state_dict(), config.vae.num_res_blocks), ckpt_dir / config.vae_checkpoint
-    )
+    torch.save(vae_from_diffusers(vae.state_dict(), config.vae.num_res_blocks), ckpt_dir / config.vae_checkpoint)
     return ckpt_dir

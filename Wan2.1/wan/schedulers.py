@@ -58,13 +58,9 @@ def make_scheduler(
     )
     if solver == "unipc":
         sched = UniPCMultistepScheduler(**common, flow_shift=shift, predict_x0=True, solver_type="bh2")
-        sched.set_timesteps(
-            sigmas=np.linspace(train_sigma_max(num_train_timesteps), 0, steps + 1)[:-1], device=device
-        )
+        sched.set_timesteps(sigmas=np.linspace(train_sigma_max(num_train_timesteps), 0, steps + 1)[:-1], device=device)
         return sched
-    sched = DPMSolverMultistepScheduler(
-        **common, flow_shift=1.0, algorithm_type="dpmsolver++", solver_type="midpoint"
-    )
+    sched = DPMSolverMultistepScheduler(**common, flow_shift=1.0, algorithm_type="dpmsolver++", solver_type="midpoint")
     sched.set_timesteps(steps, device=device)
     sigmas = dpm_sigmas(steps, shift)
     sched.sigmas = torch.from_numpy(np.append(sigmas, 0.0).astype(np.float32))

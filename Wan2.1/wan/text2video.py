@@ -89,6 +89,18 @@ def denoise(
     return latent
 
 
+def check_task_matches(config: WanConfig, ckpt_dir: Path) -> None:
+    """Refuse a checkpoint directory whose config.json describes another model than the task."""
+    from .utils.checkpoint import read_dit_config
+
+    found = read_dit_config(ckpt_dir)
+    keys = ("dim", "ffn_dim", "num_heads", "num_layers", "in_dim", "out_dim", "text_len")
+    diff = {k: (found[k], getattr(config, k)) for k in keys if k in found and found[k] != getattr(config, k)}
+    if diff:
+        shown = ", ".join(f"{k}={a} (task: {b})" for k, (a, b) in diff.items())
+        raise ValueError(f"checkpoint {ckpt_dir} does not match task {config.name}: config.json has {shown}")
+
+
 class WanT2V:
     """Components in, video out. Build from an official checkpoint directory with `from_checkpoint`."""
 
@@ -122,6 +134,7 @@ class WanT2V:
         """
         device = torch.device(device)
         ckpt = Path(checkpoint_dir)
+        check_task_matches(config, ckpt)  # cheap: config.json only, before any weights load
         logger.info(f"loading T5 from {ckpt / config.t5_checkpoint}")
         text_encoder = T5EncoderModel(
             text_len=config.text_len,
@@ -135,15 +148,6 @@ class WanT2V:
         vae = WanVAE(ckpt / config.vae_checkpoint, config.vae, device=device)
         logger.info(f"loading DiT from {ckpt}")
         model = load_wan_model(str(ckpt), device=device, dtype=dit_dtype)
-        mismatch = {
-            k: (getattr(model, k), getattr(config, k))
-            for k in ("dim", "num_layers", "num_heads", "ffn_dim")
-            if getattr(model, k) != getattr(config, k)
-        }
-        if mismatch:
-            raise ValueError(
-                f"checkpoint {ckpt} does not match task {config.name}: (file, task) = {mismatch}"
-            )
         return cls(config, text_encoder, vae, model, device=device, t5_cpu=t5_cpu)
 
     def encode_prompts(self, prompts: list[str], offload_model: bool) -> list[Tensor]:

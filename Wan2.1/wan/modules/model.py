@@ -152,9 +152,7 @@ class WanCrossAttention(WanSelfAttention):
 
 
 class WanAttentionBlock(nn.Module):
-    def __init__(
-        self, dim: int, ffn_dim: int, num_heads: int, qk_norm: bool, cross_attn_norm: bool, eps: float
-    ):
+    def __init__(self, dim: int, ffn_dim: int, num_heads: int, qk_norm: bool, cross_attn_norm: bool, eps: float):
         super().__init__()
         self.norm1 = WanLayerNorm(dim, eps)
         self.self_attn = WanSelfAttention(dim, num_heads, qk_norm, eps)
@@ -162,9 +160,7 @@ class WanAttentionBlock(nn.Module):
         self.norm3 = WanLayerNorm(dim, eps, elementwise_affine=True) if cross_attn_norm else nn.Identity()
         self.cross_attn = WanCrossAttention(dim, num_heads, qk_norm, eps)
         self.norm2 = WanLayerNorm(dim, eps)
-        self.ffn = nn.Sequential(
-            nn.Linear(dim, ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(ffn_dim, dim)
-        )
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(ffn_dim, dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
 
     def forward(self, x: Tensor, e0: Tensor, seq_lens: Tensor, rope: Tensor, context: Tensor) -> Tensor:
@@ -242,14 +238,11 @@ class WanModel(nn.Module):
         self.num_heads, self.num_layers = num_heads, num_layers
 
         self.patch_embedding = nn.Conv3d(in_dim, dim, kernel_size=patch_size, stride=patch_size)
-        self.text_embedding = nn.Sequential(
-            nn.Linear(text_dim, dim), nn.GELU(approximate="tanh"), nn.Linear(dim, dim)
-        )
+        self.text_embedding = nn.Sequential(nn.Linear(text_dim, dim), nn.GELU(approximate="tanh"), nn.Linear(dim, dim))
         self.time_embedding = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(dim, dim * 6))
         self.blocks = nn.ModuleList(
-            WanAttentionBlock(dim, ffn_dim, num_heads, qk_norm, cross_attn_norm, eps)
-            for _ in range(num_layers)
+            WanAttentionBlock(dim, ffn_dim, num_heads, qk_norm, cross_attn_norm, eps) for _ in range(num_layers)
         )
         self.head = Head(dim, out_dim, patch_size, eps)
 
@@ -307,9 +300,7 @@ class WanModel(nn.Module):
         x = [u.flatten(2).transpose(1, 2) for u in x]
         seq_lens = torch.tensor([u.size(1) for u in x], dtype=torch.long, device=device)
         if int(seq_lens.max()) > seq_len:
-            raise ValueError(
-                f"seq_len={seq_len} is shorter than the {int(seq_lens.max())} tokens of the input"
-            )
+            raise ValueError(f"seq_len={seq_len} is shorter than the {int(seq_lens.max())} tokens of the input")
         x = torch.cat([torch.cat([u, u.new_zeros(1, seq_len - u.size(1), u.size(2))], dim=1) for u in x])
         rope = rope_table(self.freqs, grid_sizes, seq_len, self.dim // self.num_heads)  # [B, L, 1, Dh/2]
 
@@ -382,9 +373,7 @@ def load_wan_model(
     sd = load_dit_state_dict(ckpt_dir)
     with torch.device("meta"):
         model = WanModel(**kwargs)
-    check_state_dict(
-        sd, {k: v.shape for k, v in model.state_dict().items()}, what=f"DiT checkpoint {ckpt_dir}"
-    )
+    check_state_dict(sd, {k: v.shape for k, v in model.state_dict().items()}, what=f"DiT checkpoint {ckpt_dir}")
     model.load_state_dict({k: v.to(dtype) for k, v in sd.items()}, strict=True, assign=True)
     # The RoPE table was created on meta with the model: rebuild it on the CPU.
     with torch.device("cpu"):

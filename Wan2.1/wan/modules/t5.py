@@ -64,9 +64,7 @@ _T5_RULES_BACK: list[tuple[str, str]] = [
 
 def t5_from_hf(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     """Inverse of `t5_to_hf`; the tied `encoder.embed_tokens.weight` copy is dropped."""
-    return {
-        _rename(k, _T5_RULES_BACK): v for k, v in state_dict.items() if k != "encoder.embed_tokens.weight"
-    }
+    return {_rename(k, _T5_RULES_BACK): v for k, v in state_dict.items() if k != "encoder.embed_tokens.weight"}
 
 
 def umt5_config(cfg: WanT5Config):

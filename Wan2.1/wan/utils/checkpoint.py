@@ -51,9 +51,7 @@ def check_state_dict(
         if state_dict[k].shape != expected[k]
     ]
     if wrong:
-        problems.append(
-            f"{len(wrong)} wrong shapes [{'; '.join(wrong[:4])}{' ...' if len(wrong) > 4 else ''}]"
-        )
+        problems.append(f"{len(wrong)} wrong shapes [{'; '.join(wrong[:4])}{' ...' if len(wrong) > 4 else ''}]")
     if problems:
         raise CheckpointError(f"{what} does not fit the model: " + "; ".join(problems))
 

@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny official-format Wan checkpoint directories written once per session."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def debug_config():
+    from wan.configs import WAN_CONFIGS
+
+    return WAN_CONFIGS["t2v-debug"]
+
+
+@pytest.fixture(scope="session")
+def wan_ckpt(tmp_path_factory, debug_config) -> Path:
+    """Single-file DiT checkpoint directory (like T2V-1.3B)."""
+    from wan.debug import write_random_checkpoint
+
+    return write_random_checkpoint(tmp_path_factory.mktemp("wan_single"), debug_config, seed=0)
+
+
+@pytest.fixture(scope="session")
+def wan_ckpt_sharded(tmp_path_factory, debug_config) -> Path:
+    """Sharded DiT checkpoint directory with an index (like T2V-14B)."""
+    from wan.debug import write_random_checkpoint
+
+    return write_random_checkpoint(tmp_path_factory.mktemp("wan_sharded"), debug_config, seed=0, shards=3)
+
+
+@pytest.fixture(scope="session")
+def generate_main():
+    spec = importlib.util.spec_from_file_location("wan_generate", REPO / "Wan2.1" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).norm() / b.double().norm())

@@ -1,0 +1,95 @@
+"""generate.py end to end on the debug task, and its one-line errors for bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import pytest
+from conftest import REPO
+
+GENERATE = REPO / "Wan2.1" / "generate.py"
+
+
+def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'Wan2.1'}{os.pathsep}{REPO}"}
+    return subprocess.run(
+        [sys.executable, str(GENERATE), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+def test_end_to_end_writes_mp4(tmp_path, wan_ckpt_sharded):
+    out = tmp_path / "video.mp4"
+    res = run_cli(
+        "--task", "t2v-debug", "--ckpt_dir", str(wan_ckpt_sharded), "--size", "128*64", "--frame_num", "9",
+        "--sample_steps", "3", "--base_seed", "1", "--prompt", "a blue square", "--save_file", str(out),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    frames = iio.imread(out, plugin="pyav") if False else iio.imread(out)
+    assert frames.shape == (9, 64, 128, 3)
+    meta = iio.immeta(out)
+    assert round(meta["fps"]) == 16
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial files left
+
+
+def test_default_run_needs_no_checkpoint_and_never_overwrites(tmp_path):
+    first = run_cli("--sample_steps", "2", "--base_seed", "0", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = run_cli("--sample_steps", "2", "--base_seed", "0", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    videos = sorted(p.name for p in tmp_path.glob("*.mp4"))
+    assert len(videos) == 2 and all(v.startswith("t2v-debug_64x64_1_1_") for v in videos)
+
+
+def test_help_lists_upstream_flags():
+    res = run_cli("--help")
+    for flag in ("--task", "--size", "--frame_num", "--ckpt_dir", "--offload_model", "--t5_cpu", "--sample_solver",
+                 "--sample_steps", "--sample_shift", "--sample_guide_scale", "--base_seed", "--prompt",
+                 "--save_file", "--ulysses_size", "--ring_size"):  # fmt: skip
+        assert flag in res.stdout
+
+
+BAD = [
+    (["--task", "t2v-1.3B", "--size", "1280*720", "--ckpt_dir", "."], "unsupported --size 1280*720"),
+    (["--frame_num", "10"], "4n+1"),
+    (["--prompt", "   "], "--prompt is empty"),
+    (["--task", "t2v-14B"], "--ckpt_dir is required"),
+    (["--ulysses_size", "2"], "multi-GPU"),
+    (["--sample_solver", "euler"], "invalid choice"),
+    (["--save_file", "out.avi"], "must end with .mp4"),
+    (["--offload_model", "maybe"], "expected a boolean"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_bad_input_is_one_line_error(tmp_path, generate_main, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        generate_main(args)
+    assert exc.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_checkpoint_files_are_named(tmp_path, generate_main, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        generate_main(["--task", "t2v-debug", "--ckpt_dir", str(tmp_path), "--save_file", str(tmp_path / "o.mp4")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "models_t5_umt5-xxl-enc-bf16.pth" in err and "Wan2.1_VAE.pth" in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_broken_checkpoint_exits_nonzero_without_output(tmp_path, wan_ckpt, generate_main, capsys):
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(wan_ckpt, ckpt)
+    (ckpt / "Wan2.1_VAE.pth").write_bytes(b"not a checkpoint")
+    out = tmp_path / "o.mp4"
+    code = generate_main(["--task", "t2v-debug", "--ckpt_dir", str(ckpt), "--save_file", str(out)])
+    assert code == 1
+    assert "cannot read" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not out.exists()
