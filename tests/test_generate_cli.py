@@ -27,7 +27,7 @@ def test_end_to_end_writes_mp4(tmp_path, wan_ckpt_sharded):
         "--sample_steps", "3", "--base_seed", "1", "--prompt", "a blue square", "--save_file", str(out),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    frames = iio.imread(out, plugin="pyav") if False else iio.imread(out)
+    frames = iio.imread(out)
     assert frames.shape == (9, 64, 128, 3)
     meta = iio.immeta(out)
     assert round(meta["fps"]) == 16

@@ -69,8 +69,11 @@ def test_batch_of_two_equals_two_singles():
     t = torch.tensor([500, 100])
     with torch.no_grad():
         both = model(xs, t=t, context=ctxs, seq_len=20)
-        singles = [model([x], t=t[i : i + 1], context=[c], seq_len=20)[0] for i, (x, c) in enumerate(zip(xs, ctxs))]
-    for a, b in zip(both, singles):
+        singles = [
+            model([x], t=t[i : i + 1], context=[c], seq_len=20)[0]
+            for i, (x, c) in enumerate(zip(xs, ctxs, strict=True))
+        ]
+    for a, b in zip(both, singles, strict=True):
         assert rel_err(a, b) < 1e-5
 
 

@@ -17,7 +17,7 @@ def test_sharded_and_single_directories_hold_the_same_model(wan_ckpt, wan_ckpt_s
     index = json.loads((wan_ckpt_sharded / "diffusion_pytorch_model.safetensors.index.json").read_text())
     assert len(set(index["weight_map"].values())) == 3
     a, b = load_wan_model(str(wan_ckpt)), load_wan_model(str(wan_ckpt_sharded))
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
 
 
