@@ -24,7 +24,8 @@ def test_end_to_end_writes_mp4(tmp_path, wan_ckpt_sharded):
     out = tmp_path / "video.mp4"
     res = run_cli(
         "--task", "t2v-debug", "--ckpt_dir", str(wan_ckpt_sharded), "--size", "128*64", "--frame_num", "9",
-        "--sample_steps", "3", "--base_seed", "1", "--prompt", "a blue square", "--save_file", str(out),
+        "--sample_steps", "3", "--base_seed", "1", "--t5_cpu", "--sample_solver", "dpm++",
+        "--prompt", "a blue square", "--save_file", str(out),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     frames = iio.imread(out)

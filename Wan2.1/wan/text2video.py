@@ -197,6 +197,7 @@ class WanT2V:
             raise ValueError(f"frame_num must be 4n+1, got {frame_num}")
         cfg = self.config
         seed = seed if seed >= 0 else random.randint(0, sys.maxsize)
+        logger.info(f"seed {seed}, {sampling_steps} steps of {sample_solver}, shift {shift}, guide {guide_scale}")
         shape = latent_shape(cfg, size, frame_num)
         seq_len = sequence_length(cfg, shape)
         stats = self.stats = GenerationStats(steps=sampling_steps)
