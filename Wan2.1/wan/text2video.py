@@ -153,7 +153,8 @@ class WanT2V:
     def encode_prompts(self, prompts: list[str], offload_model: bool) -> list[Tensor]:
         if not self.t5_cpu:
             self.text_encoder.model.to(self.device)
-        out = self.text_encoder(prompts, self.device)
+        # fp32 for the DiT: lossless for bf16 features, and autocast re-casts them on CUDA as upstream does.
+        out = [u.float() for u in self.text_encoder(prompts, self.device)]
         if offload_model and not self.t5_cpu and self.device.type == "cuda":
             self.text_encoder.model.cpu()
         return out
