@@ -1,1 +1,23 @@
-"""Model-agnostic ProfilingDiT delta cache (in progress: see the delta_cache issue)."""
+"""delta_cache: ProfilingDiT's block-delta feature cache, applied to any DiT from outside.
+
+A model package describes its block stacks (`CacheSpec`) and ships presets (`CacheConfig`); `apply_cache`
+wraps the cached blocks and returns a `CacheHandle` that owns all state. This package never imports a model.
+"""
+
+from .handle import CacheHandle, apply_cache
+from .schedule import FULL, REFRESH, REUSE, CacheConfig, StackSchedule, parse_index_list, runs_of
+from .spec import BlockStack, CacheSpec
+
+__all__ = [
+    "apply_cache",
+    "CacheHandle",
+    "CacheConfig",
+    "StackSchedule",
+    "BlockStack",
+    "CacheSpec",
+    "parse_index_list",
+    "runs_of",
+    "FULL",
+    "REFRESH",
+    "REUSE",
+]

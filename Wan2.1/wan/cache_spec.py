@@ -1,0 +1,14 @@
+"""How delta_cache sees WanModel, and the reference release's preset (method.md, section 3.3)."""
+
+from delta_cache import BlockStack, CacheConfig, CacheSpec, StackSchedule, parse_index_list
+
+WAN_CACHE_SPEC = CacheSpec(stacks=(BlockStack(attr="blocks", streams=("x",)),))
+
+# T2V-14B (40 blocks): 28 cached blocks, warm-up 6, refresh every 6 steps; one state per CFG branch.
+T2V_14B_RELEASED = CacheConfig(
+    name="wan2.1-t2v-14B",
+    stacks={"blocks": StackSchedule(cached=parse_index_list("0,2-7,10-20,25-32,37,38"), warmup=6, interval=6)},
+)
+
+WAN_CACHE_PRESETS: dict[str, CacheConfig] = {T2V_14B_RELEASED.name: T2V_14B_RELEASED}
+PRESET_LAYERS: dict[str, int] = {T2V_14B_RELEASED.name: 40}

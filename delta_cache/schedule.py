@@ -1,0 +1,129 @@
+"""Per-stack refresh schedules and block-index lists.
+
+A step is one of three actions for a stack:
+  "full"    compute every block, record nothing (warm-up, forced last steps),
+  "refresh" compute every block and record one delta per run of cached blocks,
+  "reuse"   skip cached runs and add their deltas; uncached blocks are computed.
+The action is a pure function of (config, step): every sequence-parallel rank decides alike by construction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+FULL, REFRESH, REUSE = "full", "refresh", "reuse"
+
+
+def parse_index_list(text: str, upper: int | None = None, what: str = "block list") -> tuple[int, ...]:
+    """Parse "0,2-7,10-20" into sorted unique ints; reject malformed, negative, duplicate or >= upper items."""
+    text = text.strip()
+    if not text:
+        return ()
+    out: list[int] = []
+    for item in text.split(","):
+        item = item.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
+        if not m:
+            raise ValueError(f"{what}: malformed item {item!r}; use comma-separated indices and ranges like 0,2-7")
+        lo, hi = int(m[1]), int(m[2] or m[1])
+        if hi < lo:
+            raise ValueError(f"{what}: range {item!r} is descending")
+        out.extend(range(lo, hi + 1))
+    dup = sorted({i for i in out if out.count(i) > 1})
+    if dup:
+        raise ValueError(f"{what}: duplicate indices {dup}")
+    if upper is not None and out and max(out) >= upper:
+        raise ValueError(f"{what}: index {max(out)} is out of range; valid indices are 0..{upper - 1}")
+    return tuple(sorted(out))
+
+
+def runs_of(indices: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive indices as (first, last); an isolated index is a run of one."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(indices):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSchedule:
+    """Which blocks of one stack are cached and on which steps their deltas are refreshed.
+
+    Refresh steps come from exactly one source: `interval` (every k steps from `warmup`), `refresh_steps`
+    (an explicit list), or `linear=(t_max, t_min)` (the paper's decreasing interval, Eq. 15, with the even
+    rounding that reproduces the release's HunyuanVideo list). `last_full` forces full compute at the end.
+    `for_steps` is the step count an explicit list was written for; other counts scale it (see `refreshes`).
+    """
+
+    cached: tuple[int, ...]
+    warmup: int = 6
+    interval: int | None = None
+    refresh_steps: tuple[int, ...] | None = None
+    linear: tuple[float, float] | None = None
+    last_full: int = 0
+    for_steps: int = 50
+    _sources: int = field(init=False, repr=False, default=0)
+
+    def __post_init__(self) -> None:
+        sources = sum(x is not None for x in (self.interval, self.refresh_steps, self.linear))
+        if sources != 1:
+            raise ValueError("a schedule needs exactly one of interval, refresh_steps or linear")
+        if self.warmup < 0 or self.last_full < 0:
+            raise ValueError("warmup and last_full must be >= 0")
+        if self.interval is not None and self.interval < 1:
+            raise ValueError(f"interval must be >= 1, got {self.interval}")
+        if self.linear is not None and not (self.linear[0] >= self.linear[1] > 0):
+            raise ValueError(f"linear schedule needs t_max >= t_min > 0, got {self.linear}")
+        if len(set(self.cached)) != len(self.cached) or any(i < 0 for i in self.cached):
+            raise ValueError(f"cached blocks must be distinct and >= 0, got {self.cached}")
+
+    def refreshes(self, num_steps: int) -> tuple[int, ...]:
+        """Refresh steps for a run of `num_steps`; the first one is always the first step after warm-up."""
+        if self.warmup >= num_steps:
+            return ()
+        if self.interval is not None:
+            steps = range(self.warmup, num_steps, self.interval)
+        elif self.linear is not None:
+            t_max, t_min = self.linear
+            steps, s = [], self.warmup
+            while s < num_steps:
+                steps.append(s)
+                t = t_max - (t_max - t_min) * (s - self.warmup) / (num_steps - self.warmup)
+                s += max(2 * round(t / 2), 1)
+        else:
+            listed = self.refresh_steps
+            if num_steps != self.for_steps:
+                # Scale a list written for `for_steps` steps proportionally (documented behaviour).
+                listed = tuple(sorted({round(s * num_steps / self.for_steps) for s in listed}))
+            bad = [s for s in listed if s >= num_steps]
+            if bad:
+                raise ValueError(f"refresh steps {bad} are beyond the {num_steps} sampling steps")
+            steps = [s for s in listed if s >= self.warmup]
+        steps = sorted(set(steps))
+        if steps and steps[0] != self.warmup:
+            steps = [self.warmup, *steps]  # a reuse step must never come before the first refresh
+        return tuple(steps)
+
+    def actions(self, num_steps: int) -> tuple[str, ...]:
+        refresh = set(self.refreshes(num_steps))
+        out = []
+        for s in range(num_steps):
+            if s < self.warmup or s >= num_steps - self.last_full:
+                out.append(FULL)
+            elif s in refresh:
+                out.append(REFRESH)
+            else:
+                out.append(REUSE)
+        return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheConfig:
+    """A schedule per block stack, keyed by the stack's attribute name."""
+
+    stacks: dict[str, StackSchedule]
+    name: str = "custom"

@@ -1,0 +1,65 @@
+"""CachedBlock: the wrapper installed in place of a block of a cached run.
+
+Roles within a run first..last: `isolated` (a run of one), `run_start`, `run_inner`, `run_end`. On a reuse
+step the start and inner blocks pass their streams through untouched and the end block adds the run's delta,
+so the run's output equals its input plus (output - input) recorded at the last refresh.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from .schedule import FULL, REFRESH, REUSE
+
+if TYPE_CHECKING:
+    from .handle import CacheHandle
+
+ISOLATED, RUN_START, RUN_INNER, RUN_END = "isolated", "run_start", "run_inner", "run_end"
+
+
+class CachedBlock(nn.Module):
+    def __init__(self, block: nn.Module, handle: CacheHandle, stack: str, index: int, run: int, role: str, n: int):
+        super().__init__()
+        self.block = block
+        self.stack, self.index, self.run, self.role, self.num_streams = stack, index, run, role, n
+        # A plain attribute (not a submodule): the handle owns the state, the wrapper only points at it.
+        object.__setattr__(self, "_handle", handle)
+
+    def extra_repr(self) -> str:
+        return f"stack={self.stack}, index={self.index}, role={self.role}, run={self.run}"
+
+    def _split(self, out) -> tuple[Tensor, ...]:
+        return (out,) if self.num_streams == 1 else tuple(out)
+
+    def _join(self, streams: tuple[Tensor, ...]):
+        return streams[0] if self.num_streams == 1 else streams
+
+    @torch.compiler.disable
+    def forward(self, *args, **kwargs):
+        handle = self._handle
+        action = handle.action(self.stack)
+        if action == FULL:
+            handle.count(self.stack, computed=True)
+            return self.block(*args, **kwargs)
+        slot = handle.slot(self.stack, self.run)
+        streams_in = tuple(args[: self.num_streams])
+        if action == REFRESH:
+            handle.count(self.stack, computed=True)
+            if self.role in (ISOLATED, RUN_START):
+                slot["anchor"] = tuple(s.clone() for s in streams_in)
+            out = self.block(*args, **kwargs)
+            if self.role in (ISOLATED, RUN_END):
+                anchor = slot.pop("anchor")
+                slot["delta"] = tuple(o - a for o, a in zip(self._split(out), anchor, strict=True))
+                handle.note_bytes()
+            return out
+        assert action == REUSE
+        handle.count(self.stack, computed=False)
+        if self.role in (RUN_START, RUN_INNER):
+            return self._join(streams_in)
+        if "delta" not in slot:
+            raise RuntimeError(f"delta_cache: reuse of {self.stack}[{self.index}] before any refresh")
+        return self._join(tuple(s + d for s, d in zip(streams_in, slot["delta"], strict=True)))

@@ -1,0 +1,243 @@
+"""delta_cache on toy block stacks and on tiny WanModels: semantics, presets, state handling, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from delta_cache import (
+    FULL,
+    REFRESH,
+    REUSE,
+    BlockStack,
+    CacheConfig,
+    CacheSpec,
+    StackSchedule,
+    apply_cache,
+    parse_index_list,
+    runs_of,
+)
+
+
+class AddBlock(nn.Module):
+    """x -> x * w + b: a block whose output we can predict exactly."""
+
+    def __init__(self, i: int):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(1.0 + 0.1 * i))
+        self.b = nn.Parameter(torch.tensor(float(i)))
+
+    def forward(self, x, step_bias):
+        return x * self.w + self.b + step_bias
+
+
+class TwoStreamBlock(nn.Module):
+    def forward(self, img, txt, bias):
+        return img * 1.5 + bias, txt - bias
+
+
+class ToyModel(nn.Module):
+    def __init__(self, n: int = 8, n_double: int = 0):
+        super().__init__()
+        self.blocks = nn.ModuleList(AddBlock(i) for i in range(n))
+        self.double_blocks = nn.ModuleList(TwoStreamBlock() for _ in range(n_double))
+
+    def forward(self, x, bias):
+        txt = x.clone()
+        for block in self.double_blocks:
+            x, txt = block(x, txt, bias)
+        for block in self.blocks:
+            x = block(x, bias)
+        return x + txt.mean()
+
+
+SPEC = CacheSpec(stacks=(BlockStack(attr="blocks"), BlockStack(attr="double_blocks", streams=("img", "txt"))))
+
+
+def run(model, handle, steps, branches=("cond",)):
+    outs = []
+    for s in range(steps):
+        for b in branches:
+            with handle.branch(b, step=s) if handle else _null():
+                outs.append(model(torch.full((3,), 1.0), torch.tensor(0.01 * s + (b == "uncond"))))
+    return outs
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def config(cached, **kw):
+    return CacheConfig(stacks={"blocks": StackSchedule(cached=cached, **kw)})
+
+
+def test_nothing_cached_and_always_refresh_are_bit_identical():
+    base = run(ToyModel(), None, 10)
+    for cfg in (config((), warmup=0, interval=1), config((0, 1, 2, 5, 7), warmup=2, interval=1)):
+        model = ToyModel()
+        h = apply_cache(model, SPEC, cfg, 10)
+        assert all(torch.equal(a, b) for a, b in zip(base, run(model, h, 10), strict=True))
+
+
+def test_reuse_adds_exactly_the_stored_delta_for_runs_from_block_zero():
+    model = ToyModel(n=6)
+    h = apply_cache(model, SPEC, config((0, 1, 2, 4), warmup=1, interval=3), 4)  # runs 0-2 and 4
+    assert h.actions["blocks"] == (FULL, REFRESH, REUSE, REUSE)
+    x, b1, b2 = torch.full((3,), 1.0), torch.tensor(0.1), torch.tensor(0.2)
+    raw = [blk.block if hasattr(blk, "block") else blk for blk in model.blocks]
+    with h.branch("cond", 0):
+        model(x, b1)
+    with h.branch("cond", 1):
+        model(x, b1)
+    # expected deltas from step 1, applied on step 2 with another bias
+    h0 = x
+    h3_in = raw[2](raw[1](raw[0](h0, b1), b1), b1)
+    d_run0 = h3_in - h0
+    h4_in = raw[3](h3_in, b1)
+    d_run4 = raw[4](h4_in, b1) - h4_in
+    with h.branch("cond", 2):
+        out = model(x, b2)
+    y = h0 + d_run0
+    y = raw[3](y, b2)
+    y = y + d_run4
+    y = raw[5](y, b2)
+    assert torch.equal(out, y + x.mean())
+
+
+def test_two_stream_run_stores_one_delta_per_stream():
+    model = ToyModel(n=2, n_double=4)
+    cfg = CacheConfig(stacks={"double_blocks": StackSchedule(cached=(1, 2, 3), warmup=0, interval=2)})
+    h = apply_cache(model, SPEC, cfg, 3)
+    run(model, h, 3)
+    (slot,) = [v for k, v in h._slots.items() if k[1] == "double_blocks"]
+    assert len(slot["delta"]) == 2
+
+
+def test_branches_never_mix():
+    model = ToyModel()
+    h = apply_cache(model, SPEC, config((1, 2, 3), warmup=1, interval=4), 6)
+    both = run(model, h, 6, branches=("cond", "uncond"))
+    model_c = ToyModel()
+    hc = apply_cache(model_c, SPEC, config((1, 2, 3), warmup=1, interval=4), 6)
+    cond_only = run(model_c, hc, 6, branches=("cond",))
+    assert all(torch.equal(a, b) for a, b in zip(both[0::2], cond_only, strict=True))
+    assert not torch.equal(both[4], both[5])  # the uncond pass differs, and uses its own deltas
+
+
+def test_apply_remove_restores_the_model_and_state_resets():
+    model = ToyModel()
+    before = [id(b) for b in model.blocks]
+    keys = list(model.state_dict())
+    h = apply_cache(model, SPEC, config((0, 3, 4), warmup=0, interval=2), 5)
+    assert "role=run_start" in repr(model)
+    first = run(model, h, 5)
+    h.reset()
+    second = run(model, h, 5)
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    h.remove()
+    assert [id(b) for b in model.blocks] == before and list(model.state_dict()) == keys
+
+
+def test_calls_outside_a_branch_or_step_are_refused():
+    model = ToyModel()
+    h = apply_cache(model, SPEC, config((1,), warmup=0, interval=1), 3)
+    with pytest.raises(RuntimeError, match="outside"):
+        model(torch.ones(3), torch.tensor(0.0))
+    with pytest.raises(ValueError, match="outside the 3 steps"):
+        with h.branch("cond", 3):
+            pass
+
+
+def test_first_step_after_warmup_always_refreshes():
+    sched = StackSchedule(cached=(1,), warmup=4, refresh_steps=(10, 20), for_steps=30)
+    assert sched.refreshes(30) == (4, 10, 20)
+
+
+def test_schedules():
+    assert StackSchedule(cached=(), warmup=6, interval=6).refreshes(50) == (6, 12, 18, 24, 30, 36, 42, 48)
+    # the paper's linear interval with the fit that reproduces the release's HunyuanVideo list
+    assert StackSchedule(cached=(), warmup=6, linear=(11, 2)).refreshes(50) == (6, 18, 26, 32, 38, 42, 46, 48)
+    listed = StackSchedule(cached=(), warmup=3, refresh_steps=(6, 18, 26, 32, 38, 42, 46, 48), for_steps=50)
+    assert listed.refreshes(25) == (3, 9, 13, 16, 19, 21, 23, 24)  # scaled for 25 steps
+    last = StackSchedule(cached=(), warmup=2, interval=3, last_full=2).actions(8)
+    assert last == (FULL, FULL, REFRESH, REUSE, REUSE, REFRESH, FULL, FULL)
+
+
+def test_release_presets_reproduce_the_release_counts():
+    from hyvideo.cache_spec import HY_CACHE_SPEC, HY_T2V_RELEASED
+    from wan.cache_spec import T2V_14B_RELEASED, WAN_CACHE_SPEC
+
+    wan = ToyModel(n=40)
+    h = apply_cache(wan, WAN_CACHE_SPEC, T2V_14B_RELEASED, 50)
+    run(wan, h, 50, branches=("cond", "uncond"))
+    s = h.stats()
+    assert (s["block_evals_computed"], s["block_evals_total"]) == (1984, 4000)
+    assert round(s["theoretical_speedup"], 2) == 2.02
+
+    class HY(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.double_blocks = nn.ModuleList(TwoStreamBlock() for _ in range(20))
+            self.single_blocks = nn.ModuleList(AddBlock(i) for i in range(40))
+
+        def forward(self, x, bias):
+            txt = x
+            for b in self.double_blocks:
+                x, txt = b(x, txt, bias)
+            for b in self.single_blocks:
+                x = b(x, bias)
+            return x
+
+    hy = HY()
+    h = apply_cache(hy, HY_CACHE_SPEC, HY_T2V_RELEASED, 50)
+    run(hy, h, 50, branches=("cfg",))
+    s = h.stats()
+    assert (s["block_evals_computed"], s["block_evals_total"]) == (1632, 3000)
+    assert round(s["theoretical_speedup"], 2) == 1.84
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("0,2-x", "malformed"), ("3,3", "duplicate"), ("1-3,2", "duplicate"), ("40", "out of range"), ("-1", "malformed"),
+     ("5-2", "descending")],
+)  # fmt: skip
+def test_bad_lists(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_index_list(text, upper=40)
+
+
+def test_list_parsing_and_runs():
+    idx = parse_index_list("0, 2-7,10-20,25-32,37,38", upper=40)
+    assert len(idx) == 28
+    assert runs_of(idx) == [(0, 0), (2, 7), (10, 20), (25, 32), (37, 38)]
+
+
+def test_bad_schedules_and_out_of_range_blocks():
+    with pytest.raises(ValueError, match="exactly one"):
+        StackSchedule(cached=(1,), interval=2, refresh_steps=(3,))
+    with pytest.raises(ValueError, match="beyond"):
+        StackSchedule(cached=(1,), warmup=0, refresh_steps=(0, 12), for_steps=10).refreshes(10)
+    with pytest.raises(ValueError, match="out of range"):
+        apply_cache(ToyModel(n=8), SPEC, config((7, 8), warmup=0, interval=1), 4)
+
+
+def test_wan_model_with_cache_always_refreshing_equals_baseline():
+    from wan.cache_spec import WAN_CACHE_SPEC
+    from wan.modules.model import WanModel
+
+    torch.manual_seed(0)
+    model = WanModel(dim=32, ffn_dim=64, freq_dim=32, text_dim=24, num_heads=2, num_layers=6, text_len=16).eval()
+    x, ctx = torch.randn(16, 2, 4, 4), torch.randn(5, 24)
+    with torch.no_grad():
+        base = [model([x], t=torch.tensor([t]), context=[ctx], seq_len=8)[0] for t in (900, 500)]
+        h = apply_cache(model, WAN_CACHE_SPEC, config((0, 1, 2, 4), warmup=0, interval=1), 2)
+        cached = []
+        for i, t in enumerate((900, 500)):
+            with h.branch("cond", i):
+                cached.append(model([x], t=torch.tensor([t]), context=[ctx], seq_len=8)[0])
+    assert all(torch.equal(a, b) for a, b in zip(base, cached, strict=True))
