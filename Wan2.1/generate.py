@@ -6,6 +6,8 @@ directory and loaded through the same loader), so the whole pipeline runs on any
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import tempfile
 import time
@@ -19,6 +21,27 @@ def default_save_file(args) -> Path:
     prompt = args.prompt.replace(" ", "_").replace("/", "_")[:50]
     stamp = time.strftime("%Y%m%d_%H%M%S")
     return Path(f"{args.task}_{args.size.replace('*', 'x')}_{args.ulysses_size}_{args.ring_size}_{prompt}_{stamp}.mp4")
+
+
+def cache_report(pipe, handle, args, num_layers: int) -> dict:
+    """Stats of the run; a baseline run reports the same fields with nothing reused."""
+    if handle is not None:
+        report = handle.stats()
+        report["preset"] = args.cache_config.name
+        report["steps"] = [dict(r) for r in handle.records]
+    else:
+        total = 2 * args.sample_steps * num_layers
+        report = dict(block_evals_computed=total, block_evals_total=total, theoretical_speedup=1.0,
+                      cache_bytes_peak=0, preset=None, steps=[])  # fmt: skip
+    report["denoise_seconds"] = pipe.stats.denoise_seconds
+    report["delta_cache"] = handle is not None
+    return report
+
+
+def write_json_atomic(data: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
                 logger.warning(f"{DEBUG_TASK}: random weights, no trained model: the video is noise-like")
                 ckpt_dir = write_random_checkpoint(tmp, cfg, seed=0)
             pipe = WanT2V.from_checkpoint(cfg, ckpt_dir, device=device, t5_cpu=args.t5_cpu)
+            handle = None
+            if args.cache_config is not None:
+                from delta_cache import apply_cache
+                from wan.cache_spec import WAN_CACHE_SPEC
+
+                handle = apply_cache(pipe.model, WAN_CACHE_SPEC, args.cache_config, args.sample_steps)
+                logger.info(
+                    f"delta_cache: {args.cache_config.name}, cached blocks {args.cache_config.stacks['blocks'].cached}"
+                )
             video = pipe.generate(
                 args.prompt,
                 size=args.size_wh,
@@ -54,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 guide_scale=args.sample_guide_scale,
                 seed=args.base_seed,
                 offload_model=offload,
+                branch=handle.branch if handle else None,
             )
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -62,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     logger.info(f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s")
     out = Path(args.save_file) if args.save_file else unique_path(default_save_file(args))
     save_video(video, out, fps=cfg.sample_fps)
+    report = cache_report(pipe, handle, args, cfg.num_layers)
+    write_json_atomic(report, out.with_name(out.stem + ".delta_cache.json"))
+    logger.info(
+        f"blocks computed {report['block_evals_computed']} of {report['block_evals_total']} "
+        f"(theoretical {report['theoretical_speedup']:.2f}x), denoise {report['denoise_seconds']:.2f}s"
+    )
     logger.info(f"saved {out} ({video.shape[1]} frames, {video.shape[3]}x{video.shape[2]})")
     return 0
 

@@ -94,3 +94,39 @@ def test_broken_checkpoint_exits_nonzero_without_output(tmp_path, wan_ckpt, gene
     assert code == 1
     assert "cannot read" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not out.exists()
+
+
+def test_delta_cache_run_writes_video_and_stats(tmp_path, wan_ckpt, generate_main):
+    import json
+
+    base, cached = tmp_path / "base.mp4", tmp_path / "cached.mp4"
+    common = ["--task", "t2v-debug", "--ckpt_dir", str(wan_ckpt), "--sample_steps", "8", "--base_seed", "3"]
+    assert generate_main([*common, "--save_file", str(base)]) == 0
+    assert generate_main([*common, "--save_file", str(cached), "--delta_cache"]) == 0
+    b = json.loads((tmp_path / "base.delta_cache.json").read_text())
+    c = json.loads((tmp_path / "cached.delta_cache.json").read_text())
+    assert b["block_evals_computed"] == b["block_evals_total"] == 2 * 8 * 4 and b["theoretical_speedup"] == 1.0
+    assert (c["block_evals_computed"], c["block_evals_total"]) == (48, 64) and c["cache_bytes_peak"] > 0
+    assert [r["blocks"] for r in c["steps"] if r["branch"] == "cond"] == [
+        "full", "full", "refresh", "reuse", "reuse", "refresh", "reuse", "reuse"
+    ]  # fmt: skip
+    assert c["denoise_seconds"] > 0 and cached.stat().st_size > 0
+
+
+CACHE_BAD = [
+    (["--delta_cache", "--cache_blocks", "0,2-x"], "malformed"),
+    (["--delta_cache", "--cache_blocks", "1,1", "--cache_interval", "2"], "duplicate"),
+    (["--delta_cache", "--cache_blocks", "4", "--cache_interval", "2"], "out of range"),
+    (["--delta_cache", "--task", "t2v-1.3B", "--ckpt_dir", "."], "no delta_cache preset for t2v-1.3B"),
+    (["--delta_cache", "--cache_interval", "2", "--cache_linear", "5,2"], "only one of"),
+    (["--delta_cache", "--cache_refresh_steps", "2,99"], "out of range"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), CACHE_BAD)
+def test_bad_cache_flags_fail_before_loading(tmp_path, generate_main, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        generate_main([*args, "--save_file", str(tmp_path / "o.mp4")])
+    assert exc.value.code != 0
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not list(tmp_path.iterdir())

@@ -12,3 +12,11 @@ T2V_14B_RELEASED = CacheConfig(
 
 WAN_CACHE_PRESETS: dict[str, CacheConfig] = {T2V_14B_RELEASED.name: T2V_14B_RELEASED}
 PRESET_LAYERS: dict[str, int] = {T2V_14B_RELEASED.name: 40}
+
+# t2v-debug (4 blocks): a demonstration preset for the random-weight debug model.
+DEBUG_DEMO = CacheConfig(
+    name="wan2.1-t2v-debug",
+    stacks={"blocks": StackSchedule(cached=parse_index_list("1,2"), warmup=2, interval=3)},
+)
+WAN_CACHE_PRESETS[DEBUG_DEMO.name] = DEBUG_DEMO
+PRESET_LAYERS[DEBUG_DEMO.name] = 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .cache_cli import add_cache_args, build_cache_config
 from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
 from .schedulers import SOLVERS
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample_shift", type=float, default=None, help="flow shift (default: task's, 5.0)")
     p.add_argument("--sample_guide_scale", type=float, default=None, help="CFG scale (default: task's, 5.0)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    add_cache_args(p)
     return p
 
 
@@ -97,6 +99,10 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
             p.error(f"--save_file must end with .mp4, got {args.save_file}")
         if not out.parent.is_dir():
             p.error(f"--save_file directory does not exist: {out.parent}")
+    try:
+        args.cache_config = build_cache_config(args, cfg.num_layers, args.task)
+    except ValueError as err:
+        p.error(str(err))
     if args.ckpt_dir is None:
         if args.task != DEBUG_TASK:
             p.error(f"--ckpt_dir is required for task {args.task} (e.g. ./Wan2.1-{args.task.upper()[:3]}...)")
@@ -104,7 +110,7 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         ckpt = Path(args.ckpt_dir)
         if not ckpt.is_dir():
             p.error(f"--ckpt_dir not found: {ckpt}")
-        missing = [f.name for f in required_files(args.task, ckpt) if not f.exists()]
+        missing = [str(f.relative_to(ckpt)) for f in required_files(args.task, ckpt) if not f.exists()]
         if not any(
             (ckpt / n).is_file()
             for n in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")

@@ -172,7 +172,7 @@ class WanT2V:
         n_prompt: str = "",
         seed: int = -1,
         offload_model: bool = True,
-        branch: BranchContext = _no_branch,
+        branch: BranchContext | None = None,
         progress: bool = True,
     ) -> Tensor:
         """Generate one video.
@@ -219,7 +219,7 @@ class WanT2V:
         with autocast:
             latent = denoise(
                 self.model, noise, scheduler, context, context_null, guide_scale, seq_len,
-                branch=branch, progress=progress,
+                branch=branch or _no_branch, progress=progress,
             )  # fmt: skip
         synchronize(self.device)
         stats.denoise_seconds = time.perf_counter() - t0

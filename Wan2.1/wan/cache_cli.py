@@ -1,0 +1,89 @@
+"""`--delta_cache` flags of generate.py: parsed and validated before any model loads.
+
+The release's list flags are accepted with corrected meaning: `--block_cache_list_background` names the
+blocks to cache (the release parsed it character by character with `type=list`), and
+`--block_cache_list_foreground` names the blocks always computed (its complement).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from delta_cache import CacheConfig, StackSchedule, parse_index_list
+
+from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
+
+
+def add_cache_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("delta cache (ProfilingDiT)")
+    g.add_argument("--delta_cache", action="store_true", help="reuse cached block deltas on most steps")
+    g.add_argument("--cache_preset", choices=list(WAN_CACHE_PRESETS), default=None,
+                   help="release preset (default: the one matching the model's depth)")  # fmt: skip
+    g.add_argument("--cache_blocks", default=None, help='blocks to cache, e.g. "0,2-7,10-20" (overrides preset)')
+    g.add_argument("--block_cache_list_background", default=None, help="release name of --cache_blocks")
+    g.add_argument("--block_cache_list_foreground", default=None, help="release flag: blocks always computed")
+    g.add_argument("--cache_warmup", type=int, default=None, help="full-compute steps before caching (default 6)")
+    g.add_argument("--cache_interval", type=int, default=None, help="refresh every k steps after warm-up")
+    g.add_argument("--cache_refresh_steps", default=None, help='explicit refresh steps, e.g. "6,18,26"')
+    g.add_argument("--cache_linear", default=None, help='decreasing interval "TMAX,TMIN" (paper Eq. 15)')
+    g.add_argument("--cache_last_full", type=int, default=0, help="always compute the last k steps")
+
+
+def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> CacheConfig | None:
+    """The CacheConfig the flags describe, or None without --delta_cache. Raises ValueError on bad input."""
+    if not args.delta_cache:
+        return None
+    cached = None
+    if args.cache_blocks is not None or args.block_cache_list_background is not None:
+        text = args.cache_blocks if args.cache_blocks is not None else args.block_cache_list_background
+        cached = parse_index_list(text, num_layers, "--cache_blocks")
+    if args.block_cache_list_foreground is not None:
+        fg = set(parse_index_list(args.block_cache_list_foreground, num_layers, "--block_cache_list_foreground"))
+        complement = tuple(i for i in range(num_layers) if i not in fg)
+        if cached is not None and cached != complement:
+            raise ValueError("--block_cache_list_foreground must be the complement of the cached blocks")
+        cached = complement
+    preset = None
+    if args.cache_preset is not None:
+        preset = WAN_CACHE_PRESETS[args.cache_preset]
+        if PRESET_LAYERS[args.cache_preset] != num_layers:
+            raise ValueError(f"preset {args.cache_preset} is for {PRESET_LAYERS[args.cache_preset]} blocks; "
+                             f"{task} has {num_layers}")  # fmt: skip
+    else:
+        matching = [n for n, layers in PRESET_LAYERS.items() if layers == num_layers]
+        preset = WAN_CACHE_PRESETS[matching[0]] if matching else None
+    if preset is None and cached is None:
+        raise ValueError(
+            f"no delta_cache preset for {task} ({num_layers} blocks); give --cache_blocks and a schedule "
+            "(--cache_interval, --cache_refresh_steps or --cache_linear)"
+        )
+    base = preset.stacks["blocks"] if preset else None
+    sources = [x is not None for x in (args.cache_interval, args.cache_refresh_steps, args.cache_linear)]
+    if sum(sources) > 1:
+        raise ValueError("give only one of --cache_interval, --cache_refresh_steps, --cache_linear")
+    kw = dict(
+        cached=cached if cached is not None else base.cached,
+        warmup=args.cache_warmup if args.cache_warmup is not None else (base.warmup if base else 6),
+        last_full=args.cache_last_full,
+    )
+    if args.cache_interval is not None:
+        kw["interval"] = args.cache_interval
+    elif args.cache_refresh_steps is not None:
+        kw["refresh_steps"] = parse_index_list(args.cache_refresh_steps, args.sample_steps, "--cache_refresh_steps")
+        kw["for_steps"] = args.sample_steps
+    elif args.cache_linear is not None:
+        try:
+            t_max, t_min = (float(v) for v in args.cache_linear.split(","))
+        except ValueError as err:
+            raise ValueError(f'--cache_linear must be "TMAX,TMIN", got {args.cache_linear!r}') from err
+        kw["linear"] = (t_max, t_min)
+    elif base is not None:
+        kw.update(
+            interval=base.interval, refresh_steps=base.refresh_steps, linear=base.linear, for_steps=base.for_steps
+        )
+    else:
+        raise ValueError("--cache_blocks needs a schedule: --cache_interval, --cache_refresh_steps or --cache_linear")
+    sched = StackSchedule(**kw)
+    sched.actions(args.sample_steps)  # surfaces schedule errors (e.g. steps beyond the run) now
+    name = preset.name if preset and cached is None and not any(sources) else "custom"
+    return CacheConfig(name=name, stacks={"blocks": sched})
