@@ -1,5 +1,7 @@
 """The registered Wan tasks. Values are upstream's (`wan_t2v_14B.py`, `wan_t2v_1_3B.py`) except t2v-debug."""
 
+from dataclasses import replace
+
 from .shared import WanConfig, WanT5Config, WanVAEConfig
 
 UMT5_XXL = WanT5Config(vocab_size=256384, dim=4096, dim_attn=4096, dim_ffn=10240, num_heads=64, num_layers=24)
@@ -23,19 +25,7 @@ T2V_14B = WanConfig(
     example_prompt=EXAMPLE_PROMPT,
 )
 
-T2V_1_3B = WanConfig(
-    name="t2v-1.3B",
-    patch_size=(1, 2, 2),
-    text_len=512,
-    dim=1536,
-    ffn_dim=8960,
-    freq_dim=256,
-    num_heads=12,
-    num_layers=30,
-    t5=UMT5_XXL,
-    vae=WAN_VAE,
-    example_prompt=EXAMPLE_PROMPT,
-)
+T2V_1_3B = replace(T2V_14B, name="t2v-1.3B", dim=1536, ffn_dim=8960, num_heads=12, num_layers=30)
 
 # Random-weight debug model: same architecture at toy sizes, used by CPU tests, CI and as the embedded
 # default until trained tiny weights ship. Its T5 vocabulary matches the character tokenizer of wan.debug.

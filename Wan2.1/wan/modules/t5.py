@@ -7,7 +7,6 @@ bijection (tested), so nothing of upstream's numerics is lost. See docs/wan2.1.m
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
@@ -15,6 +14,7 @@ from torch import Tensor
 
 from ..configs import WanT5Config
 from ..utils.checkpoint import check_state_dict, load_torch_file
+from ..utils.convert import rename_keys
 from .tokenizers import HuggingfaceTokenizer
 
 _T5_RULES: list[tuple[str, str]] = [
@@ -33,17 +33,9 @@ _T5_RULES: list[tuple[str, str]] = [
 ]
 
 
-def _rename(key: str, rules: list[tuple[str, str]]) -> str:
-    for pattern, repl in rules:
-        new, n = re.subn(pattern, repl, key)
-        if n:
-            return new
-    return key
-
-
 def t5_to_hf(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     """Upstream umT5 keys -> transformers UMT5EncoderModel keys (embed_tokens is tied to shared)."""
-    return {_rename(k, _T5_RULES): v for k, v in state_dict.items()}
+    return rename_keys(state_dict, _T5_RULES)
 
 
 _T5_RULES_BACK: list[tuple[str, str]] = [
@@ -64,7 +56,7 @@ _T5_RULES_BACK: list[tuple[str, str]] = [
 
 def t5_from_hf(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     """Inverse of `t5_to_hf`; the tied `encoder.embed_tokens.weight` copy is dropped."""
-    return {_rename(k, _T5_RULES_BACK): v for k, v in state_dict.items() if k != "encoder.embed_tokens.weight"}
+    return rename_keys({k: v for k, v in state_dict.items() if k != "encoder.embed_tokens.weight"}, _T5_RULES_BACK)
 
 
 def umt5_config(cfg: WanT5Config):
