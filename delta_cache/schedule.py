@@ -10,7 +10,7 @@ The action is a pure function of (config, step): every sequence-parallel rank de
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 FULL, REFRESH, REUSE = "full", "refresh", "reuse"
 
@@ -66,7 +66,6 @@ class StackSchedule:
     linear: tuple[float, float] | None = None
     last_full: int = 0
     for_steps: int = 50
-    _sources: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self) -> None:
         sources = sum(x is not None for x in (self.interval, self.refresh_steps, self.linear))

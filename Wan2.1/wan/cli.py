@@ -8,6 +8,7 @@ from pathlib import Path
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
 from .schedulers import SOLVERS
+from .utils.checkpoint import DIT_CONFIG, DIT_INDEX, DIT_SINGLE
 
 DEBUG_TASK = "t2v-debug"
 
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def required_files(task: str, ckpt_dir: Path) -> list[Path]:
     cfg = WAN_CONFIGS[task]
     return [
-        ckpt_dir / "config.json",
+        ckpt_dir / DIT_CONFIG,
         ckpt_dir / cfg.t5_checkpoint,
         ckpt_dir / cfg.t5_tokenizer,
         ckpt_dir / cfg.vae_checkpoint,
@@ -111,11 +112,8 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         if not ckpt.is_dir():
             p.error(f"--ckpt_dir not found: {ckpt}")
         missing = [str(f.relative_to(ckpt)) for f in required_files(args.task, ckpt) if not f.exists()]
-        if not any(
-            (ckpt / n).is_file()
-            for n in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
-        ):
-            missing.append("diffusion_pytorch_model.safetensors (or its .index.json)")
+        if not any((ckpt / n).is_file() for n in (DIT_SINGLE, DIT_INDEX)):
+            missing.append(f"{DIT_SINGLE} (or {DIT_INDEX})")
         if missing:
             p.error(f"--ckpt_dir {ckpt} lacks checkpoint files: {', '.join(missing)}")
     args.size_wh = SIZE_CONFIGS[args.size]
