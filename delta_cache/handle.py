@@ -27,7 +27,7 @@ class CacheHandle:
     def reset(self) -> None:
         """Forget all deltas and counters (call between generations; `apply_cache` starts clean)."""
         self._slots: dict[tuple[str, str, int], dict] = {}
-        self._counts: dict[tuple[str, str], list[int]] = {}
+        self._reused: dict[tuple[str, str], int] = {}
         self.records: list[dict] = []
         self.bytes_peak = 0
 
@@ -50,10 +50,9 @@ class CacheHandle:
     def slot(self, stack: str, run: int) -> dict:
         return self._slots.setdefault((self._branch, stack, run), {})
 
-    def count(self, stack: str, computed: bool) -> None:
-        c = self._counts.setdefault((self._branch, stack), [0, 0])
-        c[0] += int(computed)
-        c[1] += 1
+    def count_reuse(self, stack: str) -> None:
+        key = (self._branch, stack)
+        self._reused[key] = self._reused.get(key, 0) + 1
 
     def note_bytes(self) -> None:
         total = sum(t.numel() * t.element_size() for s in self._slots.values() for v in s.values() for t in v)
@@ -61,17 +60,18 @@ class CacheHandle:
 
     # -- reporting -------------------------------------------------------------------------------------
     def stats(self) -> dict:
-        """Block evaluations of wrapped blocks plus the always-computed ones, per branch and stack."""
+        """Block evaluations per branch and stack; every model pass (one `branch` context) runs each stack once."""
+        passes: dict[str, int] = {}
+        for record in self.records:
+            passes[record["branch"]] = passes.get(record["branch"], 0) + 1
         per = {}
-        computed = total = 0
-        for (branch, stack), (c, n) in sorted(self._counts.items()):
-            n_blocks = len(getattr(self.model, stack))
-            n_wrapped = len(self._originals.get(stack, {}))
-            calls = n // max(n_wrapped, 1)  # forward passes through this stack
-            plain = calls * (n_blocks - n_wrapped)
-            per[f"{branch}/{stack}"] = {"computed": c + plain, "total": n + plain, "reused": n - c}
-            computed += c + plain
-            total += n + plain
+        for branch, n_passes in sorted(passes.items()):
+            for stack in self.config.stacks:
+                total = n_passes * len(getattr(self.model, stack))
+                reused = self._reused.get((branch, stack), 0)
+                per[f"{branch}/{stack}"] = {"computed": total - reused, "total": total, "reused": reused}
+        computed = sum(v["computed"] for v in per.values())
+        total = sum(v["total"] for v in per.values())
         return {
             "block_evals_computed": computed,
             "block_evals_total": total,

@@ -42,12 +42,10 @@ class CachedBlock(nn.Module):
         handle = self._handle
         action = handle.action(self.stack)
         if action == FULL:
-            handle.count(self.stack, computed=True)
             return self.block(*args, **kwargs)
         slot = handle.slot(self.stack, self.run)
         streams_in = tuple(args[: self.num_streams])
         if action == REFRESH:
-            handle.count(self.stack, computed=True)
             if self.role in (ISOLATED, RUN_START):
                 slot["anchor"] = tuple(s.clone() for s in streams_in)
             out = self.block(*args, **kwargs)
@@ -57,7 +55,7 @@ class CachedBlock(nn.Module):
                 handle.note_bytes()
             return out
         assert action == REUSE
-        handle.count(self.stack, computed=False)
+        handle.count_reuse(self.stack)
         if self.role in (RUN_START, RUN_INNER):
             return self._join(streams_in)
         if "delta" not in slot:
