@@ -15,7 +15,7 @@ from wan.configs import WAN_CONFIGS
 from wan.modules.model import WanModel
 from wan.modules.t5 import T5EncoderModel, t5_to_hf, umt5_config
 from wan.modules.vae import WanVAE, build_autoencoder, vae_from_diffusers
-from wan.utils.convert import dit_to_diffusers
+from wan.utils.convert import diffusers_config, dit_to_diffusers
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -30,11 +30,7 @@ def dit_vs_diffusers(seed: int, pad: int) -> float:
     ours = WanModel(dim=64, ffn_dim=128, freq_dim=32, text_dim=48, num_heads=4, num_layers=3, text_len=32).eval()
     for p in ours.parameters():
         p.normal_(std=0.2)
-    ref = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=4, attention_head_dim=16, in_channels=16, out_channels=16,
-        text_dim=48, freq_dim=32, ffn_dim=128, num_layers=3, cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads", eps=1e-6,
-    ).eval()  # fmt: skip
+    ref = WanTransformer3DModel(**diffusers_config(ours)).eval()
     ref.load_state_dict(dit_to_diffusers(ours.state_dict()), strict=True)
     x, ctx, t = torch.randn(16, 5, 8, 12), torch.randn(20, 48), torch.tensor([917])
     tokens = 5 * 4 * 6

@@ -8,7 +8,7 @@ from conftest import rel_err
 
 from wan.configs import WAN_CONFIGS
 from wan.modules.model import WanModel, apply_rope, sinusoidal_embedding_1d
-from wan.utils.convert import dit_from_diffusers, dit_to_diffusers
+from wan.utils.convert import diffusers_config, dit_from_diffusers, dit_to_diffusers
 
 TINY = dict(dim=32, ffn_dim=64, freq_dim=32, text_dim=24, num_heads=2, num_layers=2, text_len=16)
 
@@ -25,21 +25,7 @@ def randomized(seed: int = 0) -> WanModel:
 def diffusers_twin(model: WanModel):
     from diffusers import WanTransformer3DModel
 
-    ref = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=16,
-        in_channels=16,
-        out_channels=16,
-        text_dim=24,
-        freq_dim=32,
-        ffn_dim=64,
-        num_layers=2,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        eps=1e-6,
-        rope_max_seq_len=1024,
-    ).eval()
+    ref = WanTransformer3DModel(**diffusers_config(model)).eval()
     ref.load_state_dict(dit_to_diffusers(model.state_dict()), strict=True)
     return ref
 

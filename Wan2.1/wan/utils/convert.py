@@ -73,3 +73,22 @@ def dit_to_diffusers(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def dit_from_diffusers(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     return rename_keys(state_dict, _DIT_RULES_BACK)
+
+
+def diffusers_config(model) -> dict:
+    """`WanTransformer3DModel` keyword arguments for the geometry of a T2V `WanModel`."""
+    return dict(
+        patch_size=model.patch_size,
+        num_attention_heads=model.num_heads,
+        attention_head_dim=model.dim // model.num_heads,
+        in_channels=model.in_dim,
+        out_channels=model.out_dim,
+        text_dim=model.text_dim,
+        freq_dim=model.freq_dim,
+        ffn_dim=model.ffn_dim,
+        num_layers=model.num_layers,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        eps=model.blocks[0].norm1.eps,
+        rope_max_seq_len=1024,
+    )
