@@ -5,7 +5,16 @@ wraps the cached blocks and returns a `CacheHandle` that owns all state. This pa
 """
 
 from .handle import CacheHandle, apply_cache
-from .schedule import FULL, REFRESH, REUSE, CacheConfig, StackSchedule, parse_index_list, runs_of
+from .schedule import (
+    FULL,
+    REFRESH,
+    REUSE,
+    CacheConfig,
+    StackSchedule,
+    override_schedule,
+    parse_index_list,
+    runs_of,
+)
 from .spec import BlockStack, CacheSpec
 
 __all__ = [
@@ -16,6 +25,7 @@ __all__ = [
     "BlockStack",
     "CacheSpec",
     "parse_index_list",
+    "override_schedule",
     "runs_of",
     "FULL",
     "REFRESH",

@@ -126,3 +126,49 @@ class CacheConfig:
 
     stacks: dict[str, StackSchedule]
     name: str = "custom"
+
+
+def override_schedule(
+    base: StackSchedule | None,
+    num_steps: int,
+    *,
+    cached: tuple[int, ...] | None = None,
+    warmup: int | None = None,
+    interval: int | None = None,
+    refresh_steps: tuple[int, ...] | None = None,
+    linear: tuple[float, float] | None = None,
+    last_full: int | None = None,
+    what: str = "schedule",
+) -> StackSchedule:
+    """A preset's schedule (`base`, may be None) with the given fields replaced, checked for `num_steps`.
+
+    A new refresh source (interval, refresh_steps or linear) replaces the preset's; an explicit list is taken
+    as written for `num_steps`. Raises ValueError naming `what` on any inconsistency.
+    """
+    if sum(x is not None for x in (interval, refresh_steps, linear)) > 1:
+        raise ValueError(f"{what}: give only one of an interval, a refresh-step list or a linear schedule")
+    if base is None and cached is None:
+        raise ValueError(f"{what}: no preset for this model; give the cached blocks and a schedule")
+    if base is None and interval is None and refresh_steps is None and linear is None:
+        raise ValueError(f"{what}: the cached blocks need a schedule (an interval, refresh steps or linear)")
+    kw: dict = dict(
+        cached=cached if cached is not None else base.cached,
+        warmup=warmup if warmup is not None else (base.warmup if base else 6),
+        last_full=last_full if last_full is not None else (base.last_full if base else 0),
+    )
+    if interval is not None:
+        kw["interval"] = interval
+    elif refresh_steps is not None:
+        kw.update(refresh_steps=refresh_steps, for_steps=num_steps)
+    elif linear is not None:
+        kw["linear"] = linear
+    else:
+        kw.update(
+            interval=base.interval, refresh_steps=base.refresh_steps, linear=base.linear, for_steps=base.for_steps
+        )
+    try:
+        sched = StackSchedule(**kw)
+        sched.actions(num_steps)  # surfaces errors such as refresh steps beyond the run
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}") from err
+    return sched

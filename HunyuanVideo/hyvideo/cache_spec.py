@@ -1,7 +1,4 @@
-"""How delta_cache sees HYVideoDiffusionTransformer, and the reference release's preset (method.md, 3.2).
-
-Data only: the model itself comes with the HunyuanVideo stack.
-"""
+"""How delta_cache sees HYVideoDiffusionTransformer, and the presets (release: method.md, section 3.2)."""
 
 from delta_cache import BlockStack, CacheConfig, CacheSpec, StackSchedule, parse_index_list
 
@@ -27,4 +24,15 @@ HY_T2V_RELEASED = CacheConfig(
     },
 )
 
-HY_CACHE_PRESETS: dict[str, CacheConfig] = {HY_T2V_RELEASED.name: HY_T2V_RELEASED}
+# HYVideo-debug (2 double, 4 single blocks): a demonstration preset for the random-weight debug model.
+HY_DEBUG_DEMO = CacheConfig(
+    name="hunyuanvideo-debug",
+    stacks={
+        "double_blocks": StackSchedule(cached=(1,), warmup=2, interval=3),
+        "single_blocks": StackSchedule(cached=(1, 2), warmup=2, interval=3),
+    },
+)
+
+HY_CACHE_PRESETS: dict[str, CacheConfig] = {c.name: c for c in (HY_T2V_RELEASED, HY_DEBUG_DEMO)}
+# (double, single) depths each preset was made for
+PRESET_DEPTHS: dict[str, tuple[int, int]] = {HY_T2V_RELEASED.name: (20, 40), HY_DEBUG_DEMO.name: (2, 4)}

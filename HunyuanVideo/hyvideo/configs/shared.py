@@ -46,9 +46,9 @@ class HYVideoConfig:
     text_len: int = 256
     text_len_2: int = 77
     hidden_state_skip_layer: int = 2
-    # crop_start of the video/image templates as the released tokenizer produces them; None = count them
-    crop_start_video: int | None = 95
-    crop_start_image: int | None = 36
+    # False: the templates' released crop_start (95 video, 36 image); True: count the template's tokens with
+    # the tokenizer at hand (stand-in tokenizers of small configs)
+    count_crop_start: bool = False
     # VAE and DiT files (under --model-base)
     vae_dir: str = "hunyuan-video-t2v-720p/vae"
     dit_weight: str = "hunyuan-video-t2v-720p/transformers/mp_rank_00_model_states.pt"

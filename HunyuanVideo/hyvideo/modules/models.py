@@ -238,3 +238,25 @@ class HYVideoDiffusionTransformer(nn.Module):
         img = self.final_layer(x[:, :img_len], vec)  # [B, L_img, C*pt*ph*pw]
         out = self.unpatchify(img, *grid)
         return {"x": out} if return_dict else out
+
+
+def load_hyvideo_model(
+    model_kwargs: dict,
+    dit_weight: str,
+    load_key: str = "module",
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> HYVideoDiffusionTransformer:
+    """Build the DiT from `--dit-weight` (file or directory) with `strict=True` semantics.
+
+    Built on the meta device and filled with `assign=True`; any missing, unexpected or wrong-shaped key is
+    an error that lists them.
+    """
+    from ..utils.checkpoint import check_state_dict, load_dit_state_dict
+
+    sd = load_dit_state_dict(dit_weight, load_key)
+    with torch.device("meta"):
+        model = HYVideoDiffusionTransformer(**model_kwargs)
+    check_state_dict(sd, {k: v.shape for k, v in model.state_dict().items()}, what=f"DiT checkpoint {dit_weight}")
+    model.load_state_dict({k: v.to(dtype) for k, v in sd.items()}, strict=True, assign=True)
+    return model.eval().requires_grad_(False).to(device)
