@@ -26,10 +26,14 @@ class CacheHandle:
     # -- state -----------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget all deltas and counters (call between generations; `apply_cache` starts clean)."""
-        self._slots: dict[tuple[str, str, int], dict] = {}
+        self.clear_deltas()
         self._reused: dict[tuple[str, str], int] = {}
         self.records: list[dict] = []
         self.bytes_peak = 0
+
+    def clear_deltas(self) -> None:
+        """Forget the cached tensors but keep the counters: a new batch of the same run starts here."""
+        self._slots: dict[tuple[str, str, int], dict] = {}
 
     @contextmanager
     def branch(self, name: str, step: int) -> Iterator[None]:
