@@ -44,3 +44,26 @@ def generate_main():
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).norm() / b.double().norm())
+
+
+@pytest.fixture(scope="session")
+def hy_debug_config():
+    from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
+
+    return HUNYUAN_VIDEO_CONFIG["HYVideo-debug"]
+
+
+@pytest.fixture(scope="session")
+def hy_ckpt(tmp_path_factory, hy_debug_config) -> Path:
+    """Official-format HunyuanVideo `ckpts/` folder (DiT .pt under "module", VAE folder, text encoders)."""
+    from hyvideo.debug import write_random_checkpoint
+
+    return write_random_checkpoint(tmp_path_factory.mktemp("hy_ckpts"), hy_debug_config, seed=0)
+
+
+@pytest.fixture(scope="session")
+def sample_video_main():
+    spec = importlib.util.spec_from_file_location("hy_sample_video", REPO / "HunyuanVideo" / "sample_video.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main

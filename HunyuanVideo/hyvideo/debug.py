@@ -32,7 +32,7 @@ def build_char_tokenizer(path: str | Path, specials: tuple[str, ...], bos: str, 
     vocab = {tok: i for i, tok in enumerate([*specials, "<unk>", *chars])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # one token per character
     tok.add_special_tokens([AddedToken(s, normalized=False) for s in specials])
     single = f"{bos} $A" + (f" {eos}" if eos else "")
     pairs = [(bos, vocab[bos])] + ([(eos, vocab[eos])] if eos else [])

@@ -1,0 +1,106 @@
+"""sample_video.py end to end on the debug model, and its one-line errors for bad input (nothing written)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+
+def _mp4s(path):
+    return sorted(p for p in path.glob("*.mp4")) if path.exists() else []
+
+
+def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
+    import imageio.v3 as iio
+
+    out = tmp_path / "results"
+    rc = sample_video_main(["--save-path", str(out), "--seed", "1", "--video-size", "40", "--video-length", "5",
+                            "--infer-steps", "6", "--num-videos", "2"])  # fmt: skip
+    assert rc == 0
+    videos = _mp4s(out)
+    assert len(videos) == 2 and "seed1" in videos[0].name and "seed2" in videos[1].name
+    frames = iio.imread(videos[0])
+    assert frames.shape == (5, 48, 48, 3)  # 40 rounded up to 48
+    stats = json.loads(videos[0].with_name(videos[0].stem + ".delta_cache.json").read_text())
+    assert (
+        stats["delta_cache"] is False and stats["block_evals_computed"] == stats["block_evals_total"] == 72
+    )  # 2 videos
+    rc = sample_video_main(["--save-path", str(out), "--seed", "1", "--video-size", "32", "--video-length", "5",
+                            "--infer-steps", "8", "--delta_cache", "--cfg-scale", "2"])  # fmt: skip
+    assert rc == 0
+    new = [p for p in _mp4s(out) if p not in videos]
+    stats = json.loads(new[0].with_name(new[0].stem + ".delta_cache.json").read_text())
+    assert stats["delta_cache"] is True and stats["preset"] == "hunyuanvideo-debug"
+    assert stats["block_evals_computed"] == 36 and stats["block_evals_total"] == 48
+    assert {s["branch"] for s in stats["steps"]} == {"uncond|cond"}
+    assert [s["single_blocks"] for s in stats["steps"]][:4] == ["full", "full", "refresh", "reuse"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--video-length", "10"], "--video-length must be 4n+1"),
+        (["--video-size", "8", "8"], "--video-size must be at least 16"),
+        (["--video-size", "1", "2", "3"], "--video-size takes H W"),
+        (["--model-base", "{tmp}/nope"], "--model-base not found"),
+        (
+            ["--model-base", "{ckpt}", "--model", "HYVideo-debug", "--dit-weight", "{tmp}/x.pt"],
+            "--dit-weight not found",
+        ),
+        (["--load-key", "weights"], "invalid choice"),
+        (["--cfg-scale", "3", "--neg-prompt", " "], "needs a negative prompt"),
+        (["--ulysses-degree", "2"], "not supported yet"),
+        (["--vae", "884-8c-hy"], "--latent-channels is 16"),
+        (["--text-states-dim", "4096"], "do not fit the model"),
+        (["--delta_cache", "--cache_single_blocks", "0,9"], "out of range"),
+        (["--delta_cache", "--cache_single_blocks", "1,1"], "duplicate"),
+        (["--delta_cache", "--step_cache_list", "2,30"], "out of range"),
+        (["--delta_cache", "--cache_preset", "hunyuanvideo-t2v"], "is for (20, 40)"),
+    ],
+)
+def test_bad_input_is_one_line_error(tmp_path, hy_ckpt, argv, message):
+    argv = [a.format(tmp=tmp_path, ckpt=hy_ckpt) for a in argv]
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), "--save-path", str(out),
+                           *argv], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert message in last, proc.stderr[-800:]
+    assert not out.exists()
+
+
+def test_wrong_load_key_in_file_and_missing_keys_exit_nonzero(sample_video_main, tmp_path, hy_ckpt, hy_debug_config,
+                                                                capsys):  # fmt: skip
+    import shutil
+
+    import torch
+
+    base = tmp_path / "ckpts"
+    shutil.copytree(hy_ckpt, base)
+    dit = base / hy_debug_config.dit_weight
+    sd = torch.load(dit, weights_only=True)["module"]
+    torch.save({"ema": sd}, dit)
+    out = tmp_path / "results"
+    common = ["--model", "HYVideo-debug", "--model-base", str(base), "--save-path", str(out), "--infer-steps", "2"]
+    assert sample_video_main(common) == 1
+    assert "--load-key 'module' not in" in capsys.readouterr().err
+    sd.pop("img_in.proj.bias")
+    torch.save({"module": sd}, dit)
+    assert sample_video_main(common) == 1
+    assert "missing keys [img_in.proj.bias]" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_help_lists_upstream_flags():
+    proc = subprocess.run([sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    for flag in ("--model", "--video-size", "--video-length", "--infer-steps", "--prompt", "--neg-prompt", "--seed",
+                 "--flow-shift", "--flow-reverse", "--embedded-cfg-scale", "--cfg-scale", "--model-base",
+                 "--dit-weight", "--load-key", "--precision", "--use-cpu-offload", "--save-path", "--ulysses-degree",
+                 "--ring-degree", "--vae-tiling", "--num-videos", "--batch-size", "--text-encoder", "--text-len",
+                 "--hidden-state-skip-layer", "--text-encoder-2", "--delta_cache", "--step_cache_list"):  # fmt: skip
+        assert flag in proc.stdout, flag
