@@ -42,6 +42,7 @@ def cache_report(sampler, handle, args, cfg) -> dict:
     return report
 
 
+# Copied from Wan2.1/generate.py; a test keeps the copies equal.
 def write_json_atomic(data: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps(data, indent=1))

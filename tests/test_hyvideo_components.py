@@ -49,6 +49,15 @@ def test_copied_helpers_stay_equal():
         assert inspect.getsource(getattr(hy_ck, name)) == inspect.getsource(getattr(wan_ck, name)), name
     for name in ("to_uint8_frames", "save_video", "unique_path"):
         assert inspect.getsource(getattr(hy_video, name)) == inspect.getsource(getattr(wan_video, name)), name
+    import hyvideo.inference as hy_inf
+    import hyvideo.modules.attention as hy_attn
+    import wan.modules.attention as wan_attn
+    import wan.text2video as wan_t2v
+
+    for a, b, names in ((hy_attn, wan_attn, ("_flash_varlen", "flash_available")),
+                        (hy_inf, wan_t2v, ("synchronize", "GenerationStats"))):  # fmt: skip
+        for name in names:
+            assert inspect.getsource(getattr(a, name)) == inspect.getsource(getattr(b, name)), name
 
 
 def test_dit_loader_keys_and_errors(hy_ckpt, hy_debug_config, tmp_path):

@@ -37,6 +37,8 @@ def _no_branch(name: str, step: int) -> AbstractContextManager:
     return contextlib.nullcontext()
 
 
+# Copied from wan/text2video.py (synchronize, GenerationStats; "generate" there is `predict` here); a test keeps
+# the copies equal.
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -44,7 +46,7 @@ def synchronize(device: torch.device) -> None:
 
 @dataclass
 class GenerationStats:
-    """Timings of the last `predict` call, device-synchronised, in seconds (same fields as Wan's)."""
+    """Timings of the last `generate` call, device-synchronised, in seconds."""
 
     encode_seconds: float = 0.0
     denoise_seconds: float = 0.0

@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+# Copied from wan/modules/attention.py (_flash_varlen, flash_available); a test keeps the copies equal.
 @functools.cache
 def _flash_varlen() -> Callable | None:
-    """flash-attn's varlen function (FA3 preferred), or None; imported lazily, once."""
+    """Return flash-attn's varlen function (FA3 preferred), or None; imported lazily, once."""
     try:
         from flash_attn_interface import flash_attn_varlen_func  # FA3
 
