@@ -26,7 +26,7 @@ from delta_cache import CacheConfig, StackSchedule, apply_cache
 
 # (model, scale) -> what to build: config overrides, video size, frames
 SCALES = {
-    ("wan", "moderate"): dict(overrides=dict(dim=256, ffn_dim=1024, num_heads=4), size=(256, 256), frames=17),
+    ("wan", "moderate"): dict(overrides=dict(dim=256, ffn_dim=1024, num_heads=4), size=(192, 192), frames=9),
     ("wan", "real"): dict(overrides={}, size=(832, 480), frames=81),
     ("hyvideo", "moderate"): dict(
         overrides=dict(
