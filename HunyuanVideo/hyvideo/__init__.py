@@ -1,1 +1,6 @@
-"""HunyuanVideo inference stack (in progress: see the HunyuanVideo issue)."""
+"""HunyuanVideo text-to-video inference (our implementation; upstream module paths and names)."""
+
+from . import configs
+from .inference import HunyuanVideoSampler
+
+__all__ = ["configs", "HunyuanVideoSampler"]
