@@ -194,12 +194,10 @@ class HunyuanVideoSampler:
         return cls(config, text_encoder, text_encoder_2, vae, model, device, precision, cpu_offload, disable_autocast)
 
     def encode_prompt(self, prompt: str, data_type: str) -> TextConditioning:
-        with on_device(self.text_encoder.model, self.device, self.cpu_offload) as _:
-            self.text_encoder.device = self.device
+        with on_device(self.text_encoder.model, self.device, self.cpu_offload):
             llm = self.text_encoder.encode([prompt], data_type)
         if self.text_encoder_2 is not None:
             with on_device(self.text_encoder_2.model, self.device, self.cpu_offload):
-                self.text_encoder_2.device = self.device
                 pooled = self.text_encoder_2.encode([prompt]).hidden_state
         else:
             pooled = torch.zeros(1, self.config.text_states_dim_2, device=self.device)

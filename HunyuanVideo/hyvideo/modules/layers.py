@@ -110,11 +110,12 @@ class ModulateDiT(nn.Module):
 
     def __init__(self, hidden_size: int, factor: int):
         super().__init__()
+        self.factor = factor
         self.act = nn.SiLU()
         self.linear = nn.Linear(hidden_size, factor * hidden_size, bias=True)
 
     def forward(self, vec: Tensor) -> list[Modulation]:
-        chunks = self.linear(self.act(vec)).chunk(self.linear.out_features // vec.shape[-1], dim=-1)
+        chunks = self.linear(self.act(vec)).chunk(self.factor, dim=-1)
         return [Modulation(*chunks[i : i + 3]) for i in range(0, len(chunks), 3)]
 
 

@@ -32,7 +32,7 @@ class TextEncoder:
         max_length: tokens kept after cropping (256 for llm, 77 for clipL upstream).
         text_encoder_path: the folder holding config, weights and tokenizer.
         dtype: weights dtype (fp16 upstream).
-        device: where the encoder runs.
+        device: where the encoder is placed (it runs wherever its model is).
         prompt_template, prompt_template_video: keys of `PROMPT_TEMPLATE` (llm only).
         hidden_state_skip_layer: take `hidden_states[-(skip + 1)]` (llm only).
         apply_final_norm: apply the model's final norm to that hidden state.
@@ -60,11 +60,10 @@ class TextEncoder:
         if not path.is_dir():
             raise FileNotFoundError(f"text encoder folder not found: {path}")
         self.type, self.max_length = text_encoder_type, max_length
-        self.device = torch.device(device)
         self.hidden_state_skip_layer, self.apply_final_norm = hidden_state_skip_layer, apply_final_norm
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), padding_side="right")
         model_cls = CLIPTextModel if text_encoder_type == "clipL" else AutoModel
-        self.model = model_cls.from_pretrained(str(path), dtype=dtype).to(self.device).eval().requires_grad_(False)
+        self.model = model_cls.from_pretrained(str(path), dtype=dtype).to(device).eval().requires_grad_(False)
         self.templates: dict[str, tuple[str, int]] = {}
         if text_encoder_type == "llm":
             for data_type, name in (("image", prompt_template), ("video", prompt_template_video)):
@@ -92,7 +91,8 @@ class TextEncoder:
             texts, max_length=self.max_length + crop, padding="max_length", truncation=True,
             return_attention_mask=True, return_tensors="pt",
         )  # fmt: skip
-        ids, mask = tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device)
+        # Follow the model wherever offloading has put it.
+        ids, mask = tokens["input_ids"].to(self.model.device), tokens["attention_mask"].to(self.model.device)
         if self.type == "clipL":
             out = self.model(input_ids=ids, attention_mask=mask)
             return TextEncoderModelOutput(out.pooler_output, None)
