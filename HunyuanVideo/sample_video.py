@@ -7,13 +7,10 @@ official-format folder and loaded through the same loaders), so the whole pipeli
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 from loguru import logger
@@ -26,35 +23,13 @@ def video_name(seed: int, prompt: str, suffix: str) -> str:
     return f"{stamp}_seed{seed}_{safe}{suffix}.mp4"
 
 
-def cache_report(sampler, handle, args, cfg) -> dict:
-    """Stats of the run; a baseline run reports the same fields with nothing reused."""
-    if handle is not None:
-        report = handle.stats()
-        report["preset"] = args.cache_config.name
-        report["steps"] = [dict(r) for r in handle.records]
-    else:
-        batches = -(-args.num_videos // args.batch_size)
-        total = batches * args.infer_steps * (cfg.mm_double_blocks_depth + cfg.mm_single_blocks_depth)
-        report = dict(block_evals_computed=total, block_evals_total=total, theoretical_speedup=1.0,
-                      cache_bytes_peak=0, preset=None, steps=[])  # fmt: skip
-    report["denoise_seconds"] = sampler.stats.denoise_seconds
-    report["delta_cache"] = handle is not None
-    return report
-
-
-# Copied from Wan2.1/generate.py; a test keeps the copies equal.
-def write_json_atomic(data: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     from hyvideo.cli import build_parser, validate
 
     parser = build_parser()
     args = validate(parser, parser.parse_args(argv))
 
+    from delta_cache import run_report, write_report
     from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
     from hyvideo.debug import write_random_checkpoint
     from hyvideo.inference import HunyuanVideoSampler, align_to
@@ -111,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     s = sampler.stats
     logger.info(f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s")
     args.save_dir.mkdir(parents=True, exist_ok=True)
-    report = cache_report(sampler, handle, args, cfg)
+    batches = -(-args.num_videos // args.batch_size)
+    passes = batches * args.infer_steps
+    report = run_report(handle, passes * (cfg.mm_double_blocks_depth + cfg.mm_single_blocks_depth),
+                        sampler.stats.denoise_seconds)  # fmt: skip
     logger.info(
         f"blocks computed {report['block_evals_computed']} of {report['block_evals_total']} "
         f"(theoretical {report['theoretical_speedup']:.2f}x), denoise {report['denoise_seconds']:.2f}s"
@@ -119,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     for video, seed in zip(videos, seeds, strict=True):
         out = unique_path(args.save_dir / video_name(seed, args.prompt, args.name_suffix))
         save_video(video, out, fps=cfg.fps)
-        write_json_atomic(report, out.with_name(out.stem + ".delta_cache.json"))
+        write_report(report, out)
         logger.info(f"saved {out} ({video.shape[1]} frames, {video.shape[3]}x{video.shape[2]})")
     return 0
 

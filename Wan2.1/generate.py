@@ -6,8 +6,6 @@ directory and loaded through the same loader), so the whole pipeline runs on any
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import tempfile
 import time
@@ -23,33 +21,13 @@ def default_save_file(args) -> Path:
     return Path(f"{args.task}_{args.size.replace('*', 'x')}_{args.ulysses_size}_{args.ring_size}_{prompt}_{stamp}.mp4")
 
 
-def cache_report(pipe, handle, args, num_layers: int) -> dict:
-    """Stats of the run; a baseline run reports the same fields with nothing reused."""
-    if handle is not None:
-        report = handle.stats()
-        report["preset"] = args.cache_config.name
-        report["steps"] = [dict(r) for r in handle.records]
-    else:
-        total = 2 * args.sample_steps * num_layers
-        report = dict(block_evals_computed=total, block_evals_total=total, theoretical_speedup=1.0,
-                      cache_bytes_peak=0, preset=None, steps=[])  # fmt: skip
-    report["denoise_seconds"] = pipe.stats.denoise_seconds
-    report["delta_cache"] = handle is not None
-    return report
-
-
-def write_json_atomic(data: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     from wan.cli import DEBUG_TASK, build_parser, validate
 
     parser = build_parser()
     args = validate(parser, parser.parse_args(argv))
 
+    from delta_cache import run_report, write_report
     from wan import WanT2V
     from wan.configs import WAN_CONFIGS
     from wan.debug import write_random_checkpoint
@@ -95,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     logger.info(f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s")
     out = Path(args.save_file) if args.save_file else unique_path(default_save_file(args))
     save_video(video, out, fps=cfg.sample_fps)
-    report = cache_report(pipe, handle, args, cfg.num_layers)
-    write_json_atomic(report, out.with_name(out.stem + ".delta_cache.json"))
+    report = run_report(handle, 2 * args.sample_steps * cfg.num_layers, pipe.stats.denoise_seconds)
+    write_report(report, out)
     logger.info(
         f"blocks computed {report['block_evals_computed']} of {report['block_evals_total']} "
         f"(theoretical {report['theoretical_speedup']:.2f}x), denoise {report['denoise_seconds']:.2f}s"

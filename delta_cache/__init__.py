@@ -5,6 +5,7 @@ wraps the cached blocks and returns a `CacheHandle` that owns all state. This pa
 """
 
 from .handle import CacheHandle, apply_cache
+from .report import run_report, write_report
 from .schedule import (
     FULL,
     REFRESH,
@@ -19,6 +20,8 @@ from .spec import BlockStack, CacheSpec
 
 __all__ = [
     "apply_cache",
+    "run_report",
+    "write_report",
     "CacheHandle",
     "CacheConfig",
     "StackSchedule",
