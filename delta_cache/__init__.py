@@ -14,6 +14,7 @@ from .schedule import (
     StackSchedule,
     override_schedule,
     parse_index_list,
+    parse_linear,
     runs_of,
 )
 from .spec import BlockStack, CacheSpec
@@ -29,6 +30,7 @@ __all__ = [
     "CacheSpec",
     "parse_index_list",
     "override_schedule",
+    "parse_linear",
     "runs_of",
     "FULL",
     "REFRESH",

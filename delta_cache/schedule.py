@@ -38,6 +38,15 @@ def parse_index_list(text: str, upper: int | None = None, what: str = "block lis
     return tuple(sorted(out))
 
 
+def parse_linear(text: str, what: str = "--cache_linear") -> tuple[float, float]:
+    """Parse "TMAX,TMIN" (the paper's decreasing interval) into two floats."""
+    try:
+        t_max, t_min = (float(v) for v in text.split(","))
+    except ValueError as err:
+        raise ValueError(f'{what} must be "TMAX,TMIN", got {text!r}') from err
+    return t_max, t_min
+
+
 def runs_of(indices: tuple[int, ...]) -> list[tuple[int, int]]:
     """Maximal runs of consecutive indices as (first, last); an isolated index is a run of one."""
     runs: list[tuple[int, int]] = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from delta_cache import CacheConfig, override_schedule, parse_index_list
+from delta_cache import CacheConfig, override_schedule, parse_index_list, parse_linear
 
 from .cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS
 from .configs import HYVideoConfig
@@ -94,13 +94,7 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig) -> CacheCon
         preset = HY_CACHE_PRESETS[matching[0]] if matching else None
     cached = _cached_sets(args, depth)
     warmup = _pick(args.cache_warmup, args.step_start, "--cache_warmup", "--step_start")
-    linear = None
-    if args.cache_linear is not None:
-        try:
-            t_max, t_min = (float(v) for v in args.cache_linear.split(","))
-        except ValueError as err:
-            raise ValueError(f'--cache_linear must be "TMAX,TMIN", got {args.cache_linear!r}') from err
-        linear = (t_max, t_min)
+    linear = None if args.cache_linear is None else parse_linear(args.cache_linear)
     intervals = {
         "double_blocks": _pick(args.cache_double_interval, args.step_interval,
                                "--cache_double_interval", "--step_interval"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from delta_cache import CacheConfig, StackSchedule, parse_index_list
+from delta_cache import CacheConfig, override_schedule, parse_index_list, parse_linear
 
 from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
 
@@ -57,33 +57,14 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> 
             f"no delta_cache preset for {task} ({num_layers} blocks); give --cache_blocks and a schedule "
             "(--cache_interval, --cache_refresh_steps or --cache_linear)"
         )
-    base = preset.stacks["blocks"] if preset else None
     sources = [x is not None for x in (args.cache_interval, args.cache_refresh_steps, args.cache_linear)]
-    if sum(sources) > 1:
-        raise ValueError("give only one of --cache_interval, --cache_refresh_steps, --cache_linear")
-    kw = dict(
-        cached=cached if cached is not None else base.cached,
-        warmup=args.cache_warmup if args.cache_warmup is not None else (base.warmup if base else 6),
-        last_full=args.cache_last_full,
-    )
-    if args.cache_interval is not None:
-        kw["interval"] = args.cache_interval
-    elif args.cache_refresh_steps is not None:
-        kw["refresh_steps"] = parse_index_list(args.cache_refresh_steps, args.sample_steps, "--cache_refresh_steps")
-        kw["for_steps"] = args.sample_steps
-    elif args.cache_linear is not None:
-        try:
-            t_max, t_min = (float(v) for v in args.cache_linear.split(","))
-        except ValueError as err:
-            raise ValueError(f'--cache_linear must be "TMAX,TMIN", got {args.cache_linear!r}') from err
-        kw["linear"] = (t_max, t_min)
-    elif base is not None:
-        kw.update(
-            interval=base.interval, refresh_steps=base.refresh_steps, linear=base.linear, for_steps=base.for_steps
-        )
-    else:
-        raise ValueError("--cache_blocks needs a schedule: --cache_interval, --cache_refresh_steps or --cache_linear")
-    sched = StackSchedule(**kw)
-    sched.actions(args.sample_steps)  # surfaces schedule errors (e.g. steps beyond the run) now
+    refresh = None
+    if args.cache_refresh_steps is not None:
+        refresh = parse_index_list(args.cache_refresh_steps, args.sample_steps, "--cache_refresh_steps")
+    sched = override_schedule(
+        preset.stacks["blocks"] if preset else None, args.sample_steps, cached=cached, warmup=args.cache_warmup,
+        interval=args.cache_interval, refresh_steps=refresh, last_full=args.cache_last_full,
+        linear=None if args.cache_linear is None else parse_linear(args.cache_linear), what="--delta_cache",
+    )  # fmt: skip
     name = preset.name if preset and cached is None and not any(sources) else "custom"
     return CacheConfig(name=name, stacks={"blocks": sched})
