@@ -34,12 +34,17 @@ def wan_ckpt_sharded(tmp_path_factory, debug_config) -> Path:
     return write_random_checkpoint(tmp_path_factory.mktemp("wan_sharded"), debug_config, seed=0, shards=3)
 
 
-@pytest.fixture(scope="session")
-def generate_main():
-    spec = importlib.util.spec_from_file_location("wan_generate", REPO / "Wan2.1" / "generate.py")
+def _script_main(name: str, path: Path):
+    """`main` of a CLI script that is not in a package (Wan2.1/ is not importable)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main
+
+
+@pytest.fixture(scope="session")
+def generate_main():
+    return _script_main("wan_generate", REPO / "Wan2.1" / "generate.py")
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -63,7 +68,4 @@ def hy_ckpt(tmp_path_factory, hy_debug_config) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_video_main():
-    spec = importlib.util.spec_from_file_location("hy_sample_video", REPO / "HunyuanVideo" / "sample_video.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return _script_main("hy_sample_video", REPO / "HunyuanVideo" / "sample_video.py")
