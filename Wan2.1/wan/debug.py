@@ -7,7 +7,6 @@ code under test is the loader users hit. The tokenizer is a character-level one 
 
 from __future__ import annotations
 
-import json
 import string
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import torch
 
 from .configs import WanConfig
 from .modules.model import WanModel
-from .modules.t5 import t5_from_hf, umt5_config
-from .modules.vae import build_autoencoder, vae_from_diffusers
-from .utils.checkpoint import DIT_CONFIG, DIT_INDEX, DIT_SINGLE
+from .modules.t5 import umt5_config
+from .modules.vae import build_autoencoder
+from .utils.export import save_dit, save_t5, save_vae
 
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # T5's ids: pad 0, eos 1, unk 2
 
@@ -52,44 +51,14 @@ def write_random_checkpoint(
     ckpt_dir: str | Path, config: WanConfig, seed: int = 0, shards: int = 1, dit: WanModel | None = None
 ) -> Path:
     """Write an official-format checkpoint directory for `config` and return its path."""
-    from safetensors.torch import save_file
     from transformers import UMT5EncoderModel
 
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    dit = dit if dit is not None else random_dit(config, seed)
-    cfg = {
-        "_class_name": "WanModel",
-        **{k: v for k, v in config.model_kwargs().items() if k not in ("qk_norm", "cross_attn_norm")},
-    }
-    (ckpt_dir / DIT_CONFIG).write_text(json.dumps(cfg, indent=2))
-
-    sd = {k: v.contiguous() for k, v in dit.state_dict().items()}
-    if shards == 1:
-        save_file(sd, str(ckpt_dir / DIT_SINGLE))
-    else:
-        keys = sorted(sd)
-        weight_map = {}
-        for i in range(shards):
-            name = f"diffusion_pytorch_model-{i + 1:05d}-of-{shards:05d}.safetensors"
-            part = keys[i::shards]
-            save_file({k: sd[k] for k in part}, str(ckpt_dir / name))
-            weight_map.update(dict.fromkeys(part, name))
-        index = {
-            "metadata": {"total_size": sum(v.numel() * v.element_size() for v in sd.values())},
-            "weight_map": weight_map,
-        }
-        (ckpt_dir / DIT_INDEX).write_text(json.dumps(index, indent=2))
-
+    save_dit(ckpt_dir, config, dit if dit is not None else random_dit(config, seed), shards=shards)
     torch.manual_seed(seed + 1)
-    t5 = UMT5EncoderModel(umt5_config(config.t5))
-    torch.save(
-        {k: v.to(config.t5_dtype) for k, v in t5_from_hf(t5.state_dict()).items()},
-        ckpt_dir / config.t5_checkpoint,
-    )
+    save_t5(ckpt_dir, config, UMT5EncoderModel(umt5_config(config.t5)))
     build_char_tokenizer(ckpt_dir / config.t5_tokenizer, config.t5.vocab_size)
-
     torch.manual_seed(seed + 2)
-    vae = build_autoencoder(config.vae)
-    torch.save(vae_from_diffusers(vae.state_dict(), config.vae.num_res_blocks), ckpt_dir / config.vae_checkpoint)
+    save_vae(ckpt_dir, config, build_autoencoder(config.vae))
     return ckpt_dir

@@ -3,12 +3,13 @@
 from dataclasses import replace
 
 from .shared import WanConfig, WanT5Config, WanVAEConfig
-from .tasks import DEBUG_T2V, T2V_1_3B, T2V_14B
+from .tasks import DEBUG_T2V, T2V_1_3B, T2V_14B, TINY_T2V
 
 WAN_CONFIGS: dict[str, WanConfig] = {
     "t2v-14B": T2V_14B,
     "t2v-1.3B": T2V_1_3B,
     "t2v-debug": DEBUG_T2V,
+    "t2v-tiny": TINY_T2V,
 }
 
 # --size is W*H as upstream; values are (width, height).
@@ -30,6 +31,7 @@ SUPPORTED_SIZES: dict[str, tuple[str, ...]] = {
     "t2v-14B": ("1280*720", "720*1280", "832*480", "480*832"),
     "t2v-1.3B": ("832*480", "480*832"),
     "t2v-debug": ("64*64", "128*128", "128*64"),
+    "t2v-tiny": ("64*64",),
 }
 
 __all__ = [

@@ -1,6 +1,9 @@
-"""The registered Wan tasks. Values are upstream's (`wan_t2v_14B.py`, `wan_t2v_1_3B.py`) except t2v-debug."""
+"""The registered Wan tasks. Values are upstream's (`wan_t2v_14B.py`, `wan_t2v_1_3B.py`) except t2v-debug
+and t2v-tiny, which are ours."""
 
 from dataclasses import replace
+
+import torch
 
 from .shared import WanConfig, WanT5Config, WanVAEConfig
 
@@ -42,5 +45,29 @@ DEBUG_T2V = WanConfig(
     vae=WanVAEConfig(base_dim=8),
     frame_num=9,
     sample_steps=8,
+    example_prompt="a red circle moving left over a blue striped background",
+)
+
+# Trained tiny model shipped in Wan2.1/Wan2.1-T2V-tiny (scripts/train_tiny.py): 64x64, 17 frames of synthetic
+# scenes; 5 x 4 x 4 = 80 tokens. Its word-level tokenizer has 26 entries; the vocabulary leaves room.
+TINY_T2V = WanConfig(
+    name="t2v-tiny",
+    patch_size=(1, 2, 2),
+    text_len=24,
+    dim=128,
+    ffn_dim=512,
+    freq_dim=64,
+    num_heads=4,
+    num_layers=8,
+    t5=WanT5Config(vocab_size=32, dim=64, dim_attn=64, dim_ffn=128, num_heads=2, num_layers=2),
+    vae=WanVAEConfig(base_dim=8, num_res_blocks=1),
+    t5_checkpoint="models_t5_umt5-tiny-enc.pth",
+    t5_tokenizer="tokenizer",
+    t5_dtype=torch.float32,
+    sample_neg_prompt="",  # trained with 10% empty prompts: "" is its unconditional branch
+    frame_num=17,
+    sample_steps=25,
+    sample_shift=3.0,
+    sample_guide_scale=4.0,
     example_prompt="a red circle moving left over a blue striped background",
 )

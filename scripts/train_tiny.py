@@ -1,0 +1,348 @@
+"""Train the tiny Wan2.1 text-to-video model (task t2v-tiny) on synthetic scenes, from a seed.
+
+    python scripts/train_tiny.py                        # everything, writes Wan2.1/Wan2.1-T2V-tiny/
+    python scripts/train_tiny.py --stages dit           # retrain the DiT + T5 on the existing VAE
+    python scripts/train_tiny.py --smoke --out /tmp/t   # a few steps of each stage (CI)
+
+Stages, each writing its files in the official layout so that generate.py's loaders read them back:
+1. tokenizer: word level over the scene vocabulary (T5 conventions: pad 0, eos 1, unk 2).
+2. vae: a small Wan-VAE (diffusers AutoencoderKLWan) trained on 5-frame 32x32 crops (a first frame and one
+   causal chunk): L1 + MSE, latent noise, a small L2 pull on the latent mean, and three latent channels
+   anchored to the pooled colour of their cell (weight 1, then 0.1 after half the steps).
+   Afterwards upstream's per-channel latent normalisation (which WanVAE applies, constants fixed) is made
+   to yield unit-variance latents by folding the measured latent statistics into the 1x1x1 quant convs.
+3. data: held-in scenes rendered and encoded once by the saved VAE (through `wan.modules.vae.WanVAE`).
+4. dit: WanModel and the umT5 encoder trained together with rectified flow: x_t = (1 - s) x0 + s e, the
+   model predicts e - x0 at timestep 1000 s, s drawn uniformly and then shifted as the sampler shifts;
+   10% empty prompts for classifier-free guidance; AdamW, warm-up then cosine decay.
+
+Each stage appends its losses to <out>/train_log.jsonl and its wall time to <out>/training.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from loguru import logger
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "Wan2.1"))  # for a run from a checkout without `pip install -e .`
+sys.path.insert(0, str(REPO))
+
+from scenes import VOCABULARY, render_scene, training_combos  # noqa: E402
+from wan.configs import WAN_CONFIGS, WanConfig  # noqa: E402
+from wan.debug import SPECIAL_TOKENS  # noqa: E402
+from wan.modules.t5 import umt5_config  # noqa: E402
+from wan.modules.vae import LATENT_MEAN, LATENT_STD, WanVAE, build_autoencoder  # noqa: E402
+from wan.schedulers import shift_sigmas  # noqa: E402
+from wan.utils.export import save_dit, save_t5, save_vae  # noqa: E402
+
+TASK = "t2v-tiny"
+STAGES = ("tokenizer", "vae", "data", "dit")
+DEFAULT_OUT = REPO / "Wan2.1" / "Wan2.1-T2V-tiny"
+LATENT_NOISE = 0.05  # std of the noise added to the VAE latent in training, so the decoder tolerates error
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train the tiny Wan2.1 model (t2v-tiny) on synthetic scenes.")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint directory to write")
+    p.add_argument("--work", type=Path, default=REPO / "outputs" / "train_tiny", help="encoded training data")
+    p.add_argument("--stages", default=",".join(STAGES), help=f"comma list of {', '.join(STAGES)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vae_steps", type=int, default=3000)
+    p.add_argument("--vae_batch", type=int, default=4)
+    p.add_argument("--vae_lr", type=float, default=1e-3)
+    p.add_argument("--num_videos", type=int, default=1536, help="training videos encoded for the DiT")
+    p.add_argument("--dit_steps", type=int, default=2000)
+    p.add_argument("--dit_batch", type=int, default=32)
+    p.add_argument("--dit_lr", type=float, default=5e-4)
+    p.add_argument("--train_shift", type=float, default=3.0, help="shift applied to uniform training sigmas")
+    p.add_argument("--cfg_dropout", type=float, default=0.1, help="fraction of empty prompts")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default=None, help="cuda if available, else cpu")
+    p.add_argument("--smoke", action="store_true", help="a few steps of every stage, tiny data (for CI)")
+    return p
+
+
+class Log:
+    """Loss lines to train_log.jsonl, stage wall times to training.json."""
+
+    def __init__(self, out: Path, args: argparse.Namespace):
+        self.out = out
+        self.path = out / "train_log.jsonl"
+        self.meta_path = out / "training.json"
+        self.meta = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {"stages": {}}
+        self.meta["machine"] = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+        self.meta["args"] = {k: str(v) for k, v in vars(args).items()}
+
+    def loss(self, stage: str, step: int, **values: float) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps({"stage": stage, "step": step, **{k: round(v, 6) for k, v in values.items()}}) + "\n")
+
+    def stage_done(self, stage: str, seconds: float, **extra) -> None:
+        self.meta["stages"][stage] = {"seconds": round(seconds, 1), **extra}
+        self.meta_path.write_text(json.dumps(self.meta, indent=2))
+
+
+def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return 0.5 * peak * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def to_video_tensor(frames: np.ndarray) -> torch.Tensor:
+    """[F, H, W, 3] in [0, 1] -> [3, F, H, W] in [-1, 1]."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2) * 2 - 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. tokenizer
+
+
+def build_word_tokenizer(path: Path, vocab_size: int) -> None:
+    """Lowercased, whitespace/punctuation split, one id per scene word; </s> appended, as T5's."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *VOCABULARY])}
+    if len(vocab) > vocab_size:
+        raise ValueError(f"word tokenizer needs {len(vocab)} ids, the T5 vocabulary is {vocab_size}")
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(str(path))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. VAE
+
+
+def vae_batch(rng: np.random.Generator, pool, batch: int, frames: int, crop: int, cfg: WanConfig) -> torch.Tensor:
+    """Random `frames`-frame clips of rendered scenes, randomly cropped to crop x crop."""
+    full_frames, (w, h) = cfg.frame_num, (64, 64)
+    clips = []
+    for _ in range(batch):
+        scene = pool[int(rng.integers(len(pool)))]
+        video = render_scene(scene, full_frames, h, w, seed=int(rng.integers(2**31))).video
+        f0 = int(rng.integers(full_frames - frames + 1))
+        y0, x0 = (int(v) for v in rng.integers(0, h - crop + 1, size=2))
+        clips.append(to_video_tensor(video[f0 : f0 + frames, y0 : y0 + crop, x0 : x0 + crop]))
+    return torch.stack(clips)
+
+
+def latent_anchor(x: torch.Tensor) -> torch.Tensor:
+    """Mean colour of each latent cell: 8x8 pixels of the first frame alone, then of each group of 4 frames."""
+    first = F.avg_pool3d(x[:, :, :1], (1, 8, 8))
+    if x.shape[2] == 1:
+        return first
+    return torch.cat([first, F.avg_pool3d(x[:, :, 1:], (4, 8, 8))], dim=2)
+
+
+def fold_latent_normalisation(vae: torch.nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Make (mu - LATENT_MEAN) / LATENT_STD have the measured unit statistics, without changing outputs.
+
+    The encoder's quant conv emits (mu, logvar); mapping mu -> M + S (mu - m) / s (M, S upstream constants;
+    m, s measured) and the decoder's post-quant conv to undo it leaves reconstructions identical.
+    """
+    m, s = mean.double(), std.double()
+    big_m, big_s = torch.tensor(LATENT_MEAN, dtype=torch.float64), torch.tensor(LATENT_STD, dtype=torch.float64)
+    z = len(LATENT_MEAN)
+    a = big_s / s  # per-channel scale of the new mu
+    with torch.no_grad():
+        q = vae.quant_conv
+        w, b = q.weight.double(), q.bias.double()
+        w[:z] *= a.view(-1, 1, 1, 1, 1)
+        b[:z] = big_m + a * (b[:z] - m)
+        b[z:] += 2 * torch.log(a)  # the posterior std scales with mu
+        q.weight.copy_(w), q.bias.copy_(b)
+        pq = vae.post_quant_conv
+        w2, b2 = pq.weight.double(), pq.bias.double()
+        # old z = m + (new z - M) / a  ->  W2 old z = (W2 / a) new z + W2 (m - M / a)
+        b2 += w2[:, :, 0, 0, 0] @ (m - big_m / a)
+        w2 /= a.view(1, -1, 1, 1, 1)
+        pq.weight.copy_(w2), pq.bias.copy_(b2)
+
+
+def train_vae(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    pool = training_combos()
+    vae = build_autoencoder(cfg.vae).to(device).train()
+    opt = torch.optim.Adam(vae.parameters(), lr=args.vae_lr)
+    steps = args.vae_steps
+    t0 = time.perf_counter()
+    bar = tqdm(range(steps), desc="vae")
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, steps, args.vae_lr, warmup=max(1, steps // 20))
+        x = vae_batch(rng, pool, args.vae_batch, frames=5, crop=32, cfg=cfg).to(device)
+        # A deterministic autoencoder with a little latent noise and an L2 pull on mu: a KL term at a weight
+        # that matters collapses the posterior at this size, and inference only uses the mode anyway.
+        mu = vae.encode(x).latent_dist.mode()
+        y = vae.decode(mu + LATENT_NOISE * torch.randn_like(mu)).sample
+        rec = (y - x).abs().mean()
+        reg = mu.pow(2).mean()
+        # From scratch the Wan encoder barely passes colour through its per-pixel RMS norms for hundreds of
+        # steps; anchoring three latent channels to the pooled colour of each latent cell gets it going.
+        anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
+        # L1 alone settles on the background for long; the squared term pulls the objects in.
+        loss = rec + (y - x).pow(2).mean() + 1e-3 * reg + (1.0 if step < steps // 2 else 0.1) * anchor
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        bar.set_postfix(rec=f"{rec.item():.4f}", anchor=f"{anchor.item():.3f}")
+        log.loss("vae", step, loss=loss.item(), rec=rec.item(), anchor=anchor.item(), mu2=reg.item())
+
+    # Latent statistics of full clips, then fold them in (reconstructions unchanged, latents unit-scaled).
+    vae.eval()
+    with torch.no_grad():
+        videos = [
+            vae_batch(rng, pool, 4, frames=cfg.frame_num, crop=64, cfg=cfg) for _ in range(4 if args.smoke else 16)
+        ]
+        mus = torch.cat([vae.encode(v.to(device)).latent_dist.mode() for v in videos])  # [N, 16, F', 8, 8]
+        mean = mus.transpose(0, 1).flatten(1).mean(dim=1).cpu()
+        std = mus.transpose(0, 1).flatten(1).std(dim=1).clamp_min(1e-3).cpu()
+        recon_before = vae.decode(vae.encode(videos[0].to(device)).latent_dist.mode()).sample
+        fold_latent_normalisation(vae, mean.to(device), std.to(device))
+        recon_after = vae.decode(vae.encode(videos[0].to(device)).latent_dist.mode()).sample
+        fold_err = float((recon_after - recon_before).abs().max())
+        l1 = float((recon_after.clamp(-1, 1) - videos[0].to(device)).abs().mean())
+    save_vae(args.out, cfg, vae.cpu())
+    logger.info(f"VAE: full-clip L1 {l1:.4f} (in [-1, 1] units), folding changed outputs by {fold_err:.2e}")
+    log.stage_done("vae", time.perf_counter() - t0, steps=steps, full_clip_l1=round(l1, 5))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. data
+
+
+def encode_dataset(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
+    t0 = time.perf_counter()
+    vae = WanVAE(args.out / cfg.vae_checkpoint, cfg.vae, device=device)
+    rng = np.random.default_rng(args.seed + 1)
+    pool = training_combos()
+    latents, prompts = [], []
+    batch = 8
+    for _ in tqdm(range(0, args.num_videos, batch), desc="encode"):
+        scenes = [render_scene(pool[int(rng.integers(len(pool)))], cfg.frame_num, 64, 64, int(rng.integers(2**31)))
+                  for _ in range(batch)]  # fmt: skip
+        x = torch.stack([to_video_tensor(r.video) for r in scenes]).to(device)
+        with torch.inference_mode():
+            mu = vae.model.encode(x).latent_dist.mode().float()
+        latents.append(((mu - vae.mean.to(device)) / vae.std.to(device)).cpu())
+        prompts += [r.scene.prompt for r in scenes]
+    z = torch.cat(latents)[: args.num_videos]
+    data = {"latents": z.to(torch.float16), "prompts": prompts[: args.num_videos]}
+    torch.save(data, args.work / "latents.pt")
+    logger.info(f"encoded {len(z)} videos: latent mean {z.mean():.3f}, std {z.std():.3f}")
+    log.stage_done("data", time.perf_counter() - t0, videos=len(z), latent_std=round(float(z.std()), 4))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. DiT + T5
+
+
+def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
+    from transformers import UMT5EncoderModel
+
+    from wan.modules.model import WanModel
+    from wan.modules.tokenizers import HuggingfaceTokenizer
+
+    t0 = time.perf_counter()
+    data = torch.load(args.work / "latents.pt")
+    latents, prompts = data["latents"].float(), data["prompts"]
+    tokenizer = HuggingfaceTokenizer(args.out / cfg.t5_tokenizer, seq_len=cfg.text_len)
+    unique = sorted(set(prompts) | {""})
+    ids, mask = tokenizer(unique)
+    index = {p: i for i, p in enumerate(unique)}
+    prompt_idx = torch.tensor([index[p] for p in prompts])
+    empty = index[""]
+
+    torch.manual_seed(args.seed)
+    t5 = UMT5EncoderModel(umt5_config(cfg.t5)).to(device)
+    t5.eval()  # no dropout; its parameters still train
+    dit: WanModel = WanModel(**cfg.model_kwargs()).to(device).train()
+    params = [*dit.parameters(), *t5.parameters()]
+    opt = torch.optim.AdamW(params, lr=args.dit_lr, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(args.seed)
+    seq_len = int(np.prod([s // p for s, p in zip(latents.shape[2:], cfg.patch_size, strict=True)]))
+    bar = tqdm(range(args.dit_steps), desc="dit")
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, args.dit_steps, args.dit_lr, warmup=max(1, args.dit_steps // 20))
+        pick = torch.randint(len(latents), (args.dit_batch,), generator=gen)
+        x0 = latents[pick].to(device)
+        p_idx = prompt_idx[pick].clone()
+        p_idx[torch.rand(args.dit_batch, generator=gen) < args.cfg_dropout] = empty
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        u = torch.rand(args.dit_batch, generator=gen).numpy()
+        sigma = torch.from_numpy(shift_sigmas(u, args.train_shift)).float().to(device)
+        s = sigma.view(-1, 1, 1, 1, 1)
+        xt = (1 - s) * x0 + s * noise
+        b_ids, b_mask = ids[p_idx].to(device), mask[p_idx].to(device)
+        hidden = t5(input_ids=b_ids, attention_mask=b_mask).last_hidden_state
+        context = [h[: int(n)] for h, n in zip(hidden, b_mask.sum(dim=1), strict=True)]
+        pred = torch.stack(dit(list(xt), t=sigma * cfg.num_train_timesteps, context=context, seq_len=seq_len))
+        loss = F.mse_loss(pred, noise - x0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        log.loss("dit", step, loss=loss.item(), lr=opt.param_groups[0]["lr"])
+    save_dit(args.out, cfg, dit.cpu())
+    save_t5(args.out, cfg, t5.cpu())
+    log.stage_done("dit", time.perf_counter() - t0, steps=args.dit_steps, final_loss=round(loss.item(), 5))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    bad = [s for s in stages if s not in STAGES]
+    if bad or not stages:
+        parser.error(f"unknown --stages {', '.join(bad) or '(empty)'}; accepted: {', '.join(STAGES)}")
+    if args.smoke:
+        args.vae_steps, args.vae_batch, args.num_videos, args.dit_steps, args.dit_batch = 2, 1, 8, 2, 4
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cfg = WAN_CONFIGS[TASK]
+    needs = {"vae": None, "data": args.out / cfg.vae_checkpoint, "dit": args.work / "latents.pt"}
+    for stage, f in needs.items():
+        if stage in stages and f and STAGES[STAGES.index(stage) - 1] not in stages and not f.exists():
+            parser.error(f"stage {stage} needs {f}: run the earlier stages first")
+    if "dit" in stages and "tokenizer" not in stages and not (args.out / cfg.t5_tokenizer).is_dir():
+        parser.error(f"stage dit needs the tokenizer in {args.out / cfg.t5_tokenizer}: add the tokenizer stage")
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    log = Log(args.out, args)
+    logger.info(f"training {TASK} into {args.out} on {device}: stages {', '.join(stages)}")
+    if "tokenizer" in stages:
+        build_word_tokenizer(args.out / cfg.t5_tokenizer, cfg.t5.vocab_size)
+    if "vae" in stages:
+        train_vae(args, cfg, log, device)
+    if "data" in stages:
+        encode_dataset(args, cfg, log, device)
+    if "dit" in stages:
+        train_dit(args, cfg, log, device)
+    total = sum(v["seconds"] for v in log.meta["stages"].values())
+    logger.info(f"done: {args.out} (stage wall times {log.meta['stages']}, total {total:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
