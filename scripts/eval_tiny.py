@@ -7,7 +7,7 @@
 For each prompt one video is generated (seed base_seed + i) and measured from its decoded frames alone
 (scenes.metrics): the foreground's colour, the direction its centroid travels, and whether the background
 stays static. `--reference` also measures the VAE reconstruction of a true rendering of each prompt, the
-ceiling the VAE allows. Prints a table and writes JSON.
+ceiling the VAE allows. Prints a table and writes JSON; `--strip` also writes a PNG frame strip.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", action="store_true", help="also measure VAE reconstructions of true renderings")
     p.add_argument("--out", type=Path, default=REPO / "outputs" / "eval_tiny.json", help="JSON report")
     p.add_argument("--quiet", action="store_true", help="no per-prompt table")
+    p.add_argument("--strip", type=Path, default=None, help="also write a PNG frame strip of the first 4 prompts")
     add_cache_args(p)
     return p
 
@@ -71,6 +72,26 @@ def summarise(rows: list[dict], key: str) -> dict:
     }
 
 
+def write_strip(path: Path, videos: list[np.ndarray], cached: list[np.ndarray] | None, scale: int = 2) -> None:
+    """Frames 0, 4, 8, 12, 16 of each video side by side, one row per prompt (cached copy to the right)."""
+    import imageio.v3 as iio
+
+    rows = []
+    for i, v in enumerate(videos):
+        parts = [np.concatenate(list(v[::4]), axis=1)]
+        if cached:
+            gap = np.ones((v.shape[1], 8, 3), np.float32)
+            parts += [gap, np.concatenate(list(cached[i][::4]), axis=1)]
+        rows.append(np.concatenate(parts, axis=1))
+        rows.append(np.ones((4, rows[-1].shape[1], 3), np.float32))
+    grid = (np.concatenate(rows[:-1], axis=0) * 255).round().astype(np.uint8)
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial.png")
+    iio.imwrite(tmp, grid)
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -82,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--ckpt_dir not found: {args.ckpt_dir}")
     if args.out.suffix != ".json":
         parser.error(f"--out must end with .json, got {args.out}")
+    if args.strip is not None and args.strip.suffix != ".png":
+        parser.error(f"--strip must end with .png, got {args.strip}")
     cfg = WAN_CONFIGS[TINY_TASK]
     try:
         cache_config = build_cache_config(args, cfg.num_layers, TINY_TASK)
@@ -118,13 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     full_seconds = time.perf_counter() - t0
 
-    cached_seconds = None
+    cached_seconds, cached_videos = None, []
     if cache_config is not None:
         handle = apply_cache(pipe.model, WAN_CACHE_SPEC, cache_config, args.sample_steps)
         t0 = time.perf_counter()
         for i, (scene, row) in enumerate(zip(scenes, rows, strict=True)):
             handle.reset()
             cached = generate(scene, i, handle)
+            cached_videos.append(cached)
             row["cached"] = adherence(cached, scene).as_dict()
             row["psnr"], row["ssim"] = psnr(cached, full_videos[i]), ssim(cached, full_videos[i])
         cached_seconds = time.perf_counter() - t0
@@ -170,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         c = report["cache"]
         print(f"    cache: {c['name']} blocks {c['cached_blocks']}: PSNR {c['psnr_mean']:.2f} dB, "
               f"SSIM {c['ssim_mean']:.4f} vs full; {full_seconds:.1f}s full, {cached_seconds:.1f}s cached")  # fmt: skip
+    if args.strip is not None:
+        write_strip(args.strip, full_videos[:4], cached_videos[:4] if cache_config else None)
+        logger.info(f"wrote {args.strip}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2))

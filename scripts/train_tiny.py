@@ -2,6 +2,7 @@
 
     python scripts/train_tiny.py                        # everything, writes Wan2.1/Wan2.1-T2V-tiny/
     python scripts/train_tiny.py --stages dit           # retrain the DiT + T5 on the existing VAE
+    python scripts/train_tiny.py --stages dit --dit_resume --dit_steps 2000 --dit_lr 2.5e-4   # continue
     python scripts/train_tiny.py --smoke --out /tmp/t   # a few steps of each stage (CI)
 
 Stages, each writing its files in the official layout so that generate.py's loaders read them back:
@@ -9,6 +10,9 @@ Stages, each writing its files in the official layout so that generate.py's load
 2. vae: a small Wan-VAE (diffusers AutoencoderKLWan) trained on 5-frame 32x32 crops (a first frame and one
    causal chunk): L1 + MSE, latent noise, a small L2 pull on the latent mean, and three latent channels
    anchored to the pooled colour of their cell (weight 1, then 0.1 after half the steps).
+   vae_long, vae_full: the same VAE continued on 9-frame, then full 17-frame clips, so that every causal
+   chunk index of a 17-frame clip is trained (each chunk starts from the previous chunk's cache, and errors
+   grow with the chunk index when only early chunks are seen).
    Afterwards upstream's per-channel latent normalisation (which WanVAE applies, constants fixed) is made
    to yield unit-variance latents by folding the measured latent statistics into the 1x1x1 quant convs.
 3. data: held-in scenes rendered and encoded once by the saved VAE (through `wan.modules.vae.WanVAE`).
@@ -48,7 +52,10 @@ from wan.schedulers import shift_sigmas  # noqa: E402
 from wan.utils.export import save_dit, save_t5, save_vae  # noqa: E402
 
 TASK = "t2v-tiny"
-STAGES = ("tokenizer", "vae", "data", "dit")
+STAGES = ("tokenizer", "vae", "vae_long", "vae_full", "data", "dit")
+# VAE curriculum: (clip frames, steps argument). 5 frames = first frame + one causal chunk; 9 frames adds a
+# chunk that starts from a previous chunk's cache; 17 frames is the full clip, so no chunk index is unseen.
+VAE_STAGES = {"vae": (5, "vae_steps"), "vae_long": (9, "vae_long_steps"), "vae_full": (17, "vae_full_steps")}
 DEFAULT_OUT = REPO / "Wan2.1" / "Wan2.1-T2V-tiny"
 LATENT_NOISE = 0.05  # std of the noise added to the VAE latent in training, so the decoder tolerates error
 
@@ -62,10 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae_steps", type=int, default=3000)
     p.add_argument("--vae_batch", type=int, default=4)
     p.add_argument("--vae_lr", type=float, default=1e-3)
-    p.add_argument("--num_videos", type=int, default=1536, help="training videos encoded for the DiT")
-    p.add_argument("--dit_steps", type=int, default=2000)
+    p.add_argument("--vae_long_steps", type=int, default=1000, help="steps of the 9-frame stage")
+    p.add_argument("--vae_full_steps", type=int, default=500, help="steps of the 17-frame stage")
+    p.add_argument("--num_videos", type=int, default=4096, help="training videos encoded for the DiT")
+    p.add_argument("--dit_steps", type=int, default=3000)
     p.add_argument("--dit_batch", type=int, default=32)
     p.add_argument("--dit_lr", type=float, default=5e-4)
+    p.add_argument("--dit_resume", action="store_true", help="continue from the DiT and T5 already in --out")
     p.add_argument("--train_shift", type=float, default=3.0, help="shift applied to uniform training sigmas")
     p.add_argument("--cfg_dropout", type=float, default=0.1, help="fraction of empty prompts")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -175,43 +185,61 @@ def fold_latent_normalisation(vae: torch.nn.Module, mean: torch.Tensor, std: tor
         pq.weight.copy_(w2), pq.bias.copy_(b2)
 
 
-def train_vae(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+def train_vae(args, cfg: WanConfig, log: Log, device: torch.device, stage: str) -> None:
+    """Stage "vae" trains from scratch; "vae_long" and "vae_full" continue from the saved VAE on longer clips
+    (VAE_STAGES), at half the learning rate and without the warm-start terms."""
+    from wan.modules.vae import vae_to_diffusers
+    from wan.utils.checkpoint import load_torch_file
+
+    index = list(VAE_STAGES).index(stage)
+    long = index > 0
+    torch.manual_seed(args.seed + index)
+    rng = np.random.default_rng(args.seed + 10 * index)
     pool = training_combos()
-    vae = build_autoencoder(cfg.vae).to(device).train()
-    opt = torch.optim.Adam(vae.parameters(), lr=args.vae_lr)
-    steps = args.vae_steps
+    vae = build_autoencoder(cfg.vae)
+    if long:
+        sd = vae_to_diffusers(load_torch_file(args.out / cfg.vae_checkpoint), cfg.vae.num_res_blocks)
+        vae.load_state_dict(sd, strict=True)
+    vae = vae.to(device).train()
+    peak = args.vae_lr / 2 if long else args.vae_lr
+    opt = torch.optim.Adam(vae.parameters(), lr=peak)
+    frames, steps_arg = VAE_STAGES[stage]
+    steps = getattr(args, steps_arg)
     t0 = time.perf_counter()
-    bar = tqdm(range(steps), desc="vae")
-    for step in bar:
+    bar = tqdm(range(steps), desc=stage)
+    for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = cosine_lr(step, steps, args.vae_lr, warmup=max(1, steps // 20))
-        x = vae_batch(rng, pool, args.vae_batch, frames=5, crop=32, cfg=cfg).to(device)
-        # A deterministic autoencoder with a little latent noise and an L2 pull on mu: a KL term at a weight
-        # that matters collapses the posterior at this size, and inference only uses the mode anyway.
+            group["lr"] = cosine_lr(step, steps, peak, warmup=max(1, steps // 20))
+        x = vae_batch(rng, pool, args.vae_batch, frames=frames, crop=32, cfg=cfg).to(device)
+        # A deterministic autoencoder with a little latent noise: a KL term at a weight that matters collapses
+        # the posterior at this size, and inference only uses the mode anyway.
         mu = vae.encode(x).latent_dist.mode()
         y = vae.decode(mu + LATENT_NOISE * torch.randn_like(mu)).sample
         rec = (y - x).abs().mean()
-        reg = mu.pow(2).mean()
-        # From scratch the Wan encoder barely passes colour through its per-pixel RMS norms for hundreds of
-        # steps; anchoring three latent channels to the pooled colour of each latent cell gets it going.
-        anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
         # L1 alone settles on the background for long; the squared term pulls the objects in.
-        loss = rec + (y - x).pow(2).mean() + 1e-3 * reg + (1.0 if step < steps // 2 else 0.1) * anchor
+        loss = rec + (y - x).pow(2).mean()
+        anchor = torch.zeros(())
+        if not long:
+            # From scratch the Wan encoder barely passes colour through its per-pixel RMS norms for hundreds
+            # of steps; anchoring three latent channels to the pooled colour of each latent cell gets it going.
+            # A small L2 pull keeps the latent scale in check until the statistics are folded in.
+            anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
+            weight = 1.0 if step < steps // 2 else 0.1
+            loss = rec + (y - x).pow(2).mean() + 1e-3 * mu.pow(2).mean() + weight * anchor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
+        bar.update()
         bar.set_postfix(rec=f"{rec.item():.4f}", anchor=f"{anchor.item():.3f}")
-        log.loss("vae", step, loss=loss.item(), rec=rec.item(), anchor=anchor.item(), mu2=reg.item())
+        log.loss(stage, step, loss=loss.item(), rec=rec.item(), anchor=anchor.item())
+    bar.close()
 
     # Latent statistics of full clips, then fold them in (reconstructions unchanged, latents unit-scaled).
     vae.eval()
     with torch.no_grad():
-        videos = [
-            vae_batch(rng, pool, 4, frames=cfg.frame_num, crop=64, cfg=cfg) for _ in range(4 if args.smoke else 16)
-        ]
+        n_batches = 2 if args.smoke else 16
+        videos = [vae_batch(rng, pool, 4, frames=cfg.frame_num, crop=64, cfg=cfg) for _ in range(n_batches)]
         mus = torch.cat([vae.encode(v.to(device)).latent_dist.mode() for v in videos])  # [N, 16, F', 8, 8]
         mean = mus.transpose(0, 1).flatten(1).mean(dim=1).cpu()
         std = mus.transpose(0, 1).flatten(1).std(dim=1).clamp_min(1e-3).cpu()
@@ -221,8 +249,8 @@ def train_vae(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
         fold_err = float((recon_after - recon_before).abs().max())
         l1 = float((recon_after.clamp(-1, 1) - videos[0].to(device)).abs().mean())
     save_vae(args.out, cfg, vae.cpu())
-    logger.info(f"VAE: full-clip L1 {l1:.4f} (in [-1, 1] units), folding changed outputs by {fold_err:.2e}")
-    log.stage_done("vae", time.perf_counter() - t0, steps=steps, full_clip_l1=round(l1, 5))
+    logger.info(f"{stage}: full-clip L1 {l1:.4f} (in [-1, 1] units), folding changed outputs by {fold_err:.2e}")
+    log.stage_done(stage, time.perf_counter() - t0, steps=steps, full_clip_l1=round(l1, 5))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -262,6 +290,7 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
     from wan.modules.tokenizers import HuggingfaceTokenizer
 
     t0 = time.perf_counter()
+    name = "dit_resume" if args.dit_resume else "dit"
     data = torch.load(args.work / "latents.pt")
     latents, prompts = data["latents"].float(), data["prompts"]
     tokenizer = HuggingfaceTokenizer(args.out / cfg.t5_tokenizer, seq_len=cfg.text_len)
@@ -271,15 +300,24 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
     prompt_idx = torch.tensor([index[p] for p in prompts])
     empty = index[""]
 
-    torch.manual_seed(args.seed)
-    t5 = UMT5EncoderModel(umt5_config(cfg.t5)).to(device)
-    t5.eval()  # no dropout; its parameters still train
-    dit: WanModel = WanModel(**cfg.model_kwargs()).to(device).train()
+    torch.manual_seed(args.seed + args.dit_resume)
+    t5 = UMT5EncoderModel(umt5_config(cfg.t5))
+    dit: WanModel = WanModel(**cfg.model_kwargs())
+    if args.dit_resume:
+        from wan.modules.t5 import t5_to_hf
+        from wan.utils.checkpoint import load_dit_state_dict, load_torch_file
+
+        dit.load_state_dict(load_dit_state_dict(args.out), strict=True)
+        t5_sd = t5_to_hf(load_torch_file(args.out / cfg.t5_checkpoint))
+        t5_sd["encoder.embed_tokens.weight"] = t5_sd["shared.weight"]
+        t5.load_state_dict(t5_sd, strict=True)
+    t5 = t5.to(device).eval()  # no dropout; its parameters still train
+    dit = dit.to(device).train()
     params = [*dit.parameters(), *t5.parameters()]
     opt = torch.optim.AdamW(params, lr=args.dit_lr, weight_decay=0.01)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed + args.dit_resume)
     seq_len = int(np.prod([s // p for s, p in zip(latents.shape[2:], cfg.patch_size, strict=True)]))
-    bar = tqdm(range(args.dit_steps), desc="dit")
+    bar = tqdm(range(args.dit_steps), desc=name)
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, args.dit_steps, args.dit_lr, warmup=max(1, args.dit_steps // 20))
@@ -302,10 +340,10 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        log.loss("dit", step, loss=loss.item(), lr=opt.param_groups[0]["lr"])
+        log.loss(name, step, loss=loss.item(), lr=opt.param_groups[0]["lr"])
     save_dit(args.out, cfg, dit.cpu())
     save_t5(args.out, cfg, t5.cpu())
-    log.stage_done("dit", time.perf_counter() - t0, steps=args.dit_steps, final_loss=round(loss.item(), 5))
+    log.stage_done(name, time.perf_counter() - t0, steps=args.dit_steps, final_loss=round(loss.item(), 5))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,12 +354,21 @@ def main(argv: list[str] | None = None) -> int:
     if bad or not stages:
         parser.error(f"unknown --stages {', '.join(bad) or '(empty)'}; accepted: {', '.join(STAGES)}")
     if args.smoke:
-        args.vae_steps, args.vae_batch, args.num_videos, args.dit_steps, args.dit_batch = 2, 1, 8, 2, 4
+        args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch = 2, 2, 1, 1
+        args.num_videos, args.dit_steps, args.dit_batch = 8, 2, 4
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cfg = WAN_CONFIGS[TASK]
-    needs = {"vae": None, "data": args.out / cfg.vae_checkpoint, "dit": args.work / "latents.pt"}
+    if args.dit_resume and not (args.out / "config.json").is_file():
+        parser.error(f"--dit_resume needs a trained DiT in {args.out}")
+    needs = {
+        "vae": None,
+        "vae_long": args.out / cfg.vae_checkpoint,
+        "vae_full": args.out / cfg.vae_checkpoint,
+        "data": args.out / cfg.vae_checkpoint,
+        "dit": args.work / "latents.pt",
+    }
     for stage, f in needs.items():
         if stage in stages and f and STAGES[STAGES.index(stage) - 1] not in stages and not f.exists():
             parser.error(f"stage {stage} needs {f}: run the earlier stages first")
@@ -333,8 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     logger.info(f"training {TASK} into {args.out} on {device}: stages {', '.join(stages)}")
     if "tokenizer" in stages:
         build_word_tokenizer(args.out / cfg.t5_tokenizer, cfg.t5.vocab_size)
-    if "vae" in stages:
-        train_vae(args, cfg, log, device)
+    for stage in VAE_STAGES:
+        if stage in stages:
+            train_vae(args, cfg, log, device, stage)
     if "data" in stages:
         encode_dataset(args, cfg, log, device)
     if "dit" in stages:
