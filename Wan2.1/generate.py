@@ -1,7 +1,8 @@
 """Wan2.1 text-to-video, upstream's command line: `python generate.py --task t2v-14B --ckpt_dir ... --prompt ...`.
 
-Without --ckpt_dir it runs the small debug task on random weights (written to a temporary official-format
-directory and loaded through the same loader), so the whole pipeline runs on any CPU in seconds.
+Without --ckpt_dir it runs t2v-tiny, the small model trained on synthetic scenes and shipped in
+Wan2.1/Wan2.1-T2V-tiny, so a real prompt-following video comes out on any CPU in seconds. `--task t2v-debug`
+runs random weights instead (written to a temporary official-format directory, same loaders).
 """
 
 from __future__ import annotations

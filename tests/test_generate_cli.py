@@ -1,4 +1,4 @@
-"""generate.py end to end on the debug task, and its one-line errors for bad input."""
+"""generate.py end to end (the default tiny task and the debug task), and its one-line errors for bad input."""
 
 from __future__ import annotations
 
@@ -35,13 +35,20 @@ def test_end_to_end_writes_mp4(tmp_path, wan_ckpt_sharded):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial files left
 
 
-def test_default_run_needs_no_checkpoint_and_never_overwrites(tmp_path):
+def test_default_run_is_the_shipped_tiny_model_and_never_overwrites(tmp_path):
     first = run_cli("--sample_steps", "2", "--base_seed", "0", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     second = run_cli("--sample_steps", "2", "--base_seed", "0", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     videos = sorted(p.name for p in tmp_path.glob("*.mp4"))
-    assert len(videos) == 2 and all(v.startswith("t2v-debug_64x64_1_1_") for v in videos)
+    assert len(videos) == 2 and all(v.startswith("t2v-tiny_64x64_1_1_") for v in videos)
+    assert iio.imread(tmp_path / videos[0]).shape == (17, 64, 64, 3)
+
+
+def test_debug_task_runs_random_weights_without_a_checkpoint(tmp_path):
+    res = run_cli("--task", "t2v-debug", "--sample_steps", "2", "--base_seed", "0", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert [p.name for p in tmp_path.glob("*.mp4")][0].startswith("t2v-debug_64x64_1_1_")
 
 
 def test_help_lists_upstream_flags():
@@ -61,7 +68,19 @@ BAD = [
     (["--sample_solver", "euler"], "invalid choice"),
     (["--save_file", "out.avi"], "must end with .mp4"),
     (["--offload_model", "maybe"], "expected a boolean"),
+    (["--size", "128*128"], "unsupported --size 128*128 for task t2v-tiny"),
 ]
+
+
+def test_missing_shipped_model_is_a_one_line_error(tmp_path, generate_main, capsys, monkeypatch):
+    import wan.cli
+
+    monkeypatch.setattr(wan.cli, "TINY_CKPT_DIR", tmp_path / "absent")
+    with pytest.raises(SystemExit) as exc:
+        generate_main(["--save_file", str(tmp_path / "o.mp4")])
+    assert exc.value.code != 0
+    assert "shipped t2v-tiny model is missing" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "o.mp4").exists()
 
 
 @pytest.mark.parametrize(("args", "message"), BAD)
@@ -116,7 +135,7 @@ def test_delta_cache_run_writes_video_and_stats(tmp_path, wan_ckpt, generate_mai
 CACHE_BAD = [
     (["--delta_cache", "--cache_blocks", "0,2-x"], "malformed"),
     (["--delta_cache", "--cache_blocks", "1,1", "--cache_interval", "2"], "duplicate"),
-    (["--delta_cache", "--cache_blocks", "4", "--cache_interval", "2"], "out of range"),
+    (["--delta_cache", "--cache_blocks", "8", "--cache_interval", "2"], "out of range"),
     (["--delta_cache", "--task", "t2v-1.3B", "--ckpt_dir", "."], "no delta_cache preset for t2v-1.3B"),
     (["--delta_cache", "--cache_interval", "2", "--cache_linear", "5,2"], "only one of"),
     (["--delta_cache", "--cache_refresh_steps", "2,99"], "out of range"),

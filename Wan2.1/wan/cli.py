@@ -10,7 +10,9 @@ from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
 from .schedulers import SOLVERS
 from .utils.checkpoint import DIT_CONFIG, DIT_INDEX, DIT_SINGLE
 
-DEBUG_TASK = "t2v-debug"
+DEBUG_TASK = "t2v-debug"  # random weights written on the fly: pipeline checks, not pictures
+TINY_TASK = "t2v-tiny"  # trained, shipped in the repository: the default without --ckpt_dir
+TINY_CKPT_DIR = Path(__file__).resolve().parents[1] / "Wan2.1-T2V-tiny"
 
 
 def str2bool(v: str) -> bool:
@@ -27,11 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--task",
         choices=list(WAN_CONFIGS),
         default=None,
-        help=f"task to run; default t2v-14B with --ckpt_dir, {DEBUG_TASK} (random weights) without",
+        help=f"task to run; default t2v-14B with --ckpt_dir, {TINY_TASK} (the shipped tiny model) without; "
+        f"{DEBUG_TASK} runs random weights",
     )
     p.add_argument("--size", default=None, help="W*H, one of the task's sizes (default: the task's first)")
     p.add_argument("--frame_num", type=int, default=None, help="frames, 4n+1 (default: task's, 81 upstream)")
-    p.add_argument("--ckpt_dir", default=None, help="official checkpoint directory (e.g. ./Wan2.1-T2V-14B)")
+    p.add_argument(
+        "--ckpt_dir", default=None, help=f"official checkpoint directory (e.g. ./Wan2.1-T2V-14B); {TINY_TASK}: shipped"
+    )
     p.add_argument(
         "--offload_model",
         type=str2bool,
@@ -68,7 +73,7 @@ def required_files(task: str, ckpt_dir: Path) -> list[Path]:
 def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     """Fill task defaults and reject bad input with one-line errors (p.error exits with code 2)."""
     if args.task is None:
-        args.task = "t2v-14B" if args.ckpt_dir else DEBUG_TASK
+        args.task = "t2v-14B" if args.ckpt_dir else TINY_TASK
     cfg = WAN_CONFIGS[args.task]
     sizes = SUPPORTED_SIZES[args.task]
     args.size = args.size or sizes[0]
@@ -104,6 +109,11 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         args.cache_config = build_cache_config(args, cfg.num_layers, args.task)
     except ValueError as err:
         p.error(str(err))
+    if args.ckpt_dir is None and args.task == TINY_TASK:
+        if not TINY_CKPT_DIR.is_dir():
+            p.error(f"the shipped {TINY_TASK} model is missing at {TINY_CKPT_DIR}; run scripts/train_tiny.py "
+                    "or pass --ckpt_dir")  # fmt: skip
+        args.ckpt_dir = str(TINY_CKPT_DIR)
     if args.ckpt_dir is None:
         if args.task != DEBUG_TASK:
             p.error(f"--ckpt_dir is required for task {args.task} (e.g. ./Wan2.1-{args.task.upper()[:3]}...)")
