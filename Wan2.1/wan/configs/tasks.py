@@ -30,8 +30,8 @@ T2V_14B = WanConfig(
 
 T2V_1_3B = replace(T2V_14B, name="t2v-1.3B", dim=1536, ffn_dim=8960, num_heads=12, num_layers=30)
 
-# Random-weight debug model: same architecture at toy sizes, used by CPU tests, CI and as the embedded
-# default until trained tiny weights ship. Its T5 vocabulary matches the character tokenizer of wan.debug.
+# Random-weight debug model: same architecture at toy sizes, used by CPU tests, CI and `--task t2v-debug`
+# (pipeline checks, not pictures). Its T5 vocabulary matches the character tokenizer of wan.debug.
 DEBUG_T2V = WanConfig(
     name="t2v-debug",
     patch_size=(1, 2, 2),
