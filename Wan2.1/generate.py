@@ -1,8 +1,9 @@
 """Wan2.1 text-to-video, upstream's command line: `python generate.py --task t2v-14B --ckpt_dir ... --prompt ...`.
 
 Without --ckpt_dir it runs t2v-tiny, the small model trained on synthetic scenes and shipped in
-Wan2.1/Wan2.1-T2V-tiny, so a real prompt-following video comes out on any CPU in seconds. `--task t2v-debug`
-runs random weights instead (written to a temporary official-format directory, same loaders).
+Wan2.1/Wan2.1-T2V-tiny: a trained video in seconds on any CPU (it follows the prompt's colour and background,
+not yet its direction; docs/tiny_model.md). `--task t2v-debug` runs random weights instead (written to a
+temporary official-format directory, same loaders).
 """
 
 from __future__ import annotations
