@@ -43,6 +43,13 @@ def to_frames(video) -> np.ndarray:
     return np.clip((v.transpose(1, 2, 3, 0) + 1) / 2, 0, 1).astype(np.float32)
 
 
+def to_video(frames: np.ndarray):
+    """Inverse of `to_frames`: frames [F, H, W, 3] in [0, 1] -> a torch video [3, F, H, W] in [-1, 1]."""
+    import torch  # only the model side needs tensors; the metrics stay numpy
+
+    return torch.from_numpy(np.asarray(frames, np.float32)).permute(3, 0, 1, 2) * 2 - 1
+
+
 def foreground_masks(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(masks [F, H, W] bool, background [H, W, 3])."""
     background = np.median(frames, axis=0)

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from loguru import logger
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +26,7 @@ sys.path.insert(0, str(REPO / "Wan2.1"))
 sys.path.insert(0, str(REPO))
 
 from scenes import Scene, held_out_combos, render_scene, training_combos  # noqa: E402
-from scenes.metrics import adherence, psnr, ssim, to_frames  # noqa: E402
+from scenes.metrics import adherence, psnr, ssim, to_frames, to_video  # noqa: E402
 from wan.cache_cli import add_cache_args, build_cache_config  # noqa: E402
 from wan.cli import TINY_CKPT_DIR, TINY_TASK  # noqa: E402
 from wan.configs import WAN_CONFIGS  # noqa: E402
@@ -135,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"prompt": scene.prompt, "seed": args.base_seed + i, "full": adherence(frames_full, scene).as_dict()}
         if args.reference:
             truth = render_scene(scene, frames, h, w, seed=10_000 + i).video
-            x = torch.from_numpy(truth).permute(3, 0, 1, 2) * 2 - 1
-            recon = to_frames(pipe.vae.decode(pipe.vae.encode([x]))[0])
+            recon = to_frames(pipe.vae.decode(pipe.vae.encode([to_video(truth)]))[0])
             row["reference"] = adherence(recon, scene).as_dict()
         rows.append(row)
     full_seconds = time.perf_counter() - t0

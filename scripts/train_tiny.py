@@ -44,8 +44,9 @@ sys.path.insert(0, str(REPO / "Wan2.1"))  # for a run from a checkout without `p
 sys.path.insert(0, str(REPO))
 
 from scenes import VOCABULARY, render_scene, training_combos  # noqa: E402
+from scenes.metrics import to_video  # noqa: E402
 from wan.configs import WAN_CONFIGS, WanConfig  # noqa: E402
-from wan.debug import SPECIAL_TOKENS  # noqa: E402
+from wan.debug import save_wordlevel_tokenizer  # noqa: E402
 from wan.modules.t5 import umt5_config  # noqa: E402
 from wan.modules.vae import LATENT_MEAN, LATENT_STD, WanVAE, build_autoencoder  # noqa: E402
 from wan.schedulers import shift_sigmas  # noqa: E402
@@ -110,29 +111,15 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
     return 0.5 * peak * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def to_video_tensor(frames: np.ndarray) -> torch.Tensor:
-    """[F, H, W, 3] in [0, 1] -> [3, F, H, W] in [-1, 1]."""
-    return torch.from_numpy(frames).permute(3, 0, 1, 2) * 2 - 1
-
-
 # ---------------------------------------------------------------------------------------------------
 # 1. tokenizer
 
 
 def build_word_tokenizer(path: Path, vocab_size: int) -> None:
-    """Lowercased, whitespace/punctuation split, one id per scene word; </s> appended, as T5's."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    """Lowercased, split on whitespace and punctuation, one id per scene word; </s> appended, as T5's."""
+    from tokenizers import pre_tokenizers
 
-    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *VOCABULARY])}
-    if len(vocab) > vocab_size:
-        raise ValueError(f"word tokenizer needs {len(vocab)} ids, the T5 vocabulary is {vocab_size}")
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    fast.save_pretrained(str(path))
+    save_wordlevel_tokenizer(path, list(VOCABULARY), vocab_size, pre_tokenizers.Whitespace(), "word")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -148,7 +135,7 @@ def vae_batch(rng: np.random.Generator, pool, batch: int, frames: int, crop: int
         video = render_scene(scene, full_frames, h, w, seed=int(rng.integers(2**31))).video
         f0 = int(rng.integers(full_frames - frames + 1))
         y0, x0 = (int(v) for v in rng.integers(0, h - crop + 1, size=2))
-        clips.append(to_video_tensor(video[f0 : f0 + frames, y0 : y0 + crop, x0 : x0 + crop]))
+        clips.append(to_video(video[f0 : f0 + frames, y0 : y0 + crop, x0 : x0 + crop]))
     return torch.stack(clips)
 
 
@@ -215,9 +202,9 @@ def train_vae(args, cfg: WanConfig, log: Log, device: torch.device, stage: str) 
         # the posterior at this size, and inference only uses the mode anyway.
         mu = vae.encode(x).latent_dist.mode()
         y = vae.decode(mu + LATENT_NOISE * torch.randn_like(mu)).sample
-        rec = (y - x).abs().mean()
+        rec, mse = (y - x).abs().mean(), (y - x).pow(2).mean()
         # L1 alone settles on the background for long; the squared term pulls the objects in.
-        loss = rec + (y - x).pow(2).mean()
+        loss = rec + mse
         anchor = torch.zeros(())
         if not long:
             # From scratch the Wan encoder barely passes colour through its per-pixel RMS norms for hundreds
@@ -225,7 +212,7 @@ def train_vae(args, cfg: WanConfig, log: Log, device: torch.device, stage: str) 
             # A small L2 pull keeps the latent scale in check until the statistics are folded in.
             anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
             weight = 1.0 if step < steps // 2 else 0.1
-            loss = rec + (y - x).pow(2).mean() + 1e-3 * mu.pow(2).mean() + weight * anchor
+            loss = rec + mse + 1e-3 * mu.pow(2).mean() + weight * anchor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -243,7 +230,7 @@ def train_vae(args, cfg: WanConfig, log: Log, device: torch.device, stage: str) 
         mus = torch.cat([vae.encode(v.to(device)).latent_dist.mode() for v in videos])  # [N, 16, F', 8, 8]
         mean = mus.transpose(0, 1).flatten(1).mean(dim=1).cpu()
         std = mus.transpose(0, 1).flatten(1).std(dim=1).clamp_min(1e-3).cpu()
-        recon_before = vae.decode(vae.encode(videos[0].to(device)).latent_dist.mode()).sample
+        recon_before = vae.decode(mus[: len(videos[0])]).sample  # mus starts with videos[0]
         fold_latent_normalisation(vae, mean.to(device), std.to(device))
         recon_after = vae.decode(vae.encode(videos[0].to(device)).latent_dist.mode()).sample
         fold_err = float((recon_after - recon_before).abs().max())
@@ -267,7 +254,7 @@ def encode_dataset(args, cfg: WanConfig, log: Log, device: torch.device) -> None
     for _ in tqdm(range(0, args.num_videos, batch), desc="encode"):
         scenes = [render_scene(pool[int(rng.integers(len(pool)))], cfg.frame_num, 64, 64, int(rng.integers(2**31)))
                   for _ in range(batch)]  # fmt: skip
-        x = torch.stack([to_video_tensor(r.video) for r in scenes]).to(device)
+        x = torch.stack([to_video(r.video) for r in scenes]).to(device)
         with torch.inference_mode():
             mu = vae.model.encode(x).latent_dist.mode().float()
         latents.append(((mu - vae.mean.to(device)) / vae.std.to(device)).cpu())
@@ -302,15 +289,15 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
 
     torch.manual_seed(args.seed + args.dit_resume)
     t5 = UMT5EncoderModel(umt5_config(cfg.t5))
-    dit: WanModel = WanModel(**cfg.model_kwargs())
+    dit = WanModel(**cfg.model_kwargs())
     if args.dit_resume:
-        from wan.modules.t5 import t5_to_hf
-        from wan.utils.checkpoint import load_dit_state_dict, load_torch_file
+        from wan.modules.model import load_wan_model
+        from wan.modules.t5 import load_umt5_encoder
 
-        dit.load_state_dict(load_dit_state_dict(args.out), strict=True)
-        t5_sd = t5_to_hf(load_torch_file(args.out / cfg.t5_checkpoint))
-        t5_sd["encoder.embed_tokens.weight"] = t5_sd["shared.weight"]
-        t5.load_state_dict(t5_sd, strict=True)
+        # The generation loaders (every key checked) may leave weights mapped from the files we overwrite at
+        # the end: copy them into the freshly built modules instead of training those.
+        t5.load_state_dict(load_umt5_encoder(cfg.t5, args.out / cfg.t5_checkpoint).state_dict())
+        dit.load_state_dict(load_wan_model(str(args.out)).state_dict())
     t5 = t5.to(device).eval()  # no dropout; its parameters still train
     dit = dit.to(device).train()
     params = [*dit.parameters(), *t5.parameters()]

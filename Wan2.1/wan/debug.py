@@ -21,21 +21,30 @@ from .utils.export import save_dit, save_t5, save_vae
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # T5's ids: pad 0, eos 1, unk 2
 
 
-def build_char_tokenizer(path: str | Path, vocab_size: int) -> None:
-    """Save a lowercase character tokenizer (T5 conventions: pad 0, eos 1 appended) to `path`."""
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
+def save_wordlevel_tokenizer(path: str | Path, tokens: list[str], vocab_size: int, pre_tokenizer, what: str) -> None:
+    """Save a lowercasing tokenizer with one id per entry of `tokens` after T5's specials (pad 0, eos 1 appended,
+    unk 2); `pre_tokenizer` (a `tokenizers.pre_tokenizers` object) decides what an entry is."""
+    from tokenizers import Tokenizer, models, normalizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    chars = sorted(set(string.printable.lower()) - set("\t\n\r\x0b\x0c"))
-    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *chars])}
+    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *tokens])}
     if len(vocab) > vocab_size:
-        raise ValueError(f"character tokenizer needs {len(vocab)} ids, vocab_size is {vocab_size}")
+        raise ValueError(f"{what} tokenizer needs {len(vocab)} ids, vocab_size is {vocab_size}")
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tok.pre_tokenizer = pre_tokenizer
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     fast.save_pretrained(str(path))
+
+
+def build_char_tokenizer(path: str | Path, vocab_size: int) -> None:
+    """Save a lowercase character tokenizer (T5 conventions: pad 0, eos 1 appended) to `path`."""
+    from tokenizers import Regex, pre_tokenizers
+
+    chars = sorted(set(string.printable.lower()) - set("\t\n\r\x0b\x0c"))
+    split = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    save_wordlevel_tokenizer(path, chars, vocab_size, split, "character")
 
 
 def random_dit(config: WanConfig, seed: int) -> WanModel:

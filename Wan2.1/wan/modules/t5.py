@@ -78,6 +78,21 @@ def umt5_config(cfg: WanT5Config):
     )
 
 
+def load_umt5_encoder(config: WanT5Config, checkpoint_path: str | Path, dtype: torch.dtype = torch.float32):
+    """A transformers UMT5EncoderModel filled from upstream's T5 .pth (every key checked, embeddings tied)."""
+    from transformers import UMT5EncoderModel
+
+    sd = t5_to_hf(load_torch_file(checkpoint_path))
+    with torch.device("meta"):
+        model = UMT5EncoderModel(umt5_config(config))
+    expected = {k: v.shape for k, v in model.state_dict().items() if k != "encoder.embed_tokens.weight"}
+    check_state_dict(sd, expected, what=f"T5 checkpoint {checkpoint_path}", translate=t5_from_hf)
+    sd["encoder.embed_tokens.weight"] = sd["shared.weight"]
+    model.load_state_dict({k: v.to(dtype) for k, v in sd.items()}, strict=True, assign=True)
+    model.tie_weights()
+    return model
+
+
 class T5EncoderModel:
     """Tokenizer + umT5 encoder; `__call__(texts, device)` returns features trimmed to the true lengths."""
 
@@ -90,8 +105,6 @@ class T5EncoderModel:
         dtype: torch.dtype = torch.bfloat16,
         device: torch.device | str = "cpu",
     ):
-        from transformers import UMT5EncoderModel
-
         self.text_len = text_len
         self.dtype = dtype
         self.device = torch.device(device)
@@ -100,15 +113,7 @@ class T5EncoderModel:
             raise ValueError(
                 f"tokenizer has {self.tokenizer.vocab_size} tokens but the T5 vocabulary is {config.vocab_size}"
             )
-        sd = t5_to_hf(load_torch_file(checkpoint_path))
-        with torch.device("meta"):
-            model = UMT5EncoderModel(umt5_config(config))
-        expected = {k: v.shape for k, v in model.state_dict().items() if k != "encoder.embed_tokens.weight"}
-        check_state_dict(sd, expected, what=f"T5 checkpoint {checkpoint_path}", translate=t5_from_hf)
-        sd["encoder.embed_tokens.weight"] = sd["shared.weight"]
-        model.load_state_dict({k: v.to(dtype) for k, v in sd.items()}, strict=True, assign=True)
-        model.tie_weights()
-        self.model = model.eval().requires_grad_(False).to(self.device)
+        self.model = load_umt5_encoder(config, checkpoint_path, dtype).eval().requires_grad_(False).to(self.device)
 
     @torch.inference_mode()
     def __call__(self, texts: list[str], device: torch.device | str) -> list[Tensor]:
