@@ -4,6 +4,7 @@ A model package describes its block stacks (`CacheSpec`) and ships presets (`Cac
 wraps the cached blocks and returns a `CacheHandle` that owns all state. This package never imports a model.
 """
 
+from .distributed import RankDivergence, reduce_stats
 from .handle import CacheHandle, apply_cache
 from .report import run_report, write_report
 from .schedule import (
@@ -22,6 +23,8 @@ from .spec import BlockStack, CacheSpec
 __all__ = [
     "apply_cache",
     "run_report",
+    "reduce_stats",
+    "RankDivergence",
     "write_report",
     "CacheHandle",
     "CacheConfig",

@@ -13,10 +13,15 @@ from pathlib import Path
 from .handle import CacheHandle
 
 
-def run_report(handle: CacheHandle | None, baseline_block_evals: int, denoise_seconds: float) -> dict:
-    """Stats of one run; `baseline_block_evals` (every block of every pass) is used when there is no handle."""
+def run_report(
+    handle: CacheHandle | None, baseline_block_evals: int, denoise_seconds: float, stats: dict | None = None
+) -> dict:
+    """Stats of one run; `baseline_block_evals` (every block of every pass) is used when there is no handle.
+
+    `stats` replaces `handle.stats()`, e.g. the group-wide stats of `delta_cache.distributed.reduce_stats`.
+    """
     if handle is not None:
-        report = handle.stats()
+        report = dict(stats) if stats is not None else handle.stats()
         report["preset"] = handle.config.name
         report["steps"] = [dict(r) for r in handle.records]
     else:

@@ -6,6 +6,10 @@ which is what diffusers does and gives the same image output (padded text never 
 Kernels: flash-attn 3, then 2, varlen when installed and on CUDA; torch SDPA otherwise. An explicit boolean
 `attn_mask` (the token refiner's square mask) always takes the SDPA path, as upstream's `mode="torch"`.
 
+Under sequence parallelism (`sp` set by `hyvideo.parallel.parallelize`), the image rows of q/k/v are this rank's
+shard and the last `joint_len` rows (the text) are replicated; `usp` gives this kernel the whole sequence for a
+slice of the heads, with `k_lens` counting keys of [all image tokens | text].
+
 Shapes: B batch, Lq/Lk query/key length, H heads, Dh head dim.
 """
 
@@ -13,10 +17,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from usp import SequenceParallelGroup
 
 
 # Copied from wan/modules/attention.py (_flash_varlen, flash_available); a test keeps the copies equal.
@@ -72,6 +80,8 @@ def attention(
     k_lens: Tensor | None = None,
     attn_mask: Tensor | None = None,
     half_dtype: torch.dtype = torch.bfloat16,
+    sp: SequenceParallelGroup | None = None,
+    joint_len: int = 0,
 ) -> Tensor:
     """Scaled dot-product attention over [B, L, H, Dh] tensors; returns [B, Lq, H * Dh].
 
@@ -82,9 +92,23 @@ def attention(
         k_lens: valid key count per sample [B]; keys at positions >= k_lens[b] are ignored.
         attn_mask: boolean mask broadcastable to [B, H, Lq, Lk] (True = attend); excludes `k_lens`.
         half_dtype: compute dtype on CUDA (upstream runs its kernels in bf16).
+        sp: sequence-parallel group when the image rows are this rank's shard (joint attention only).
+        joint_len: under `sp`, the number of trailing rows replicated on every rank (the text).
     """
     if k_lens is not None and attn_mask is not None:
         raise ValueError("give k_lens or attn_mask, not both")
+    if sp is not None:
+        if attn_mask is not None:
+            raise ValueError("sequence-parallel attention takes k_lens, not attn_mask")
+        local = functools.partial(_local_attention, attn_mask=None, half_dtype=half_dtype)
+        return sp.attention(q, k, v, k_lens, joint_len, local).flatten(2)
+    return _local_attention(q, k, v, k_lens, attn_mask, half_dtype).flatten(2)
+
+
+def _local_attention(
+    q: Tensor, k: Tensor, v: Tensor, k_lens: Tensor | None, attn_mask: Tensor | None, half_dtype: torch.dtype
+) -> Tensor:
+    """The kernel on this device: [B, Lq, H, Dh] -> [B, Lq, H, Dh]."""
     out_dtype = q.dtype
     b, lq, h, dh = q.shape
     lk = k.shape[1]
@@ -92,9 +116,9 @@ def attention(
         k_lens = None  # nothing padded: skip the mask
     if attn_mask is None and flash_available(q.device) and dh <= 256:
         kl = k_lens if k_lens is not None else torch.full((b,), lk, dtype=torch.int32, device=q.device)
-        return _flash(q, k, v, kl, half_dtype).to(out_dtype).flatten(2)
+        return _flash(q, k, v, kl, half_dtype).to(out_dtype)
     if q.device.type == "cuda":
         q, k, v = q.to(half_dtype), k.to(half_dtype), v.to(half_dtype)
     if k_lens is not None:
         attn_mask = (torch.arange(lk, device=q.device)[None, :] < k_lens.to(q.device)[:, None])[:, None, None, :]
-    return _sdpa(q, k, v, attn_mask).to(out_dtype).flatten(2)
+    return _sdpa(q, k, v, attn_mask).to(out_dtype)

@@ -42,6 +42,8 @@ __all__ = ["HYVideoDiffusionTransformer", "MMDoubleStreamBlock", "MMSingleStream
 class MMDoubleStreamBlock(nn.Module):
     """img and txt streams with their own weights, attending jointly (image tokens first)."""
 
+    sp = None  # sequence-parallel group, set from outside by `hyvideo.parallel.parallelize`
+
     def __init__(self, hidden_size: int, heads_num: int, mlp_width_ratio: float, mlp_act_type: str,
                  qk_norm: bool, qk_norm_type: str, qkv_bias: bool):  # fmt: skip
         super().__init__()
@@ -76,7 +78,12 @@ class MMDoubleStreamBlock(nn.Module):
             img_q, img_k = apply_rope(img_q, *freqs), apply_rope(img_k, *freqs)
         txt_q, txt_k, txt_v = self._qkv("txt", txt, txt_mod1)  # [B, T, H, Dh], no RoPE on text
         attn = attention(
-            torch.cat([img_q, txt_q], 1), torch.cat([img_k, txt_k], 1), torch.cat([img_v, txt_v], 1), k_lens=k_lens
+            torch.cat([img_q, txt_q], 1),
+            torch.cat([img_k, txt_k], 1),
+            torch.cat([img_v, txt_v], 1),
+            k_lens=k_lens,
+            sp=self.sp,
+            joint_len=txt_q.shape[1],
         )  # [B, L, D]
         n = img.shape[1]
         img = self._update("img", img, attn[:, :n], img_mod1, img_mod2)
@@ -86,6 +93,8 @@ class MMDoubleStreamBlock(nn.Module):
 
 class MMSingleStreamBlock(nn.Module):
     """One stream x = [img | txt]: parallel attention and MLP from one input Linear (`linear1`)."""
+
+    sp = None  # sequence-parallel group, set from outside by `hyvideo.parallel.parallelize`
 
     def __init__(self, hidden_size: int, heads_num: int, mlp_width_ratio: float, mlp_act_type: str,
                  qk_norm: bool, qk_norm_type: str):  # fmt: skip
@@ -111,7 +120,7 @@ class MMSingleStreamBlock(nn.Module):
         if freqs is not None:  # rotate the image tokens: everything before the last txt_len
             q = torch.cat([apply_rope(q[:, :-txt_len], *freqs), q[:, -txt_len:]], dim=1)
             k = torch.cat([apply_rope(k[:, :-txt_len], *freqs), k[:, -txt_len:]], dim=1)
-        attn = attention(q, k, v, k_lens=k_lens)  # [B, L, D]
+        attn = attention(q, k, v, k_lens=k_lens, sp=self.sp, joint_len=txt_len)  # [B, L, D]
         return x + apply_gate(self.linear2(torch.cat([attn, self.mlp_act(mlp)], dim=-1)), mod.gate)
 
 
@@ -126,6 +135,18 @@ class FinalLayer(nn.Module):
     def forward(self, x: Tensor, vec: Tensor) -> Tensor:
         shift, scale = self.adaLN_modulation(vec).chunk(2, dim=-1)  # shift first (diffusers stores scale first)
         return self.linear(modulate(self.norm_final(x), shift, scale))
+
+
+class LocalSequence:
+    """No-op sequence-parallel seam. `hyvideo.parallel` swaps in a sharding one from outside the model."""
+
+    size = 1
+
+    def shard(self, img: Tensor, freqs: tuple[Tensor, Tensor] | None, grid: tuple[int, int, int]):
+        return img, freqs
+
+    def gather(self, img: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        return img
 
 
 class HYVideoDiffusionTransformer(nn.Module):
@@ -185,6 +206,7 @@ class HYVideoDiffusionTransformer(nn.Module):
         )
         self.single_blocks = nn.ModuleList([MMSingleStreamBlock(**block_kw) for _ in range(mm_single_blocks_depth)])
         self.final_layer = FinalLayer(hidden_size, self.patch_size, self.out_channels)
+        self.sp = LocalSequence()
 
     def unpatchify(self, x: Tensor, t: int, h: int, w: int) -> Tensor:
         """[B, L_img, C*pt*ph*pw] -> [B, C, F, Hh, Ww]; feature index = c*4 + ph*2 + pw (channel first)."""
@@ -229,13 +251,15 @@ class HYVideoDiffusionTransformer(nn.Module):
         k_lens = None if text_mask is None else img_len + text_mask.to(torch.int32).sum(dim=1)
         freqs = (freqs_cos, freqs_sin) if freqs_cos is not None else None
 
+        img, freqs = self.sp.shard(img, freqs, grid)  # sequence parallel: this rank's image tokens
         for block in self.double_blocks:
             img, txt = block(img, txt, vec, k_lens, freqs)
         x = torch.cat([img, txt], dim=1)  # [B, L, D]
         for block in self.single_blocks:
             x = block(x, vec, txt_len, k_lens, freqs)
 
-        img = self.final_layer(x[:, :img_len], vec)  # [B, L_img, C*pt*ph*pw]
+        img = self.final_layer(x[:, : x.shape[1] - txt_len], vec)  # [B, L_img, C*pt*ph*pw]
+        img = self.sp.gather(img, grid)
         out = self.unpatchify(img, *grid)
         return {"x": out} if return_dict else out
 

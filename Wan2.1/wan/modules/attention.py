@@ -4,6 +4,9 @@ Every self- and cross-attention call of `WanModel` goes through `attention()`. K
 flash-attn 3, then flash-attn 2, when installed and the tensors are on CUDA; torch SDPA otherwise. Both paths
 honour key lengths (padded keys are masked), which upstream's SDPA fallback silently dropped.
 
+Under sequence parallelism (`sp` set by `wan.parallel.parallelize`), q/k/v are this rank's shard of the token
+sequence; the Ulysses all-to-all of `usp` gives this kernel the whole sequence for a slice of the heads.
+
 Shapes: B batch, Lq/Lk query/key length, H heads, Dh head dim.
 """
 
@@ -11,10 +14,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from usp import SequenceParallelGroup
 
 
 @functools.cache
@@ -87,6 +94,7 @@ def attention(
     v: Tensor,
     k_lens: Tensor | None = None,
     half_dtype: torch.dtype = torch.bfloat16,
+    sp: SequenceParallelGroup | None = None,
 ) -> Tensor:
     """Scaled dot-product attention over [B, L, H, Dh] tensors with optional key lengths.
 
@@ -96,10 +104,18 @@ def attention(
         v: values [B, Lk, H, Dh].
         k_lens: valid key count per sample [B]; keys at positions >= k_lens[b] are ignored.
         half_dtype: compute dtype on CUDA (upstream always runs its kernels in bf16).
+        sp: sequence-parallel group when q/k/v are this rank's shard of the sequence (self-attention only);
+            `k_lens` then counts keys of the whole sequence.
 
     Returns:
         [B, Lq, H, Dh] in the dtype of `q`.
     """
+    if sp is not None:
+        return sp.attention(q, k, v, k_lens, 0, functools.partial(_local_attention, half_dtype=half_dtype))
+    return _local_attention(q, k, v, k_lens, half_dtype)
+
+
+def _local_attention(q: Tensor, k: Tensor, v: Tensor, k_lens: Tensor | None, half_dtype: torch.dtype) -> Tensor:
     out_dtype = q.dtype
     if flash_available(q.device) and q.shape[-1] <= 256:
         return _flash(q, k, v, k_lens, half_dtype).to(out_dtype)

@@ -121,6 +121,9 @@ class WanLayerNorm(nn.LayerNorm):
 
 
 class WanSelfAttention(nn.Module):
+    # Sequence-parallel group, set from outside by `wan.parallel.parallelize`; None on one device.
+    sp = None
+
     def __init__(self, dim: int, num_heads: int, qk_norm: bool = True, eps: float = 1e-6):
         super().__init__()
         self.num_heads = num_heads
@@ -137,7 +140,7 @@ class WanSelfAttention(nn.Module):
         q = self.norm_q(self.q(x)).unflatten(-1, (self.num_heads, self.head_dim))  # [B, L, H, Dh]
         k = self.norm_k(self.k(x)).unflatten(-1, (self.num_heads, self.head_dim))
         v = self.v(x).unflatten(-1, (self.num_heads, self.head_dim))
-        out = attention(apply_rope(q, rope), apply_rope(k, rope), v, k_lens=seq_lens)
+        out = attention(apply_rope(q, rope), apply_rope(k, rope), v, k_lens=seq_lens, sp=self.sp)
         return self.o(out.flatten(2))  # [B, L, D]
 
 
@@ -190,6 +193,8 @@ class Head(nn.Module):
 
 class LocalSequence:
     """No-op sequence-parallel seam. `wan.parallel` swaps in a sharding one from outside the model."""
+
+    size = 1  # ranks sharing the sequence: the pipeline pads seq_len to a multiple of it
 
     def shard(self, x: Tensor, seq_lens: Tensor, rope: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         return x, seq_lens, rope

@@ -1,0 +1,182 @@
+"""Run under `torchrun --nproc_per_node=N`: sequence-parallel outputs against single-process outputs.
+
+Every rank builds the same tiny random model, computes the single-process reference locally, then joins the
+group, parallelizes the model and computes again. Rank 0 writes {case: relative error, ...} as JSON to the
+path given. Used by tests/test_parallel.py (gloo on CPU); also runs on GPUs (NCCL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+import torch.distributed as dist
+
+from delta_cache import CacheConfig, StackSchedule, apply_cache, reduce_stats
+from usp import destroy_sequence_parallel, init_sequence_parallel, world_from_env
+
+
+def randomize(model: torch.nn.Module) -> torch.nn.Module:
+    """Random values in every parameter (zero-initialised heads would make every output equal)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.2)
+    return model
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+
+
+def wan_cases(group, device) -> dict:
+    from wan.modules.model import WanModel
+    from wan.parallel import parallelize, unparallelize
+    from wan.schedulers import make_scheduler
+    from wan.text2video import denoise
+
+    torch.manual_seed(0)
+    heads = max(2, group.ulysses_degree)
+    model = WanModel(dim=16 * heads, ffn_dim=64, freq_dim=16, text_dim=16, text_len=8, num_heads=heads, num_layers=4,
+                     in_dim=4, out_dim=4)  # fmt: skip
+    model = randomize(model).to(device).eval()
+    g = torch.Generator().manual_seed(1)
+    ctx = [torch.randn(5, 16, generator=g).to(device)]
+    ctx_null = [torch.randn(3, 16, generator=g).to(device)]
+    t = torch.tensor([700], device=device)
+    # (F, H, W) latents: 3*4*4/4 = 12 tokens (divisible by 2 and 4); 3*6*2/4 = 9 tokens (padded to the group)
+    latents = {"even": torch.randn(4, 3, 4, 4, generator=g), "odd": torch.randn(4, 3, 6, 2, generator=g)}
+    n = group.size
+
+    def seq_len(x):
+        tokens = x.shape[1] * (x.shape[2] // 2) * (x.shape[3] // 2)
+        return -(-tokens // n) * n
+
+    out, ref = {}, {}
+    with torch.no_grad():
+        for name, x in latents.items():
+            ref[name] = model([x.to(device)], t=t, context=ctx, seq_len=seq_len(x))[0]
+        # batch of two different latents of one size
+        xb = [latents["odd"].to(device), -latents["odd"].to(device)]
+        ref["batch"] = torch.stack(model(xb, t=t.repeat(2), context=ctx + ctx_null, seq_len=seq_len(xb[0])))
+
+        def cached_run():
+            config = CacheConfig(name="t", stacks={"blocks": StackSchedule(cached=(1, 2), warmup=1, interval=2)})
+            handle = apply_cache(model, _wan_spec(), config, num_steps=6)
+            sched = make_scheduler("unipc", 6, 3.0, device, 1000)
+            x = latents["odd"].to(device)
+            y = denoise(model, x, sched, ctx, ctx_null, 4.0, seq_len(x), branch=handle.branch, progress=False)
+            return y, handle
+
+        ref["cached"], h = cached_run()
+        h.remove()
+
+        parallelize(model, group)
+        for name, x in latents.items():
+            out[name] = model([x.to(device)], t=t, context=ctx, seq_len=seq_len(x))[0]
+        out["batch"] = torch.stack(model(xb, t=t.repeat(2), context=ctx + ctx_null, seq_len=seq_len(xb[0])))
+        out["cached"], h = cached_run()
+        stats = reduce_stats(h)
+        h.remove()
+        unparallelize(model)
+    result = {name: rel_err(out[name], ref[name]) for name in ref}
+    result["reused_per_rank"] = stats["reused_per_rank"]
+    result["records_equal"] = True  # reduce_stats raises otherwise
+    return result
+
+
+def _wan_spec():
+    from wan.cache_spec import WAN_CACHE_SPEC
+
+    return WAN_CACHE_SPEC
+
+
+def hyvideo_cases(group, device) -> dict:
+    from hyvideo.cache_spec import HY_CACHE_SPEC
+    from hyvideo.inference import TextConditioning, denoise
+    from hyvideo.modules.models import HYVideoDiffusionTransformer
+    from hyvideo.modules.posemb_layers import get_nd_rotary_pos_embed
+    from hyvideo.parallel import parallelize, unparallelize
+    from hyvideo.schedulers import get_sigmas
+
+    torch.manual_seed(0)
+    heads = max(2, group.ulysses_degree)
+    model = HYVideoDiffusionTransformer(in_channels=4, hidden_size=16 * heads, heads_num=heads, mlp_width_ratio=2.0,
+                                        mm_double_blocks_depth=2, mm_single_blocks_depth=3, rope_dim_list=(4, 6, 6),
+                                        guidance_embed=True, text_states_dim=16,
+                                        text_states_dim_2=8)  # fmt: skip
+    model = randomize(model).to(device).eval()
+    g = torch.Generator().manual_seed(1)
+    n = group.size
+    b, t_len = 2, 6
+    text = torch.randn(b, t_len, 16, generator=g).to(device)
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0]], device=device)  # padded, unequal lengths
+    pooled = torch.randn(b, 8, generator=g).to(device)
+    guidance = torch.full((b,), 6000.0, device=device)
+    t = torch.full((b,), 800.0, device=device)
+    # latent (F, H, W): token grid height 2n splits by height; height 3 with width 2n splits by width
+    latents = {"split_height": torch.randn(b, 4, 2, 4 * n, 6, generator=g),
+               "split_width": torch.randn(b, 4, 2, 6, 4 * n, generator=g)}  # fmt: skip
+
+    def freqs(x):
+        grid = (x.shape[2], x.shape[3] // 2, x.shape[4] // 2)
+        return tuple(f.to(device) for f in get_nd_rotary_pos_embed((4, 6, 6), grid, 256.0))
+
+    def forward(x):
+        return model(x.to(device), t, text, mask, pooled, *freqs(x), guidance)["x"]
+
+    def cached_run():
+        config = CacheConfig(
+            name="t",
+            stacks={
+                "double_blocks": StackSchedule(cached=(1,), warmup=1, interval=2),
+                "single_blocks": StackSchedule(cached=(0, 1), warmup=1, interval=2),
+            },
+        )
+        handle = apply_cache(model, HY_CACHE_SPEC, config, num_steps=5)  # fmt: skip
+        x = latents["split_height"].to(device)
+        cond = TextConditioning(text, mask, pooled)
+        y = denoise(model, x, get_sigmas(5, 7.0, True).to(device), cond, freqs(x), 1.0, guidance,
+                    branch=handle.branch, progress=False)  # fmt: skip
+        return y, handle
+
+    ref, out = {}, {}
+    with torch.no_grad():
+        for name, x in latents.items():
+            ref[name] = forward(x)
+        ref["cached"], h = cached_run()
+        h.remove()
+        parallelize(model, group)
+        for name, x in latents.items():
+            out[name] = forward(x)
+        out["cached"], h = cached_run()
+        stats = reduce_stats(h)
+        h.remove()
+        unparallelize(model)
+    result = {name: rel_err(out[name], ref[name]) for name in ref}
+    result["reused_per_rank"] = stats["reused_per_rank"]
+    result["records_equal"] = True
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", choices=["wan", "hyvideo"], required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    _, _, world = world_from_env()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    group = init_sequence_parallel(world, 1, device)
+    try:
+        result = (wan_cases if args.model == "wan" else hyvideo_cases)(group, device)
+        if dist.get_rank() == 0:
+            with open(args.out, "w") as f:
+                json.dump(result, f)
+    finally:
+        destroy_sequence_parallel()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""usp: the sequence-parallel group and USP attention shared by both models (xfuser on CUDA, yunchang on CPU).
+
+Each model package applies it from outside with its own `parallel.py` (`parallelize(model, group)`); this
+package never imports a model. The collectives are yunchang's and xfuser's; nothing here reimplements them.
+"""
+
+from .group import (
+    SequenceParallelGroup,
+    check_degrees,
+    destroy_sequence_parallel,
+    init_sequence_parallel,
+    world_from_env,
+    xfuser_available,
+)
+
+__all__ = [
+    "SequenceParallelGroup",
+    "check_degrees",
+    "destroy_sequence_parallel",
+    "init_sequence_parallel",
+    "world_from_env",
+    "xfuser_available",
+]
