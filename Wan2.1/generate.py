@@ -4,10 +4,14 @@ Without --ckpt_dir it runs t2v-tiny, the small model trained on synthetic scenes
 Wan2.1/Wan2.1-T2V-tiny: a trained video in seconds on any CPU (it follows the prompt's colour and background,
 not yet its direction; docs/tiny_model.md). `--task t2v-debug` runs random weights instead (written to a
 temporary official-format directory, same loaders).
+
+Several GPUs: `torchrun --nproc_per_node=N generate.py ... --ulysses_size N [--ring_size R] [--dit_fsdp --t5_fsdp]`
+(scripts/launch_wan.sh); every rank computes its shard of the sequence, rank 0 writes the files.
 """
 
 from __future__ import annotations
 
+import random
 import sys
 import tempfile
 import time
@@ -24,58 +28,94 @@ def default_save_file(args) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wan.cli import DEBUG_TASK, build_parser, validate
+    from wan.cli import build_parser, validate
 
     parser = build_parser()
     args = validate(parser, parser.parse_args(argv))
 
-    from delta_cache import run_report, write_report
+    from usp import destroy_sequence_parallel, init_sequence_parallel, quiet_other_ranks, world_from_env
+
+    rank, local_rank, world = world_from_env()
+    quiet_other_ranks()
+    default = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device or default)
+    group = init_sequence_parallel(args.ulysses_size, args.ring_size, device) if world > 1 else None
+    from wan.utils.checkpoint import CheckpointError
+
+    try:
+        return _run(args, device, group)
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        # One clear line per failing rank; its non-zero exit makes torchrun stop the other ranks (any other
+        # exception exits non-zero with its traceback, to the same effect).
+        where = f"[rank {rank}/{world}] " if group else ""
+        print(f"error: {where}{err}", file=sys.stderr)
+        return 1
+    finally:
+        destroy_sequence_parallel()
+
+
+def _run(args, device: torch.device, group) -> int:
+    from delta_cache import reduce_stats, run_report, write_report
     from wan import WanT2V
+    from wan.cli import DEBUG_TASK
     from wan.configs import WAN_CONFIGS
     from wan.debug import write_random_checkpoint
-    from wan.utils.checkpoint import CheckpointError
     from wan.utils.video import save_video, unique_path
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    offload = (device.type == "cuda") if args.offload_model is None else args.offload_model
+    main_rank = group is None or group.rank == 0
     cfg = WAN_CONFIGS[args.task]
-    logger.info(f"task {args.task}, size {args.size}, {args.frame_num} frames, device {device}")
-    try:
-        with tempfile.TemporaryDirectory(prefix="wan-debug-") as tmp:
-            ckpt_dir = args.ckpt_dir
-            if ckpt_dir is None:
-                logger.warning(f"{DEBUG_TASK}: random weights, no trained model: the video is noise-like")
-                ckpt_dir = write_random_checkpoint(tmp, cfg, seed=0)
-            pipe = WanT2V.from_checkpoint(cfg, ckpt_dir, device=device, t5_cpu=args.t5_cpu)
-            handle = None
-            if args.cache_config is not None:
-                from delta_cache import apply_cache
-                from wan.cache_spec import WAN_CACHE_SPEC
+    seed = args.base_seed if args.base_seed >= 0 else random.randint(0, sys.maxsize)
+    if group is not None:
+        seed = group.broadcast_object(seed)  # every rank draws the same noise
+    sp = f", sequence parallel {group.ulysses_degree}x{group.ring_degree} ({group.engine})" if group else ""
+    logger.info(f"task {args.task}, size {args.size}, {args.frame_num} frames, device {device}{sp}")
+    with tempfile.TemporaryDirectory(prefix="wan-debug-") as tmp:
+        ckpt_dir = args.ckpt_dir
+        if ckpt_dir is None:
+            logger.warning(f"{DEBUG_TASK}: random weights, no trained model: the video is noise-like")
+            ckpt_dir = write_random_checkpoint(tmp, cfg, seed=0)
+        pipe = WanT2V.from_checkpoint(cfg, ckpt_dir, device=device, t5_cpu=args.t5_cpu)
+        if group is not None:
+            from wan.parallel import apply_fsdp, parallelize
 
-                handle = apply_cache(pipe.model, WAN_CACHE_SPEC, args.cache_config, args.sample_steps)
-                logger.info(
-                    f"delta_cache: {args.cache_config.name}, cached blocks {args.cache_config.stacks['blocks'].cached}"
-                )
-            video = pipe.generate(
-                args.prompt,
-                size=args.size_wh,
-                frame_num=args.frame_num,
-                shift=args.sample_shift,
-                sample_solver=args.sample_solver,
-                sampling_steps=args.sample_steps,
-                guide_scale=args.sample_guide_scale,
-                seed=args.base_seed,
-                offload_model=offload,
-                branch=handle.branch if handle else None,
+            parallelize(pipe.model, group)
+            if args.dit_fsdp:
+                pipe.model = apply_fsdp(pipe.model, pipe.model.blocks, device)
+            if args.t5_fsdp:
+                t5 = pipe.text_encoder.model
+                pipe.text_encoder.model = apply_fsdp(t5, t5.encoder.block, device, sync_module_states=False)
+        handle = None
+        if args.cache_config is not None:
+            from delta_cache import apply_cache
+            from wan.cache_spec import WAN_CACHE_SPEC
+
+            handle = apply_cache(pipe.model, WAN_CACHE_SPEC, args.cache_config, args.sample_steps)
+            logger.info(
+                f"delta_cache: {args.cache_config.name}, cached blocks {args.cache_config.stacks['blocks'].cached}"
             )
-    except (CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        video = pipe.generate(
+            args.prompt,
+            size=args.size_wh,
+            frame_num=args.frame_num,
+            shift=args.sample_shift,
+            sample_solver=args.sample_solver,
+            sampling_steps=args.sample_steps,
+            guide_scale=args.sample_guide_scale,
+            seed=seed,
+            offload_model=args.offload_model,
+            branch=handle.branch if handle else None,
+            progress=main_rank,
+            decode=main_rank,
+        )
+    stats = reduce_stats(handle) if handle is not None and group is not None else None
+    if not main_rank:
+        return 0
     s = pipe.stats
     logger.info(f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s")
     out = Path(args.save_file) if args.save_file else unique_path(default_save_file(args))
     save_video(video, out, fps=cfg.sample_fps)
-    report = run_report(handle, 2 * args.sample_steps * cfg.num_layers, pipe.stats.denoise_seconds)
+    report = run_report(handle, 2 * args.sample_steps * cfg.num_layers, pipe.stats.denoise_seconds, stats)
+    report["sequence_parallel"] = [group.ulysses_degree, group.ring_degree] if group else [1, 1]
     write_report(report, out)
     logger.info(
         f"blocks computed {report['block_evals_computed']} of {report['block_evals_total']} "

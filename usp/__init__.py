@@ -4,6 +4,7 @@ Each model package applies it from outside with its own `parallel.py` (`parallel
 package never imports a model. The collectives are yunchang's and xfuser's; nothing here reimplements them.
 """
 
+from .cli import RankZeroArgumentParser, quiet_other_ranks
 from .group import (
     SequenceParallelGroup,
     check_degrees,
@@ -14,6 +15,8 @@ from .group import (
 )
 
 __all__ = [
+    "RankZeroArgumentParser",
+    "quiet_other_ranks",
     "SequenceParallelGroup",
     "check_degrees",
     "destroy_sequence_parallel",

@@ -12,6 +12,8 @@ import argparse
 import os
 from pathlib import Path
 
+from usp import RankZeroArgumentParser, check_degrees, world_from_env
+
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import DEBUG_MODEL, HUNYUAN_VIDEO_CONFIG, NEGATIVE_PROMPT, PRECISION_TO_TYPE
 from .constants import PROMPT_TEMPLATE
@@ -23,7 +25,10 @@ PRECISIONS = list(PRECISION_TO_TYPE)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Generate a video from a text prompt with HunyuanVideo.")
+    p = RankZeroArgumentParser(
+        description="Generate a video from a text prompt with HunyuanVideo. Several GPUs: torchrun "
+        "--nproc_per_node=N sample_video.py ... --ulysses-degree N --ring-degree 1 (scripts/launch_hyvideo.sh)."
+    )
     g = p.add_argument_group("network")
     g.add_argument(
         "--model",
@@ -117,10 +122,13 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         ("embedded_cfg_scale", cfg.embedded_cfg_scale), ("video_size", list(cfg.video_size)),
     ):  # fmt: skip
         _fill(args, name, default)
-    if args.ulysses_degree < 1 or args.ring_degree < 1:
-        p.error("--ulysses-degree and --ring-degree must be >= 1")
-    if args.ulysses_degree * args.ring_degree > 1:
-        p.error("multi-GPU (--ulysses-degree/--ring-degree > 1) is not supported yet; run on one device")
+    _, _, world = world_from_env()
+    try:
+        check_degrees(args.ulysses_degree, args.ring_degree, world, cfg.heads_num)
+    except ValueError as err:
+        p.error(f"--ulysses-degree/--ring-degree: {err}")
+    if world > 1 and args.use_cpu_offload:
+        p.error("--use-cpu-offload cannot be combined with sequence parallelism (as upstream); drop one of them")
     if args.use_fp8:
         p.error("--use-fp8 is not supported; use --precision bf16 (default)")
     if len(args.video_size) not in (1, 2):
@@ -129,6 +137,16 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         args.video_size = args.video_size * 2
     if min(args.video_size) < 16:
         p.error(f"--video-size must be at least 16 16, got {args.video_size[0]} {args.video_size[1]}")
+    if world > 1:
+        from .parallel import split_axis
+
+        # token grid (H, W): the size rounded up to 16 px as the sampler does, / VAE stride, / patch
+        grid = tuple((-(-n // 16) * 16) // s // q for n, s, q in
+                     zip(args.video_size, cfg.vae_stride[1:], cfg.patch_size[1:], strict=True))  # fmt: skip
+        try:
+            split_axis((1, *grid), world)
+        except ValueError as err:
+            p.error(f"--video-size {args.video_size[0]} {args.video_size[1]} with {world} processes: {err}")
     if args.video_length < 1 or (args.video_length - 1) % 4:
         p.error(f"--video-length must be 4n+1 (1, 5, ..., 129), got {args.video_length}")
     if args.infer_steps < 1:

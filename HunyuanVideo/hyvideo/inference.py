@@ -231,6 +231,7 @@ class HunyuanVideoSampler:
         branch: BranchContext | None = None,
         on_batch_start: Callable[[], None] | None = None,
         progress: bool = True,
+        decode: bool = True,
     ) -> tuple[Tensor, list[int]]:
         """Generate `num_videos_per_prompt` videos of one prompt, `batch_size` per denoising batch.
 
@@ -250,6 +251,8 @@ class HunyuanVideoSampler:
             branch: `branch(name, step)` context wrapped around each model pass.
             on_batch_start: called before each denoising batch (the cache resets its state there).
             progress: show a tqdm bar over steps.
+            decode: False skips the VAE and returns the final latents [N, C, F', H', W'] instead (sequence-parallel
+                ranks other than 0, which write nothing).
 
         Returns:
             (videos [N, 3, F, H, W] in [-1, 1], fp32 on the CPU; the seeds used).
@@ -302,6 +305,8 @@ class HunyuanVideoSampler:
             stats.model_calls += infer_steps
             latents.append(x)
 
+        if not decode:
+            return torch.cat(latents).cpu(), seeds
         t0 = time.perf_counter()
         videos = self.decode(torch.cat(latents))
         stats.decode_seconds = time.perf_counter() - t0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from usp import RankZeroArgumentParser, check_degrees, world_from_env
+
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
 from .schedulers import SOLVERS
@@ -24,7 +26,10 @@ def str2bool(v: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Generate a video from a text prompt with Wan2.1.")
+    p = RankZeroArgumentParser(
+        description="Generate a video from a text prompt with Wan2.1. Several GPUs: torchrun --nproc_per_node=N "
+        "generate.py ... --ulysses_size N (scripts/launch_wan.sh)."
+    )
     p.add_argument(
         "--task",
         choices=list(WAN_CONFIGS),
@@ -41,13 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--offload_model",
         type=str2bool,
         default=None,
-        help="offload T5/DiT to CPU between uses (default True on one GPU)",
+        help="offload T5/DiT to CPU between uses (default True on one process, False under torchrun)",
     )
-    p.add_argument("--ulysses_size", type=int, default=1, help="Ulysses sequence-parallel degree")
-    p.add_argument("--ring_size", type=int, default=1, help="ring-attention degree")
-    p.add_argument("--t5_fsdp", action="store_true", help="shard T5 with FSDP (multi-GPU)")
+    p.add_argument("--ulysses_size", type=int, default=1, help="Ulysses sequence-parallel degree (heads split)")
+    p.add_argument("--ring_size", type=int, default=1, help="ring-attention degree (needs xfuser on CUDA)")
+    p.add_argument("--t5_fsdp", action="store_true", help="shard T5 with FSDP (torchrun, CUDA)")
     p.add_argument("--t5_cpu", action="store_true", help="keep the T5 encoder on the CPU")
-    p.add_argument("--dit_fsdp", action="store_true", help="shard the DiT with FSDP (multi-GPU)")
+    p.add_argument("--dit_fsdp", action="store_true", help="shard the DiT with FSDP (torchrun, CUDA)")
     p.add_argument("--save_file", default=None, help="output .mp4 (default: an auto name that never overwrites)")
     p.add_argument("--prompt", default=None, help="text prompt (default: the task's example prompt)")
     p.add_argument("--base_seed", type=int, default=-1, help="noise seed; -1 draws one")
@@ -89,13 +94,15 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         p.error(f"--sample_steps must be >= 1, got {args.sample_steps}")
     if args.sample_shift <= 0:
         p.error(f"--sample_shift must be > 0, got {args.sample_shift}")
-    if args.ulysses_size < 1 or args.ring_size < 1:
-        p.error("--ulysses_size and --ring_size must be >= 1")
-    if args.ulysses_size * args.ring_size > 1 or args.dit_fsdp or args.t5_fsdp:
-        p.error(
-            "multi-GPU (--ulysses_size/--ring_size > 1, --dit_fsdp, --t5_fsdp) is not supported yet; "
-            "run on one device with the defaults"
-        )
+    _, _, world = world_from_env()
+    try:
+        check_degrees(args.ulysses_size, args.ring_size, world, cfg.num_heads)
+    except ValueError as err:
+        p.error(f"--ulysses_size/--ring_size: {err}")
+    if world == 1 and (args.dit_fsdp or args.t5_fsdp):
+        p.error("--dit_fsdp/--t5_fsdp shard weights across processes; launch with torchrun --nproc_per_node=N")
+    if args.offload_model is None:
+        args.offload_model = world == 1
     args.prompt = cfg.example_prompt if args.prompt is None else args.prompt
     if not args.prompt.strip():
         p.error("--prompt is empty; give a text prompt")

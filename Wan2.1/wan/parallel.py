@@ -8,11 +8,17 @@ Shard rule, as upstream's `usp_dit_forward`: after patchify the flattened token 
 Time embedding, modulation and the text context are replicated: each rank cross-attends its own queries to the
 whole context. Self-attention runs over the whole sequence through `usp` (key padding masked, unlike
 upstream's USP). The head runs on the shard; the shards are gathered before unpatchify.
+
+`apply_fsdp` is upstream's `--dit_fsdp` / `--t5_fsdp`: weights sharded per block across the ranks (memory, not
+compute), CUDA only.
 """
 
 from __future__ import annotations
 
-from torch import Tensor
+import functools
+
+import torch
+from torch import Tensor, nn
 
 from usp import SequenceParallelGroup
 
@@ -57,3 +63,27 @@ def unparallelize(model: WanModel) -> WanModel:
         if type(m) is WanSelfAttention:
             m.sp = None
     return model
+
+
+def apply_fsdp(module: nn.Module, blocks: nn.ModuleList, device: torch.device, sync_module_states: bool = True):
+    """Shard `module` with FSDP, one unit per entry of `blocks`, as upstream (FULL_SHARD, bf16 parameters).
+
+    Apply after `parallelize` (it sets attributes on the unwrapped model) and before `delta_cache.apply_cache`.
+    """
+    if device.type != "cuda":
+        raise ValueError("FSDP (--dit_fsdp/--t5_fsdp) needs CUDA; on CPU every rank holds the full weights")
+    from torch.distributed.fsdp import FullyShardedDataParallel, MixedPrecision, ShardingStrategy
+    from torch.distributed.fsdp.wrap import lambda_auto_wrap_policy
+
+    units = {id(b) for b in blocks}
+    return FullyShardedDataParallel(
+        module,
+        auto_wrap_policy=functools.partial(lambda_auto_wrap_policy, lambda_fn=lambda m: id(m) in units),
+        sharding_strategy=ShardingStrategy.FULL_SHARD,
+        mixed_precision=MixedPrecision(
+            param_dtype=torch.bfloat16, reduce_dtype=torch.float32, buffer_dtype=torch.float32
+        ),  # fmt: skip
+        device_id=device,
+        sync_module_states=sync_module_states,
+        use_orig_params=True,
+    )

@@ -174,6 +174,7 @@ class WanT2V:
         offload_model: bool = True,
         branch: BranchContext | None = None,
         progress: bool = True,
+        decode: bool = True,
     ) -> Tensor:
         """Generate one video.
 
@@ -190,6 +191,8 @@ class WanT2V:
             offload_model: move T5/DiT to the CPU when not in use (CUDA only).
             branch: `branch(name, step)` context wrapped around each model pass ("cond", "uncond").
             progress: show a tqdm bar over steps.
+            decode: False skips the VAE and returns the final latent [C, F', H', W'] (sequence-parallel ranks
+                other than 0, which write nothing).
 
         Returns:
             The video [3, F, H, W] in [-1, 1], fp32, on the CPU.
@@ -200,7 +203,7 @@ class WanT2V:
         seed = seed if seed >= 0 else random.randint(0, sys.maxsize)
         logger.info(f"seed {seed}, {sampling_steps} steps of {sample_solver}, shift {shift}, guide {guide_scale}")
         shape = latent_shape(cfg, size, frame_num)
-        seq_len = sequence_length(cfg, shape)
+        seq_len = sequence_length(cfg, shape, sp_size=self.model.sp.size)  # padded to the sequence-parallel group
         stats = self.stats = GenerationStats(steps=sampling_steps)
 
         t0 = time.perf_counter()
@@ -228,6 +231,8 @@ class WanT2V:
             self.model.cpu()
             torch.cuda.empty_cache()
 
+        if not decode:
+            return latent.cpu()
         t0 = time.perf_counter()
         video = self.vae.decode([latent])[0]
         synchronize(self.device)

@@ -1,0 +1,221 @@
+"""Sequence parallelism on CPU: 2 processes under torchrun (gloo, yunchang's all-to-all) against one process.
+
+Every multi-process run has a timeout: a hang fails the test instead of stalling CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+from conftest import REPO
+
+GENERATE = REPO / "Wan2.1" / "generate.py"
+SAMPLE_VIDEO = REPO / "HunyuanVideo" / "sample_video.py"
+TIMEOUT = 240
+
+
+def env() -> dict:
+    clean = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return {**clean, "PYTHONPATH": f"{REPO / 'Wan2.1'}{os.pathsep}{REPO / 'HunyuanVideo'}{os.pathsep}{REPO}"}
+
+
+def torchrun(nproc: int, script, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(script)]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env(), cwd=cwd, timeout=TIMEOUT)
+
+
+def python(script, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env(), cwd=cwd,
+                          timeout=TIMEOUT)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------
+# Model level: tiny random models, several shapes, cached denoising loops
+
+
+@pytest.mark.parametrize("model", ["wan", "hyvideo"])
+def test_sequence_parallel_equals_single_process(tmp_path, model):
+    out = tmp_path / "result.json"
+    res = torchrun(2, REPO / "tests" / "sp_worker.py", "--model", model, "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    result = json.loads(out.read_text())
+    # wan: divisible and padded (9 tokens on 2 ranks) sequences, a batch of 2, a cached UniPC loop;
+    # hyvideo: split along height and along width, padded unequal text masks in a batch of 2, a cached loop
+    cases = ["even", "odd", "batch", "cached"] if model == "wan" else ["split_height", "split_width", "cached"]
+    for case in cases:
+        assert result[case] <= 1e-5, (case, result[case])
+    assert len(result["reused_per_rank"]) == 2 and min(result["reused_per_rank"]) > 0
+    assert result["records_equal"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The CLIs under torchrun: same video as one process, one report, files from rank 0 only
+
+
+def _frames(path) -> np.ndarray:
+    return iio.imread(path).astype(int)
+
+
+def test_generate_under_torchrun_matches_one_process_with_delta_cache(tmp_path):
+    common = ["--task", "t2v-debug", "--base_seed", "3", "--sample_steps", "6", "--delta_cache"]
+    one = python(GENERATE, *common, "--save_file", str(tmp_path / "one.mp4"))
+    assert one.returncode == 0, one.stderr[-2000:]
+    sp_dir = tmp_path / "sp"
+    sp_dir.mkdir()
+    two = torchrun(2, GENERATE, *common, "--ulysses_size", "2", cwd=sp_dir)
+    assert two.returncode == 0, two.stderr[-3000:]
+    videos = list(sp_dir.glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].name.startswith("t2v-debug_64x64_2_1_")  # rank 0 only; upstream's name
+    assert np.abs(_frames(videos[0]) - _frames(tmp_path / "one.mp4")).max() <= 1
+    single = json.loads((tmp_path / "one.delta_cache.json").read_text())
+    report = json.loads(videos[0].with_name(videos[0].stem + ".delta_cache.json").read_text())
+    assert report["ranks"] == 2 and report["sequence_parallel"] == [2, 1]
+    assert min(report["reused_per_rank"]) > 0
+    assert report["steps"] == single["steps"]
+    assert report["block_evals_computed"] == single["block_evals_computed"]
+    # each rank caches its half of the sequence: together they hold what one process holds
+    assert report["cache_bytes_peak"] == single["cache_bytes_peak"]
+    assert report["cache_bytes_peak_per_rank"][0] == single["cache_bytes_peak"] // 2
+
+
+def test_sample_video_under_torchrun_matches_one_process_with_delta_cache(tmp_path):
+    common = ["--seed", "5", "--infer-steps", "6", "--delta_cache"]
+    one = python(SAMPLE_VIDEO, *common, "--save-path", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = torchrun(2, SAMPLE_VIDEO, *common, "--ulysses-degree", "2", "--ring-degree", "1",
+                   "--save-path", str(tmp_path / "two"))  # fmt: skip
+    assert two.returncode == 0, two.stderr[-3000:]
+    (a,), (b,) = list((tmp_path / "one").glob("*.mp4")), list((tmp_path / "two").glob("*.mp4"))
+    assert np.abs(_frames(a) - _frames(b)).max() <= 1
+    single = json.loads(a.with_name(a.stem + ".delta_cache.json").read_text())
+    report = json.loads(b.with_name(b.stem + ".delta_cache.json").read_text())
+    assert report["ranks"] == 2 and min(report["reused_per_rank"]) > 0
+    assert report["steps"] == single["steps"]
+    # image rows are split, the text rows are replicated: each rank holds more than half
+    assert single["cache_bytes_peak"] / 2 < report["cache_bytes_peak_per_rank"][0] < single["cache_bytes_peak"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bad layouts: one clear error from rank 0, non-zero exit, no hang
+
+
+def test_generate_world_size_mismatch_is_one_error_from_rank_zero(tmp_path):
+    res = torchrun(2, GENERATE, "--task", "t2v-debug", "--ulysses_size", "3", cwd=tmp_path)
+    assert res.returncode != 0
+    assert res.stderr.count("must equal the world size 2") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_generate_heads_not_divisible(tmp_path):
+    res = torchrun(3, GENERATE, "--task", "t2v-debug", "--ulysses_size", "3", cwd=tmp_path)  # 2 heads
+    assert res.returncode != 0
+    assert res.stderr.count("2 attention heads are not divisible by the Ulysses degree 3") == 1
+
+
+def test_sample_video_bad_degrees_under_torchrun(tmp_path):
+    res = torchrun(2, SAMPLE_VIDEO, "--ulysses-degree", "1", "--ring-degree", "1", "--save-path", str(tmp_path))
+    assert res.returncode != 0
+    assert "Ulysses degree 1 x ring degree 1 = 1 must equal the world size 2" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "flags", "message"),
+    [
+        (GENERATE, ["--task", "t2v-debug", "--ulysses_size", "2"], "torchrun --nproc_per_node=2"),
+        (GENERATE, ["--task", "t2v-debug", "--dit_fsdp"], "launch with torchrun"),
+        (SAMPLE_VIDEO, ["--ring-degree", "2"], "torchrun --nproc_per_node=2"),
+        (SAMPLE_VIDEO, ["--ulysses-degree", "0"], "must be >= 1"),
+    ],
+)
+def test_parallel_flags_without_torchrun_are_refused(tmp_path, script, flags, message):
+    res = python(script, *flags, cwd=tmp_path)
+    assert res.returncode == 2
+    assert message in res.stderr.strip().splitlines()[-1]
+
+
+def test_hyvideo_validation_checks_the_split_before_loading(monkeypatch, tmp_path):
+    from hyvideo.cli import build_parser, validate
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    p = build_parser()
+    ok = validate(p, p.parse_args(["--ulysses-degree", "2", "--video-size", "64", "96", "--save-path", str(tmp_path)]))
+    assert ok.ulysses_degree == 2
+    with pytest.raises(SystemExit) as err:  # token grid 3 x 3: neither axis divides by 2
+        validate(p, p.parse_args(["--ulysses-degree", "2", "--video-size", "48", "48"]))
+    assert err.value.code == 2
+    with pytest.raises(SystemExit):
+        validate(p, p.parse_args(["--ulysses-degree", "2", "--use-cpu-offload"]))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pieces, in one process
+
+
+def test_check_degrees_messages():
+    from usp import check_degrees
+
+    check_degrees(4, 2, 8, 40)
+    with pytest.raises(ValueError, match="must equal the world size 8"):
+        check_degrees(4, 1, 8, 40)
+    with pytest.raises(ValueError, match="12 attention heads are not divisible by the Ulysses degree 8"):
+        check_degrees(8, 1, 8, 12)  # Wan 1.3B on 8 GPUs: use --ulysses_size 4 --ring_size 2
+    with pytest.raises(ValueError, match="needs that many processes"):
+        check_degrees(2, 1, 1, 40)
+
+
+def test_split_axis_prefers_height_then_width():
+    from hyvideo.parallel import split_axis
+
+    assert split_axis((33, 45, 80), 5) == 2  # 720x1280 at 129 frames on 5 GPUs (upstream's table)
+    assert split_axis((33, 45, 80), 8) == 3
+    with pytest.raises(ValueError, match="neither the latent token height 45 nor width 80"):
+        split_axis((33, 45, 80), 7)
+
+
+class _FakeGroup:
+    """Enough of SequenceParallelGroup for the seams' shape logic (no process group)."""
+
+    def __init__(self, size: int, rank: int):
+        self.ulysses_degree, self.ring_degree, self.rank, self.size = size, 1, rank, size
+
+
+def test_wan_shard_rule_and_remove():
+    from wan.modules.model import WanModel
+    from wan.parallel import ShardedSequence, parallelize, unparallelize
+
+    seam = ShardedSequence(_FakeGroup(2, 1))
+    x, rope = torch.arange(8.0).view(1, 8, 1), torch.arange(8.0).view(1, 8, 1, 1)
+    xs, lens, ropes = seam.shard(x, torch.tensor([7]), rope)
+    assert xs.flatten().tolist() == [4, 5, 6, 7] and ropes.flatten().tolist() == [4, 5, 6, 7] and lens.item() == 7
+    with pytest.raises(ValueError, match="not a multiple of the sequence-parallel size 2"):
+        seam.shard(x[:, :7], lens, rope[:, :7])
+
+    model = WanModel(dim=32, ffn_dim=32, freq_dim=16, text_dim=16, text_len=4, num_heads=2, num_layers=2)
+    keys = list(model.state_dict())
+    parallelize(model, _FakeGroup(2, 0))
+    assert all(b.self_attn.sp is not None and b.cross_attn.sp is None for b in model.blocks)
+    unparallelize(model)
+    assert list(model.state_dict()) == keys and model.sp.size == 1
+    assert all(b.self_attn.sp is None for b in model.blocks)
+    with pytest.raises(ValueError, match="2 heads are not divisible by the Ulysses degree 4"):
+        parallelize(model, _FakeGroup(4, 0))
+
+
+def test_hyvideo_shard_keeps_global_rope_rows():
+    from hyvideo.parallel import GridShardedSequence
+
+    grid = (2, 4, 3)  # height 4 splits by 2
+    seam = GridShardedSequence(_FakeGroup(2, 1))
+    img = torch.arange(24.0).view(1, 24, 1)
+    pos = torch.arange(24.0).view(24, 1)
+    local, (cos, sin) = seam.shard(img, (pos, pos), grid)
+    # rank 1 holds rows h = 2, 3 of every frame: tokens (t, h, w) with flat index t*12 + h*3 + w
+    want = [t * 12 + h * 3 + w for t in range(2) for h in (2, 3) for w in range(3)]
+    assert local.flatten().tolist() == want and cos.flatten().tolist() == want
