@@ -219,3 +219,28 @@ def test_hyvideo_shard_keeps_global_rope_rows():
     # rank 1 holds rows h = 2, 3 of every frame: tokens (t, h, w) with flat index t*12 + h*3 + w
     want = [t * 12 + h * 3 + w for t in range(2) for h in (2, 3) for w in range(3)]
     assert local.flatten().tolist() == want and cos.flatten().tolist() == want
+
+
+# ---------------------------------------------------------------------------------------------------
+# The launchers
+
+
+@pytest.mark.parametrize(
+    ("launcher", "flags", "prefix"),
+    [
+        ("launch_wan.sh", ["--task", "t2v-debug", "--sample_steps", "2", "--base_seed", "1"], "t2v-debug_64x64_2_1_"),
+        ("launch_hyvideo.sh", ["--infer-steps", "2", "--seed", "1", "--save-path", "."], ""),
+    ],
+)
+def test_launcher_runs_two_processes(tmp_path, launcher, flags, prefix):
+    res = subprocess.run(["bash", str(REPO / "scripts" / launcher), "2", *flags], capture_output=True, text=True,
+                         env={**env(), "FSDP": "0"}, cwd=tmp_path, timeout=TIMEOUT)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "2 processes, ulysses 2 x ring 1" in res.stderr
+    videos = list(tmp_path.glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].name.startswith(prefix)
+
+
+def test_launcher_refuses_other_gpu_counts():
+    res = subprocess.run(["bash", str(REPO / "scripts" / "launch_hyvideo.sh"), "3"], capture_output=True, text=True)
+    assert res.returncode == 2 and "usage" in res.stderr
