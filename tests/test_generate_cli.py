@@ -64,7 +64,7 @@ BAD = [
     (["--frame_num", "10"], "4n+1"),
     (["--prompt", "   "], "--prompt is empty"),
     (["--task", "t2v-14B"], "--ckpt_dir is required"),
-    (["--ulysses_size", "2"], "multi-GPU"),
+    (["--ulysses_size", "2"], "launch with torchrun --nproc_per_node=2"),
     (["--sample_solver", "euler"], "invalid choice"),
     (["--save_file", "out.avi"], "must end with .mp4"),
     (["--offload_model", "maybe"], "expected a boolean"),

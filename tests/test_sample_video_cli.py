@@ -53,7 +53,7 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
         ),
         (["--load-key", "weights"], "invalid choice"),
         (["--cfg-scale", "3", "--neg-prompt", " "], "needs a negative prompt"),
-        (["--ulysses-degree", "2"], "not supported yet"),
+        (["--ulysses-degree", "2"], "launch with torchrun --nproc_per_node=2"),
         (["--vae", "884-8c-hy"], "--latent-channels is 16"),
         (["--text-states-dim", "4096"], "do not fit the model"),
         (["--delta_cache", "--cache_single_blocks", "0,9"], "out of range"),
