@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     args = validate(parser, parser.parse_args(argv))
 
     from hyvideo.utils.checkpoint import CheckpointError
-    from usp import destroy_sequence_parallel, init_sequence_parallel, quiet_other_ranks, world_from_env
+    from usp import init_sequence_parallel, quiet_other_ranks, run_on_group, world_from_env
 
-    rank, local_rank, world = world_from_env()
+    _, local_rank, world = world_from_env()
     quiet_other_ranks()
     default = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device or default)
@@ -50,16 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             # writes nothing on ranks other than 0 once torch.distributed is initialised.
             args.model_base = str(write_random_checkpoint(tmp, cfg, seed=0))
         group = init_sequence_parallel(args.ulysses_degree, args.ring_degree, device) if world > 1 else None
-        try:
-            return _run(args, cfg, device, group)
-        except (CheckpointError, FileNotFoundError, ValueError) as err:
-            # One clear line per failing rank; its non-zero exit makes torchrun stop the other ranks (any other
-            # exception exits non-zero with its traceback, to the same effect).
-            where = f"[rank {rank}/{world}] " if group else ""
-            print(f"error: {where}{err}", file=sys.stderr)
-            return 1
-        finally:
-            destroy_sequence_parallel()
+        expected = (CheckpointError, FileNotFoundError, ValueError)
+        return run_on_group(lambda: _run(args, cfg, device, group), group, expected)
 
 
 def model_config(args):

@@ -33,25 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = validate(parser, parser.parse_args(argv))
 
-    from usp import destroy_sequence_parallel, init_sequence_parallel, quiet_other_ranks, world_from_env
+    from usp import init_sequence_parallel, quiet_other_ranks, run_on_group, world_from_env
+    from wan.utils.checkpoint import CheckpointError
 
-    rank, local_rank, world = world_from_env()
+    _, local_rank, world = world_from_env()
     quiet_other_ranks()
     default = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device or default)
     group = init_sequence_parallel(args.ulysses_size, args.ring_size, device) if world > 1 else None
-    from wan.utils.checkpoint import CheckpointError
-
-    try:
-        return _run(args, device, group)
-    except (CheckpointError, FileNotFoundError, ValueError) as err:
-        # One clear line per failing rank; its non-zero exit makes torchrun stop the other ranks (any other
-        # exception exits non-zero with its traceback, to the same effect).
-        where = f"[rank {rank}/{world}] " if group else ""
-        print(f"error: {where}{err}", file=sys.stderr)
-        return 1
-    finally:
-        destroy_sequence_parallel()
+    expected = (CheckpointError, FileNotFoundError, ValueError)
+    return run_on_group(lambda: _run(args, device, group), group, expected)
 
 
 def _run(args, device: torch.device, group) -> int:

@@ -152,6 +152,9 @@ def test_hyvideo_validation_checks_the_split_before_loading(monkeypatch, tmp_pat
     assert err.value.code == 2
     with pytest.raises(SystemExit):
         validate(p, p.parse_args(["--ulysses-degree", "2", "--use-cpu-offload"]))
+    if not torch.cuda.is_available():  # ring attention is xfuser's, CUDA only
+        with pytest.raises(SystemExit):
+            validate(p, p.parse_args(["--ring-degree", "2"]))
 
 
 # ---------------------------------------------------------------------------------------------------

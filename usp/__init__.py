@@ -4,7 +4,7 @@ Each model package applies it from outside with its own `parallel.py` (`parallel
 package never imports a model. The collectives are yunchang's and xfuser's; nothing here reimplements them.
 """
 
-from .cli import RankZeroArgumentParser, quiet_other_ranks
+from .cli import RankZeroArgumentParser, quiet_other_ranks, run_on_group
 from .group import (
     SequenceParallelGroup,
     check_degrees,
@@ -17,6 +17,7 @@ from .group import (
 __all__ = [
     "RankZeroArgumentParser",
     "quiet_other_ranks",
+    "run_on_group",
     "SequenceParallelGroup",
     "check_degrees",
     "destroy_sequence_parallel",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from loguru import logger
 
-from .group import world_from_env
+from .group import SequenceParallelGroup, destroy_sequence_parallel, world_from_env
 
 
 class RankZeroArgumentParser(argparse.ArgumentParser):
@@ -29,3 +30,20 @@ def quiet_other_ranks() -> int:
         logger.remove()
         logger.add(sys.stderr, level="WARNING", format=f"[rank {rank}/{world}] {{level}}: {{message}}")
     return rank
+
+
+def run_on_group(run: Callable[[], int], group: SequenceParallelGroup | None, expected: tuple[type, ...]) -> int:
+    """`run()` on this rank, then leave the process group; an `expected` error becomes one line and exit code 1.
+
+    The failing rank's non-zero exit makes torchrun stop the other ranks; any other exception exits non-zero
+    with its traceback, to the same effect. Nobody is left waiting on a dead peer.
+    """
+    rank, _, world = world_from_env()
+    try:
+        return run()
+    except expected as err:
+        where = f"[rank {rank}/{world}] " if group is not None else ""
+        print(f"error: {where}{err}", file=sys.stderr)
+        return 1
+    finally:
+        destroy_sequence_parallel()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from usp import RankZeroArgumentParser, check_degrees, world_from_env
+from usp import RankZeroArgumentParser, check_degrees, world_from_env, xfuser_available
 
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
@@ -99,6 +99,9 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         check_degrees(args.ulysses_size, args.ring_size, world, cfg.num_heads)
     except ValueError as err:
         p.error(f"--ulysses_size/--ring_size: {err}")
+    if args.ring_size > 1 and not xfuser_available():
+        p.error("--ring_size > 1 needs xfuser's ring attention (CUDA, pip install -e .[gpu]); "
+                "on CPU use the Ulysses degree alone")  # fmt: skip
     if world == 1 and (args.dit_fsdp or args.t5_fsdp):
         p.error("--dit_fsdp/--t5_fsdp shard weights across processes; launch with torchrun --nproc_per_node=N")
     if args.offload_model is None:
