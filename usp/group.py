@@ -126,14 +126,14 @@ def init_sequence_parallel(
             dist.init_process_group("nccl", rank=rank, world_size=world_size, timeout=timeout)
         init_distributed_environment(rank=rank, world_size=world_size)
         initialize_model_parallel(sequence_parallel_degree=world_size, ring_degree=ring, ulysses_degree=ulysses)
-    else:
-        from yunchang import set_seq_parallel_pg
-
-        if not dist.is_initialized():
-            backend = "nccl" if device.type == "cuda" else "gloo"
-            dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout)
-        set_seq_parallel_pg(ulysses, ring, rank, world_size)
+    elif not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout)
+    from yunchang import set_seq_parallel_pg
     from yunchang.globals import PROCESS_GROUP
+
+    if not use_xfuser or PROCESS_GROUP.ULYSSES_PG is None:  # xfuser sets them only when it finds yunchang
+        set_seq_parallel_pg(ulysses, ring, rank, world_size)
 
     return SequenceParallelGroup(
         ulysses_degree=ulysses,
