@@ -164,11 +164,14 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--model", choices=["wan", "hyvideo"], required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--fail_rank", type=int, default=None, help="this rank raises after joining (tests no-hang)")
     args = p.parse_args()
     _, _, world = world_from_env()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     group = init_sequence_parallel(world, 1, device)
     try:
+        if args.fail_rank == group.rank:
+            raise RuntimeError(f"injected failure on rank {group.rank}")  # the others are about to all-to-all
         result = (wan_cases if args.model == "wan" else hyvideo_cases)(group, device)
         if dist.get_rank() == 0:
             with open(args.out, "w") as f:

@@ -55,6 +55,18 @@ def test_sequence_parallel_equals_single_process(tmp_path, model):
     assert result["records_equal"]
 
 
+def test_a_failing_rank_takes_the_group_down_instead_of_hanging(tmp_path):
+    import time
+
+    t0 = time.monotonic()
+    res = torchrun(2, REPO / "tests" / "sp_worker.py", "--model", "wan", "--out", str(tmp_path / "r.json"),
+                   "--fail_rank", "1")  # fmt: skip
+    assert res.returncode != 0
+    assert "injected failure on rank 1" in res.stderr
+    assert time.monotonic() - t0 < 120  # rank 0 was stopped, not left waiting in its all-to-all
+    assert not (tmp_path / "r.json").exists()
+
+
 # ---------------------------------------------------------------------------------------------------
 # The CLIs under torchrun: same video as one process, one report, files from rank 0 only
 
