@@ -19,6 +19,8 @@ from dataclasses import replace
 import torch
 from loguru import logger
 
+from hyvideo.configs import HYVideoConfig
+
 
 def video_name(seed: int, prompt: str, suffix: str) -> str:
     """Upstream's `{time}_seed{seed}_{prompt[:100]}.mp4`, made filesystem-safe."""
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_on_group(lambda: _run(args, cfg, device, group), group, expected)
 
 
-def model_config(args):
+def model_config(args) -> HYVideoConfig:
+    """The --model config with the text and RoPE flags applied."""
     from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
 
     return replace(

@@ -65,7 +65,9 @@ def unparallelize(model: WanModel) -> WanModel:
     return model
 
 
-def apply_fsdp(module: nn.Module, blocks: nn.ModuleList, device: torch.device, sync_module_states: bool = True):
+def apply_fsdp(
+    module: nn.Module, blocks: nn.ModuleList, device: torch.device, sync_module_states: bool = True
+) -> nn.Module:
     """Shard `module` with FSDP, one unit per entry of `blocks`, as upstream (FULL_SHARD, bf16 parameters).
 
     Apply after `parallelize` (it sets attributes on the unwrapped model) and before `delta_cache.apply_cache`.
