@@ -18,8 +18,6 @@ from usp import SequenceParallelGroup
 
 from .modules.models import HYVideoDiffusionTransformer, LocalSequence, MMDoubleStreamBlock, MMSingleStreamBlock
 
-_AXES = {2: "height", 3: "width"}
-
 
 def split_axis(grid: tuple[int, int, int], size: int) -> int:
     """Axis of the [B, T, H, W, D] token grid to split: 2 (height) if it divides, else 3 (width), else error."""
