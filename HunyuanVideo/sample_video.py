@@ -36,12 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     args = validate(parser, parser.parse_args(argv))
 
     from hyvideo.utils.checkpoint import CheckpointError
-    from usp import init_sequence_parallel, quiet_other_ranks, run_on_group, world_from_env
+    from usp import init_sequence_parallel, quiet_other_ranks, rank_device, run_on_group, world_from_env
 
-    _, local_rank, world = world_from_env()
+    world = world_from_env()[2]
     quiet_other_ranks()
-    default = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(args.device or default)
+    device = rank_device(args.device)
     cfg = model_config(args)
     with tempfile.TemporaryDirectory(prefix="hyvideo-debug-") as tmp:
         if args.random_weights:

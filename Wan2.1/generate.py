@@ -33,13 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = validate(parser, parser.parse_args(argv))
 
-    from usp import init_sequence_parallel, quiet_other_ranks, run_on_group, world_from_env
+    from usp import init_sequence_parallel, quiet_other_ranks, rank_device, run_on_group, world_from_env
     from wan.utils.checkpoint import CheckpointError
 
-    _, local_rank, world = world_from_env()
+    world = world_from_env()[2]
     quiet_other_ranks()
-    default = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(args.device or default)
+    device = rank_device(args.device)
     group = init_sequence_parallel(args.ulysses_size, args.ring_size, device) if world > 1 else None
     expected = (CheckpointError, FileNotFoundError, ValueError)
     return run_on_group(lambda: _run(args, device, group), group, expected)

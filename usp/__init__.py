@@ -8,8 +8,10 @@ from .cli import RankZeroArgumentParser, quiet_other_ranks, run_on_group
 from .group import (
     SequenceParallelGroup,
     check_degrees,
+    check_layout,
     destroy_sequence_parallel,
     init_sequence_parallel,
+    rank_device,
     world_from_env,
     xfuser_available,
 )
@@ -20,8 +22,10 @@ __all__ = [
     "run_on_group",
     "SequenceParallelGroup",
     "check_degrees",
+    "check_layout",
     "destroy_sequence_parallel",
     "init_sequence_parallel",
+    "rank_device",
     "world_from_env",
     "xfuser_available",
 ]

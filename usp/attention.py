@@ -40,10 +40,10 @@ def usp_attention(
     joint_len: int,
     local: LocalAttention,
 ) -> Tensor:
-    """Attention over the gathered sequence for this rank's rows; returns [B, S + J, H, Dh]."""
-    heads = q.shape[2]
-    if heads % group.ulysses_degree:
-        raise ValueError(f"{heads} heads are not divisible by the Ulysses degree {group.ulysses_degree}")
+    """Attention over the gathered sequence for this rank's rows; returns [B, S + J, H, Dh].
+
+    The heads must divide by the Ulysses degree: `parallelize` checks it once per model.
+    """
     if group.ring_degree > 1:
         return _xfuser_usp(group, q, k, v, k_lens, joint_len)
     return _ulysses(group, q, k, v, k_lens, joint_len, local)

@@ -46,6 +46,29 @@ def check_degrees(ulysses: int, ring: int, world_size: int, num_heads: int) -> N
                          "choose a Ulysses degree that divides them and put the rest in the ring degree")  # fmt: skip
 
 
+RING_NEEDS_XFUSER = ("a ring degree > 1 needs xfuser's ring attention (CUDA, pip install -e .[gpu]); "
+                     "on CPU use the Ulysses degree alone")  # fmt: skip
+
+
+def check_layout(ulysses: int, ring: int, num_heads: int) -> int:
+    """`check_degrees` against torchrun's world size, and ring attention's need for xfuser; returns the world size.
+
+    What both CLIs check before loading anything.
+    """
+    world = world_from_env()[2]
+    check_degrees(ulysses, ring, world, num_heads)
+    if ring > 1 and not xfuser_available():
+        raise ValueError(RING_NEEDS_XFUSER)
+    return world
+
+
+def rank_device(requested: str | None) -> torch.device:
+    """`requested` if given, else this rank's GPU (`cuda:LOCAL_RANK`) when there is one, else the CPU."""
+    if requested:
+        return torch.device(requested)
+    return torch.device(f"cuda:{world_from_env()[1]}" if torch.cuda.is_available() else "cpu")
+
+
 @functools.cache
 def xfuser_available() -> bool:
     """xfuser imports only with CUDA (and flash-attn); imported lazily, once."""
@@ -115,8 +138,7 @@ def init_sequence_parallel(
         raise ValueError(f"Ulysses {ulysses} x ring {ring} != world size {world_size}")
     use_xfuser = device.type == "cuda" and xfuser_available()
     if ring > 1 and not use_xfuser:
-        raise ValueError("a ring degree > 1 needs xfuser's ring attention, i.e. CUDA with xfuser installed "
-                         "(pip install -e .[gpu]); on CPU use Ulysses only")  # fmt: skip
+        raise ValueError(RING_NEEDS_XFUSER)
     if device.type == "cuda":
         torch.cuda.set_device(local_rank)
     if use_xfuser:

@@ -12,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from usp import RankZeroArgumentParser, check_degrees, world_from_env, xfuser_available
+from usp import RankZeroArgumentParser, check_layout
 
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import DEBUG_MODEL, HUNYUAN_VIDEO_CONFIG, NEGATIVE_PROMPT, PRECISION_TO_TYPE
@@ -122,14 +122,10 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         ("embedded_cfg_scale", cfg.embedded_cfg_scale), ("video_size", list(cfg.video_size)),
     ):  # fmt: skip
         _fill(args, name, default)
-    _, _, world = world_from_env()
     try:
-        check_degrees(args.ulysses_degree, args.ring_degree, world, cfg.heads_num)
+        world = check_layout(args.ulysses_degree, args.ring_degree, cfg.heads_num)
     except ValueError as err:
         p.error(f"--ulysses-degree/--ring-degree: {err}")
-    if args.ring_degree > 1 and not xfuser_available():
-        p.error("--ring-degree > 1 needs xfuser's ring attention (CUDA, pip install -e .[gpu]); "
-                "on CPU use the Ulysses degree alone")  # fmt: skip
     if world > 1 and args.use_cpu_offload:
         p.error("--use-cpu-offload cannot be combined with sequence parallelism (as upstream); drop one of them")
     if args.use_fp8:

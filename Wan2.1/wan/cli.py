@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from usp import RankZeroArgumentParser, check_degrees, world_from_env, xfuser_available
+from usp import RankZeroArgumentParser, check_layout
 
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
@@ -94,14 +94,10 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         p.error(f"--sample_steps must be >= 1, got {args.sample_steps}")
     if args.sample_shift <= 0:
         p.error(f"--sample_shift must be > 0, got {args.sample_shift}")
-    _, _, world = world_from_env()
     try:
-        check_degrees(args.ulysses_size, args.ring_size, world, cfg.num_heads)
+        world = check_layout(args.ulysses_size, args.ring_size, cfg.num_heads)
     except ValueError as err:
         p.error(f"--ulysses_size/--ring_size: {err}")
-    if args.ring_size > 1 and not xfuser_available():
-        p.error("--ring_size > 1 needs xfuser's ring attention (CUDA, pip install -e .[gpu]); "
-                "on CPU use the Ulysses degree alone")  # fmt: skip
     if world == 1 and (args.dit_fsdp or args.t5_fsdp):
         p.error("--dit_fsdp/--t5_fsdp shard weights across processes; launch with torchrun --nproc_per_node=N")
     if args.offload_model is None:
