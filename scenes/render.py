@@ -1,8 +1,9 @@
 """Drawing scenes: a static textured background and shapes moving in a straight line, with masks.
 
 Geometry is relative to the frame width so that any size works: an object spans 19-25% of the width and
-travels 50-60% of it over the clip, which keeps it inside the frame and makes it cover any background
-pixel for less than half of the frames (so a per-pixel temporal median recovers the background).
+travels 50-60% of it over the clip, so it covers any background pixel for less than half of the frames
+(a per-pixel temporal median recovers the background). The middle of its path is uniform over the frame
+whatever the direction, so it may enter or leave the frame at either end of the clip.
 """
 
 from __future__ import annotations
@@ -71,12 +72,13 @@ def _trajectory(obj: SceneObject, frames: int, h: int, w: int, rng: np.random.Ge
     travel = w * rng.uniform(*TRAVEL)
     ux, uy = DIRECTIONS[obj.direction]
     r = size / 2
-    # Start so that start and end both keep the whole object inside the frame.
-    lo_x, hi_x = r + max(0, -ux) * travel, w - r - max(0, ux) * travel
-    lo_y, hi_y = r + max(0, -uy) * travel, h - r - max(0, uy) * travel
-    x0, y0 = rng.uniform(lo_x, hi_x), rng.uniform(lo_y, hi_y)
-    t = np.linspace(0.0, 1.0, frames)
-    return size, np.stack([x0 + ux * travel * t, y0 + uy * travel * t], axis=1)
+    # The path's middle is anywhere the whole object fits, for every direction alike, so that where an object
+    # is says nothing about where it goes: only the prompt does. (Pinning start and end inside the frame made
+    # the first frame's position give the direction away, and a model trained on that ignored the word.)
+    # An object may therefore leave, or enter, the frame during the clip; it is whole at the middle frame.
+    mx, my = rng.uniform(r, w - r), rng.uniform(r, h - r)
+    t = np.linspace(-0.5, 0.5, frames)
+    return size, np.stack([mx + ux * travel * t, my + uy * travel * t], axis=1)
 
 
 def render_scene(scene: Scene, frames: int, height: int, width: int, seed: int) -> RenderedScene:

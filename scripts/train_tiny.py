@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dit_resume", action="store_true", help="continue from the DiT and T5 already in --out")
     p.add_argument("--train_shift", type=float, default=3.0, help="shift applied to uniform training sigmas")
     p.add_argument("--cfg_dropout", type=float, default=0.1, help="fraction of empty prompts")
+    p.add_argument(
+        "--frame_noise_prob",
+        type=float,
+        default=0.0,
+        help="fraction of samples whose latent frames get independent noise levels (teaches frames to follow each other)",
+    )
+    p.add_argument(
+        "--motion_loss", type=float, default=0.0, help="weight of the loss on differences between predicted latent frames"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cuda if available, else cpu")
     p.add_argument("--smoke", action="store_true", help="a few steps of every stage, tiny data (for CI)")
@@ -270,6 +279,17 @@ def encode_dataset(args, cfg: WanConfig, log: Log, device: torch.device) -> None
 # 4. DiT + T5
 
 
+def frame_sigmas(args, batch: int, frames: int, gen: torch.Generator) -> torch.Tensor:
+    """Training noise levels, [batch, 1, frames, 1, 1]: one per sample, or with probability
+    `frame_noise_prob` one per latent frame (as in diffusion forcing), all shifted like the sampler's."""
+    u = torch.rand(batch, 1, generator=gen).expand(batch, frames).clone()
+    if args.frame_noise_prob > 0:  # no extra draws otherwise: the default recipe's random stream is unchanged
+        per_frame = torch.rand(batch, generator=gen) < args.frame_noise_prob
+        u[per_frame] = torch.rand(int(per_frame.sum()), frames, generator=gen)
+    sigma = torch.from_numpy(shift_sigmas(u.numpy(), args.train_shift)).float()
+    return sigma.view(batch, 1, frames, 1, 1)
+
+
 def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
     from transformers import UMT5EncoderModel
 
@@ -313,15 +333,21 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
         p_idx = prompt_idx[pick].clone()
         p_idx[torch.rand(args.dit_batch, generator=gen) < args.cfg_dropout] = empty
         noise = torch.randn(x0.shape, generator=gen).to(device)
-        u = torch.rand(args.dit_batch, generator=gen).numpy()
-        sigma = torch.from_numpy(shift_sigmas(u, args.train_shift)).float().to(device)
-        s = sigma.view(-1, 1, 1, 1, 1)
+        s = frame_sigmas(args, x0.shape[0], x0.shape[2], gen).to(device)  # [B, 1, F, 1, 1]
+        # The model takes one timestep per sample: the noisiest frame's, so frames cleaner than that are
+        # information it has to find in the input, as when it must make one frame follow another.
+        sigma = s.flatten(1).amax(dim=1)
         xt = (1 - s) * x0 + s * noise
         b_ids, b_mask = ids[p_idx].to(device), mask[p_idx].to(device)
         hidden = t5(input_ids=b_ids, attention_mask=b_mask).last_hidden_state
         context = [h[: int(n)] for h, n in zip(hidden, b_mask.sum(dim=1), strict=True)]
         pred = torch.stack(dit(list(xt), t=sigma * cfg.num_train_timesteps, context=context, seq_len=seq_len))
         loss = F.mse_loss(pred, noise - x0)
+        if args.motion_loss:
+            # x0 as the model predicts it, and its change from one latent frame to the next: the static
+            # background cancels, so this term is about where the object goes.
+            x0_hat = xt - s * pred
+            loss = loss + args.motion_loss * F.mse_loss(x0_hat.diff(dim=2), x0.diff(dim=2))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

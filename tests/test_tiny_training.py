@@ -72,3 +72,22 @@ def test_folding_the_latent_statistics_keeps_reconstructions_and_normalises(trai
     np.testing.assert_allclose(flat.mean(1).numpy(), 0, atol=1e-4)
     np.testing.assert_allclose(flat.std(1).numpy(), 1, atol=1e-4)
     torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
+
+
+def test_frame_sigmas_are_per_sample_unless_asked_per_frame(train_module):
+    from argparse import Namespace
+
+    def draw(prob: float) -> torch.Tensor:
+        args = Namespace(frame_noise_prob=prob, train_shift=3.0)
+        return train_module.frame_sigmas(args, 64, 5, torch.Generator().manual_seed(0))
+
+    shared, mixed = draw(0.0), draw(0.5)
+    assert shared.shape == mixed.shape == (64, 1, 5, 1, 1)
+    assert bool((shared == shared[:, :, :1]).all())  # one level per sample across its frames
+    differs = (mixed != mixed[:, :, :1]).flatten(1).any(dim=1)
+    assert 16 <= int(differs.sum()) <= 48  # about half of the samples get one level per frame
+    assert bool(((mixed > 0) & (mixed < 1)).all())
+    # The default recipe's random stream does not change when per-frame levels are off.
+    u = torch.rand(64, 1, generator=torch.Generator().manual_seed(0)).numpy()
+    expected = torch.from_numpy(train_module.shift_sigmas(u, 3.0)).float().view(64, 1, 1, 1, 1).expand(64, 1, 5, 1, 1)
+    torch.testing.assert_close(shared, expected)
