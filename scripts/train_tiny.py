@@ -83,10 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--frame_noise_prob",
         type=float,
         default=0.0,
-        help="fraction of samples whose latent frames get independent noise levels (teaches frames to follow each other)",
+        help="fraction of samples whose latent frames get independent noise levels (frames learn to follow each other)",
     )
     p.add_argument(
-        "--motion_loss", type=float, default=0.0, help="weight of the loss on differences between predicted latent frames"
+        "--motion_loss", type=float, default=0.0, help="weight of a loss on the change between predicted latent frames"
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cuda if available, else cpu")

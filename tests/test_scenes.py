@@ -59,7 +59,7 @@ def test_render_is_seeded_and_masks_are_the_object():
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_shape_is_whole_mid_clip_and_moves_only_along_its_direction(shape):
     for seed in range(5):
-        for direction, (ux, uy) in DIRECTIONS.items():
+        for direction, (ux, _) in DIRECTIONS.items():
             r = render_scene(Scene.single("red", shape, direction, "gray", "plain"), 17, 64, 64, seed=seed)
             area = r.masks[0].sum(axis=(1, 2))
             assert (area > 0).sum() >= 9  # in view from the middle frame to one end at least
