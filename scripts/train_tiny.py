@@ -82,11 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--frame_noise_prob",
         type=float,
-        default=0.0,
+        default=0.5,
         help="fraction of samples whose latent frames get independent noise levels (frames learn to follow each other)",
     )
     p.add_argument(
-        "--motion_loss", type=float, default=0.0, help="weight of a loss on the change between predicted latent frames"
+        "--motion_loss", type=float, default=1.0, help="weight of a loss on the change between predicted latent frames"
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cuda if available, else cpu")
@@ -283,7 +283,7 @@ def frame_sigmas(args, batch: int, frames: int, gen: torch.Generator) -> torch.T
     """Training noise levels, [batch, 1, frames, 1, 1]: one per sample, or with probability
     `frame_noise_prob` one per latent frame (as in diffusion forcing), all shifted like the sampler's."""
     u = torch.rand(batch, 1, generator=gen).expand(batch, frames).clone()
-    if args.frame_noise_prob > 0:  # no extra draws otherwise: the default recipe's random stream is unchanged
+    if args.frame_noise_prob > 0:  # no extra draws when off: such runs keep the random stream of earlier recipes
         per_frame = torch.rand(batch, generator=gen) < args.frame_noise_prob
         u[per_frame] = torch.rand(int(per_frame.sum()), frames, generator=gen)
     sigma = torch.from_numpy(shift_sigmas(u.numpy(), args.train_shift)).float()
