@@ -18,7 +18,9 @@ Stages, each writing its files in the official layout so that generate.py's load
 3. data: held-in scenes rendered and encoded once by the saved VAE (through `wan.modules.vae.WanVAE`).
 4. dit: WanModel and the umT5 encoder trained together with rectified flow: x_t = (1 - s) x0 + s e, the
    model predicts e - x0 at timestep 1000 s, s drawn uniformly and then shifted as the sampler shifts;
-   10% empty prompts for classifier-free guidance; AdamW, warm-up then cosine decay.
+   10% empty prompts for classifier-free guidance; AdamW, warm-up then cosine decay. Half of the samples get
+   one noise level per latent frame (--frame_noise_prob) and the loss adds the error of the change between
+   predicted latent frames (--motion_loss); docs/tiny_model.md says what these did and did not achieve.
 
 Each stage appends its losses to <out>/train_log.jsonl and its wall time to <out>/training.json.
 """

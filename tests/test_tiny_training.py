@@ -87,7 +87,7 @@ def test_frame_sigmas_are_per_sample_unless_asked_per_frame(train_module):
     differs = (mixed != mixed[:, :, :1]).flatten(1).any(dim=1)
     assert 16 <= int(differs.sum()) <= 48  # about half of the samples get one level per frame
     assert bool(((mixed > 0) & (mixed < 1)).all())
-    # The default recipe's random stream does not change when per-frame levels are off.
+    # With per-frame levels off, the random stream is the one earlier recipes drew (one uniform per sample).
     u = torch.rand(64, 1, generator=torch.Generator().manual_seed(0)).numpy()
     expected = torch.from_numpy(train_module.shift_sigmas(u, 3.0)).float().view(64, 1, 1, 1, 1).expand(64, 1, 5, 1, 1)
     torch.testing.assert_close(shared, expected)
