@@ -368,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:
         parser.error(f"unknown --stages {', '.join(bad) or '(empty)'}; accepted: {', '.join(STAGES)}")
+    for name in ("cfg_dropout", "frame_noise_prob"):
+        if not 0 <= getattr(args, name) <= 1:
+            parser.error(f"--{name} is a fraction of samples: accepted 0 to 1, got {getattr(args, name)}")
+    if args.motion_loss < 0:
+        parser.error(f"--motion_loss is a loss weight: accepted >= 0, got {args.motion_loss}")
     if args.smoke:
         args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch = 2, 2, 1, 1
         args.num_videos, args.dit_steps, args.dit_batch = 8, 2, 4

@@ -40,6 +40,22 @@ def test_unknown_stage_is_refused(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "accepted"),
+    [
+        ("--frame_noise_prob", "1.5", "accepted 0 to 1"),
+        ("--cfg_dropout", "-0.1", "accepted 0 to 1"),
+        ("--motion_loss", "-1", "accepted >= 0"),
+    ],
+)
+def test_out_of_range_training_fractions_and_weights_are_refused(tmp_path, capsys, flag, value, accepted):
+    main = _script_main("train_tiny_range", REPO / "scripts" / "train_tiny.py")
+    with pytest.raises(SystemExit) as exc:
+        main([flag, value, "--out", str(tmp_path / "o")])
+    assert exc.value.code != 0 and f"{flag} " in (err := capsys.readouterr().err) and accepted in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_word_tokenizer_gives_each_scene_word_its_own_id(tmp_path, train_module):
     from scenes import VOCABULARY
     from wan.modules.tokenizers import HuggingfaceTokenizer
