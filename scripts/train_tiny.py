@@ -88,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of samples whose latent frames get independent noise levels (frames learn to follow each other)",
     )
     p.add_argument(
+        "--first_frame_prob",
+        type=float,
+        default=0.0,
+        help="fraction of samples whose first latent frame is nearly clean and the others nearly pure noise",
+    )
+    p.add_argument(
+        "--foreground_weight",
+        type=float,
+        default=0.0,
+        help="extra loss weight on latent cells the moving object touches (0: off; needs data with masks)",
+    )
+    p.add_argument(
         "--motion_loss", type=float, default=1.0, help="weight of a loss on the change between predicted latent frames"
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -255,12 +267,25 @@ def train_vae(args, cfg: WanConfig, log: Log, device: torch.device, stage: str) 
 # 3. data
 
 
+def latent_masks(masks: np.ndarray, stride: tuple[int, int, int]) -> torch.Tensor:
+    """Pixel foreground [F, H, W] -> the latent cells it touches [1 + (F - 1) // st, H // sh, W // sw] (bool).
+
+    Latent frame 0 holds pixel frame 0 alone and latent frame k holds pixel frames 4k-3 .. 4k, as the causal
+    Wan-VAE encodes them; a cell counts as foreground when the object covers any of its pixels in any of them.
+    """
+    st, sh, sw = stride
+    m = torch.from_numpy(masks)
+    chunks = [m[:1]] + list(m[1:].split(st))
+    per_frame = torch.stack([c.any(dim=0) for c in chunks]).float()  # [F_lat, H, W]
+    return F.max_pool2d(per_frame[:, None], (sh, sw))[:, 0].bool()
+
+
 def encode_dataset(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
     t0 = time.perf_counter()
     vae = WanVAE(args.out / cfg.vae_checkpoint, cfg.vae, device=device)
     rng = np.random.default_rng(args.seed + 1)
     pool = training_combos()
-    latents, prompts = [], []
+    latents, prompts, fg = [], [], []
     batch = 8
     for _ in tqdm(range(0, args.num_videos, batch), desc="encode"):
         scenes = [render_scene(pool[int(rng.integers(len(pool)))], cfg.frame_num, 64, 64, int(rng.integers(2**31)))
@@ -270,8 +295,13 @@ def encode_dataset(args, cfg: WanConfig, log: Log, device: torch.device) -> None
             mu = vae.model.encode(x).latent_dist.mode().float()
         latents.append(((mu - vae.mean.to(device)) / vae.std.to(device)).cpu())
         prompts += [r.scene.prompt for r in scenes]
+        fg += [latent_masks(r.foreground, cfg.vae_stride) for r in scenes]
     z = torch.cat(latents)[: args.num_videos]
-    data = {"latents": z.to(torch.float16), "prompts": prompts[: args.num_videos]}
+    data = {
+        "latents": z.to(torch.float16),
+        "prompts": prompts[: args.num_videos],
+        "masks": torch.stack(fg[: args.num_videos]),  # [N, F_lat, H_lat, W_lat] bool
+    }
     torch.save(data, args.work / "latents.pt")
     logger.info(f"encoded {len(z)} videos: latent mean {z.mean():.3f}, std {z.std():.3f}")
     log.stage_done("data", time.perf_counter() - t0, videos=len(z), latent_std=round(float(z.std()), 4))
@@ -288,6 +318,14 @@ def frame_sigmas(args, batch: int, frames: int, gen: torch.Generator) -> torch.T
     if args.frame_noise_prob > 0:  # no extra draws when off: such runs keep the random stream of earlier recipes
         per_frame = torch.rand(batch, generator=gen) < args.frame_noise_prob
         u[per_frame] = torch.rand(int(per_frame.sum()), frames, generator=gen)
+    if args.first_frame_prob > 0:
+        # Image-to-video-like samples: the first frame shows where the object is and the later frames show
+        # nothing, so only the prompt's direction word says where it goes (otherwise noisy later frames
+        # almost always give the direction away, and the word is never needed).
+        first = torch.rand(batch, generator=gen) < args.first_frame_prob
+        k = int(first.sum())
+        u[first, :1] = 0.2 * torch.rand(k, 1, generator=gen)
+        u[first, 1:] = 1 - 0.1 * torch.rand(k, frames - 1, generator=gen)
     sigma = torch.from_numpy(shift_sigmas(u.numpy(), args.train_shift)).float()
     return sigma.view(batch, 1, frames, 1, 1)
 
@@ -302,6 +340,9 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
     name = "dit_resume" if args.dit_resume else "dit"
     data = torch.load(args.work / "latents.pt")
     latents, prompts = data["latents"].float(), data["prompts"]
+    if args.foreground_weight and "masks" not in data:
+        raise SystemExit(f"--foreground_weight needs masks in {args.work / 'latents.pt'}: re-run the data stage")
+    masks = data["masks"][:, None].float() if args.foreground_weight else None  # [N, 1, F, H, W]
     tokenizer = HuggingfaceTokenizer(args.out / cfg.t5_tokenizer, seq_len=cfg.text_len)
     unique = sorted(set(prompts) | {""})
     ids, mask = tokenizer(unique)
@@ -344,7 +385,13 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
         hidden = t5(input_ids=b_ids, attention_mask=b_mask).last_hidden_state
         context = [h[: int(n)] for h, n in zip(hidden, b_mask.sum(dim=1), strict=True)]
         pred = torch.stack(dit(list(xt), t=sigma * cfg.num_train_timesteps, context=context, seq_len=seq_len))
-        loss = F.mse_loss(pred, noise - x0)
+        if masks is None:
+            loss = F.mse_loss(pred, noise - x0)
+        else:
+            # The object is a few percent of the latent, so its placement (and thus the prompt's direction)
+            # is a few percent of a plain MSE; weighting its cells makes it a sizeable part of the loss.
+            weight = 1 + args.foreground_weight * masks[pick].to(device)
+            loss = (weight * (pred - (noise - x0)) ** 2).mean() / weight.mean()
         if args.motion_loss:
             # x0 as the model predicts it, and its change from one latent frame to the next: the static
             # background cancels, so this term is about where the object goes.
@@ -368,11 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:
         parser.error(f"unknown --stages {', '.join(bad) or '(empty)'}; accepted: {', '.join(STAGES)}")
-    for name in ("cfg_dropout", "frame_noise_prob"):
+    for name in ("cfg_dropout", "frame_noise_prob", "first_frame_prob"):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name} is a fraction of samples: accepted 0 to 1, got {getattr(args, name)}")
-    if args.motion_loss < 0:
-        parser.error(f"--motion_loss is a loss weight: accepted >= 0, got {args.motion_loss}")
+    for name in ("motion_loss", "foreground_weight"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name} is a loss weight: accepted >= 0, got {getattr(args, name)}")
     if args.smoke:
         args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch = 2, 2, 1, 1
         args.num_videos, args.dit_steps, args.dit_batch = 8, 2, 4

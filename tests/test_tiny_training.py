@@ -24,7 +24,10 @@ def test_smoke_run_writes_a_checkpoint_the_ordinary_loaders_read(tmp_path):
 
     main = _script_main("train_tiny_smoke", REPO / "scripts" / "train_tiny.py")
     out = tmp_path / "ckpt"
-    assert main(["--smoke", "--out", str(out), "--work", str(tmp_path / "work")]) == 0
+    args = ["--smoke", "--out", str(out), "--work", str(tmp_path / "work")]
+    assert main([*args, "--first_frame_prob", "0.5", "--foreground_weight", "4"]) == 0
+    data = torch.load(tmp_path / "work" / "latents.pt")
+    assert data["masks"].shape == (8, 5, 8, 8) and data["masks"].any()  # the object's latent cells, per video
     cfg = WAN_CONFIGS["t2v-tiny"]
     pipe = WanT2V.from_checkpoint(cfg, out)  # strict: every key present, every shape right
     video = pipe.generate(cfg.example_prompt, size=(64, 64), frame_num=5, sampling_steps=2, seed=0, progress=False)
@@ -94,7 +97,7 @@ def test_frame_sigmas_are_per_sample_unless_asked_per_frame(train_module):
     from argparse import Namespace
 
     def draw(prob: float) -> torch.Tensor:
-        args = Namespace(frame_noise_prob=prob, train_shift=3.0)
+        args = Namespace(frame_noise_prob=prob, first_frame_prob=0.0, train_shift=3.0)
         return train_module.frame_sigmas(args, 64, 5, torch.Generator().manual_seed(0))
 
     shared, mixed = draw(0.0), draw(0.5)
@@ -107,3 +110,25 @@ def test_frame_sigmas_are_per_sample_unless_asked_per_frame(train_module):
     u = torch.rand(64, 1, generator=torch.Generator().manual_seed(0)).numpy()
     expected = torch.from_numpy(train_module.shift_sigmas(u, 3.0)).float().view(64, 1, 1, 1, 1).expand(64, 1, 5, 1, 1)
     torch.testing.assert_close(shared, expected)
+
+
+def test_latent_masks_follow_the_causal_vae_chunks(train_module):
+    masks = np.zeros((17, 64, 64), dtype=bool)
+    masks[0, 0:3, 0:3] = True  # frame 0 alone -> latent frame 0, cell (0, 0)
+    masks[4, 9, 60] = True  # frames 1-4 -> latent frame 1, cell (1, 7)
+    masks[13, 63, 20] = True  # frames 13-16 -> latent frame 4, cell (7, 2)
+    lm = train_module.latent_masks(masks, (4, 8, 8))
+    assert lm.shape == (5, 8, 8) and lm.dtype == torch.bool
+    assert {tuple(i) for i in lm.nonzero().tolist()} == {(0, 0, 0), (1, 1, 7), (4, 7, 2)}
+
+
+def test_first_frame_samples_show_frame_0_and_hide_the_rest(train_module):
+    from argparse import Namespace
+
+    args = Namespace(frame_noise_prob=0.0, first_frame_prob=0.5, train_shift=3.0)
+    s = train_module.frame_sigmas(args, 256, 5, torch.Generator().manual_seed(0)).flatten(1)  # [256, 5]
+    first = s[:, 1:].amin(dim=1) > s[:, 0]
+    assert 96 <= int(first.sum()) <= 160  # about half
+    assert bool((s[first, 0] < 0.45).all()) and bool((s[first, 1:] > 0.95).all())  # sigma after the shift of 3
+    rest = s[~first]
+    assert bool((rest == rest[:, :1]).all())  # the others keep one level per sample
