@@ -19,8 +19,11 @@ Stages, each writing its files in the official layout so that generate.py's load
 4. dit: WanModel and the umT5 encoder trained together with rectified flow: x_t = (1 - s) x0 + s e, the
    model predicts e - x0 at timestep 1000 s, s drawn uniformly and then shifted as the sampler shifts;
    10% empty prompts for classifier-free guidance; AdamW, warm-up then cosine decay. Half of the samples get
-   one noise level per latent frame (--frame_noise_prob) and the loss adds the error of the change between
-   predicted latent frames (--motion_loss); docs/tiny_model.md says what these did and did not achieve.
+   one noise level per latent frame (--frame_noise_prob), 30% show a nearly clean first latent frame and
+   nearly pure noise after it (--first_frame_prob), the latent cells the object touches weigh 1 + 8 in the
+   loss (--foreground_weight, masks stored by the data stage), and the loss adds the error of the change
+   between predicted latent frames (--motion_loss). The foreground weight is what made the model use the
+   direction word; docs/tiny_model.md says what each of these did and did not achieve.
 
 Each stage appends its losses to <out>/train_log.jsonl and its wall time to <out>/training.json.
 """
@@ -75,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae_long_steps", type=int, default=1000, help="steps of the 9-frame stage")
     p.add_argument("--vae_full_steps", type=int, default=500, help="steps of the 17-frame stage")
     p.add_argument("--num_videos", type=int, default=4096, help="training videos encoded for the DiT")
-    p.add_argument("--dit_steps", type=int, default=3000)
-    p.add_argument("--dit_batch", type=int, default=32)
+    p.add_argument("--dit_steps", type=int, default=3600)
+    p.add_argument("--dit_batch", type=int, default=16)
     p.add_argument("--dit_lr", type=float, default=5e-4)
     p.add_argument("--dit_resume", action="store_true", help="continue from the DiT and T5 already in --out")
     p.add_argument("--train_shift", type=float, default=3.0, help="shift applied to uniform training sigmas")
@@ -90,13 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--first_frame_prob",
         type=float,
-        default=0.0,
+        default=0.3,
         help="fraction of samples whose first latent frame is nearly clean and the others nearly pure noise",
     )
     p.add_argument(
         "--foreground_weight",
         type=float,
-        default=0.0,
+        default=8.0,
         help="extra loss weight on latent cells the moving object touches (0: off; needs data with masks)",
     )
     p.add_argument(
@@ -340,8 +343,6 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
     name = "dit_resume" if args.dit_resume else "dit"
     data = torch.load(args.work / "latents.pt")
     latents, prompts = data["latents"].float(), data["prompts"]
-    if args.foreground_weight and "masks" not in data:
-        raise SystemExit(f"--foreground_weight needs masks in {args.work / 'latents.pt'}: re-run the data stage")
     masks = data["masks"][:, None].float() if args.foreground_weight else None  # [N, 1, F, H, W]
     tokenizer = HuggingfaceTokenizer(args.out / cfg.t5_tokenizer, seq_len=cfg.text_len)
     unique = sorted(set(prompts) | {""})
@@ -440,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     for stage, f in needs.items():
         if stage in stages and f and STAGES[STAGES.index(stage) - 1] not in stages and not f.exists():
             parser.error(f"stage {stage} needs {f}: run the earlier stages first")
+    data_file = args.work / "latents.pt"
+    if "dit" in stages and "data" not in stages and args.foreground_weight and data_file.exists():
+        if "masks" not in torch.load(data_file):  # written by an earlier version of the data stage
+            parser.error(f"--foreground_weight needs the object masks that {data_file} lacks: re-run --stages data")
     if "dit" in stages and "tokenizer" not in stages and not (args.out / cfg.t5_tokenizer).is_dir():
         parser.error(f"stage dit needs the tokenizer in {args.out / cfg.t5_tokenizer}: add the tokenizer stage")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -49,10 +49,12 @@ DEBUG_T2V = WanConfig(
 )
 
 # Trained tiny model shipped in Wan2.1/Wan2.1-T2V-tiny (scripts/train_tiny.py): 64x64, 17 frames of synthetic
-# scenes; 5 x 4 x 4 = 80 tokens. Its word-level tokenizer has 26 entries; the vocabulary leaves room.
+# scenes; patch (1, 1, 1) gives 5 x 8 x 8 = 320 tokens, one per 8-pixel latent cell, so that an object's move
+# per latent frame (about 8 px) is a move to the next token (with 16-pixel tokens it was sub-token, and the
+# model did not learn direction). Its word-level tokenizer has 26 entries; the vocabulary leaves room.
 TINY_T2V = WanConfig(
     name="t2v-tiny",
-    patch_size=(1, 2, 2),
+    patch_size=(1, 1, 1),
     text_len=24,
     dim=128,
     ffn_dim=512,
