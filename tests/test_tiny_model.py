@@ -1,9 +1,10 @@
-"""The shipped t2v-tiny model: its files, its size, that it follows the prompt's colour far better than chance,
-and that its delta_cache preset runs with the counts it was chosen for.
+"""The shipped t2v-tiny model: its files, its size, that it follows the prompt's colour and direction far better
+than chance, and that its delta_cache preset runs with the counts it was chosen for.
 
 The adherence check runs the default sampler on fixed held-out prompts and seeds, so it is deterministic; a
-broken loader, a corrupted weight file or a sampler regression drops it towards chance (25%). Direction is not
-asserted: the shipped model does not follow it yet (docs/tiny_model.md).
+broken loader, a corrupted weight file or a sampler regression drops it towards chance (25%). On these 8 prompts
+the shipped model gets colour 8, direction 7 and a static background 6 (docs/tiny_model.md: 96.9% / 68.8% /
+84.4% over all 64 held-out prompts).
 """
 
 from __future__ import annotations
@@ -46,14 +47,15 @@ def test_shipped_model_beats_chance_on_held_out_prompts(tiny_pipe):
     from scenes import held_out_combos
     from scenes.metrics import adherence, to_frames
 
-    colour = static = 0
+    colour = direction = static = 0
     scenes = held_out_combos()[:: len(held_out_combos()) // PROMPTS][:PROMPTS]
     for i, scene in enumerate(scenes):
         a = adherence(to_frames(generate(tiny_pipe, scene.prompt, seed=i)), scene)
         colour += a.colour_ok
+        direction += a.direction_ok
         static += a.background_ok
-    # Chance is 2 of 8 for the colour; the trained model gets most of them, over a static background.
-    assert colour >= 6 and static >= 6, (colour, static)
+    # Chance is 2 of 8 for the colour and for the direction; the trained model gets most of both.
+    assert colour >= 6 and direction >= 5 and static >= 5, (colour, direction, static)
 
 
 def test_tiny_preset_runs_with_its_counts_and_stays_close_to_full_compute(tiny_pipe):
