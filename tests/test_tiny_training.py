@@ -59,6 +59,16 @@ def test_out_of_range_training_fractions_and_weights_are_refused(tmp_path, capsy
     assert not (tmp_path / "o").exists()
 
 
+def test_foreground_weight_on_data_without_masks_is_refused(tmp_path, capsys):
+    main = _script_main("train_tiny_nomask", REPO / "scripts" / "train_tiny.py")
+    (tmp_path / "w").mkdir()
+    torch.save({"latents": torch.zeros(1, 16, 5, 8, 8), "prompts": ["a"]}, tmp_path / "w" / "latents.pt")
+    with pytest.raises(SystemExit) as exc:
+        main(["--stages", "dit", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o")])
+    assert exc.value.code != 0 and "re-run --stages data" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_word_tokenizer_gives_each_scene_word_its_own_id(tmp_path, train_module):
     from scenes import VOCABULARY
     from wan.modules.tokenizers import HuggingfaceTokenizer
