@@ -316,7 +316,8 @@ def encode_dataset(args, cfg: WanConfig, log: Log, device: torch.device) -> None
 
 def frame_sigmas(args, batch: int, frames: int, gen: torch.Generator) -> torch.Tensor:
     """Training noise levels, [batch, 1, frames, 1, 1]: one per sample, or with probability
-    `frame_noise_prob` one per latent frame (as in diffusion forcing), all shifted like the sampler's."""
+    `frame_noise_prob` one per latent frame (as in diffusion forcing), or with probability `first_frame_prob`
+    a nearly clean first frame before nearly pure noise; all shifted like the sampler's."""
     u = torch.rand(batch, 1, generator=gen).expand(batch, frames).clone()
     if args.frame_noise_prob > 0:  # no extra draws when off: such runs keep the random stream of earlier recipes
         per_frame = torch.rand(batch, generator=gen) < args.frame_noise_prob
@@ -389,8 +390,8 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
         if masks is None:
             loss = F.mse_loss(pred, noise - x0)
         else:
-            # The object is a few percent of the latent, so its placement (and thus the prompt's direction)
-            # is a few percent of a plain MSE; weighting its cells makes it a sizeable part of the loss.
+            # The object touches about a tenth of the latent cells, and its placement (and so the prompt's
+            # direction) is a sliver of a plain MSE; weighting those cells makes it about half of the loss.
             weight = 1 + args.foreground_weight * masks[pick].to(device)
             loss = (weight * (pred - (noise - x0)) ** 2).mean() / weight.mean()
         if args.motion_loss:
@@ -441,9 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     for stage, f in needs.items():
         if stage in stages and f and STAGES[STAGES.index(stage) - 1] not in stages and not f.exists():
             parser.error(f"stage {stage} needs {f}: run the earlier stages first")
-    data_file = args.work / "latents.pt"
+    data_file = needs["dit"]
     if "dit" in stages and "data" not in stages and args.foreground_weight and data_file.exists():
-        if "masks" not in torch.load(data_file):  # written by an earlier version of the data stage
+        # mmap: only the keys are read here; train_dit loads the tensors
+        if "masks" not in torch.load(data_file, mmap=True):  # written by an earlier version of the data stage
             parser.error(f"--foreground_weight needs the object masks that {data_file} lacks: re-run --stages data")
     if "dit" in stages and "tokenizer" not in stages and not (args.out / cfg.t5_tokenizer).is_dir():
         parser.error(f"stage dit needs the tokenizer in {args.out / cfg.t5_tokenizer}: add the tokenizer stage")
