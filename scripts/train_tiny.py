@@ -2,7 +2,7 @@
 
     python scripts/train_tiny.py                        # everything, writes Wan2.1/Wan2.1-T2V-tiny/
     python scripts/train_tiny.py --stages dit           # retrain the DiT + T5 on the existing VAE
-    python scripts/train_tiny.py --stages dit --dit_resume --dit_steps 2000 --dit_lr 2.5e-4   # continue
+    python scripts/train_tiny.py --stages dit --dit_resume --dit_steps 800 --dit_lr 3e-4 --seed 3   # continue
     python scripts/train_tiny.py --smoke --out /tmp/t   # a few steps of each stage (CI)
 
 Stages, each writing its files in the official layout so that generate.py's loaders read them back:
@@ -71,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint directory to write")
     p.add_argument("--work", type=Path, default=REPO / "outputs" / "train_tiny", help="encoded training data")
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma list of {', '.join(STAGES)}")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds every stage; a --dit_resume run draws from seed + 1, so give each resume its own seed "
+        "or it replays the batches and noise of the previous resume",
+    )
     p.add_argument("--vae_steps", type=int, default=3000)
     p.add_argument("--vae_batch", type=int, default=4)
     p.add_argument("--vae_lr", type=float, default=1e-3)
