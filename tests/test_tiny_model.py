@@ -3,8 +3,8 @@ than chance, and that its delta_cache preset runs with the counts it was chosen 
 
 The adherence check runs the default sampler on fixed held-out prompts and seeds, so it is deterministic; a
 broken loader, a corrupted weight file or a sampler regression drops it towards chance (25%). On these 8 prompts
-the shipped model gets colour 8, direction 7 and a static background 6 (docs/tiny_model.md: 96.9% / 68.8% /
-84.4% over all 64 held-out prompts).
+the shipped model gets colour 8, direction 7 and a static background 6 (docs/tiny_model.md: 96.9% / 84.4% /
+82.8% over all 64 held-out prompts); the thresholds leave one or two misses of slack for other CPUs' rounding.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_shipped_model_beats_chance_on_held_out_prompts(tiny_pipe):
         direction += a.direction_ok
         static += a.background_ok
     # Chance is 2 of 8 for the colour and for the direction; the trained model gets most of both.
-    assert colour >= 6 and direction >= 5 and static >= 5, (colour, direction, static)
+    assert colour >= 7 and direction >= 6 and static >= 5, (colour, direction, static)
 
 
 def test_tiny_preset_runs_with_its_counts_and_stays_close_to_full_compute(tiny_pipe):
