@@ -98,21 +98,23 @@ def _run(args, cfg, device: torch.device, group) -> int:
         from hyvideo.parallel import parallelize
 
         parallelize(sampler.model, group)
+    from delta_cache import apply_cache, compile_blocks, storage_dtype_for
+    from hyvideo.cache_spec import HY_CACHE_SPEC
+
+    if args.compile:
+        compile_blocks(sampler.model, HY_CACHE_SPEC)
     handle = None
     if args.cache_config is not None:
-        from delta_cache import apply_cache
-        from hyvideo.cache_spec import HY_CACHE_SPEC
-
-        handle = apply_cache(sampler.model, HY_CACHE_SPEC, args.cache_config, args.infer_steps)
+        dtype = storage_dtype_for(args.cache_dtype, device)
+        handle = apply_cache(sampler.model, HY_CACHE_SPEC, args.cache_config, args.infer_steps, dtype)
         cached = {k: v.cached for k, v in args.cache_config.stacks.items()}
-        logger.info(f"delta_cache: {args.cache_config.name}, cached {cached}")
+        logger.info(f"delta_cache: {args.cache_config.name}, cached {cached}, deltas in {dtype or 'the stream dtype'}")
     videos, seeds = sampler.predict(
         args.prompt, height, width, args.video_length, seed=args.seed, negative_prompt=args.neg_prompt,
         infer_steps=args.infer_steps, guidance_scale=args.cfg_scale, flow_shift=args.flow_shift,
         embedded_guidance_scale=args.embedded_cfg_scale, num_videos_per_prompt=args.num_videos,
         batch_size=args.batch_size, flow_reverse=args.flow_reverse,
-        branch=handle.branch if handle else None, on_batch_start=handle.clear_deltas if handle else None,
-        progress=main_rank, decode=main_rank,
+        cache=handle, progress=main_rank, decode=main_rank,
     )  # fmt: skip
     stats = reduce_stats(handle) if handle is not None and group is not None else None
     if not main_rank:

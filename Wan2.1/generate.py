@@ -1,8 +1,8 @@
 """Wan2.1 text-to-video, upstream's command line: `python generate.py --task t2v-14B --ckpt_dir ... --prompt ...`.
 
 Without --ckpt_dir it runs t2v-tiny, the small model trained on synthetic scenes and shipped in
-Wan2.1/Wan2.1-T2V-tiny: a trained video in seconds on any CPU (it follows the prompt's colour and background,
-not yet its direction; docs/tiny_model.md). `--task t2v-debug` runs random weights instead (written to a
+Wan2.1/Wan2.1-T2V-tiny: a trained video in seconds on any CPU that follows the prompt's colour, direction and
+background (docs/tiny_model.md). `--task t2v-debug` runs random weights instead (written to a
 temporary official-format directory, same loaders).
 
 Several GPUs: `torchrun --nproc_per_node=N generate.py ... --ulysses_size N [--ring_size R] [--dit_fsdp --t5_fsdp]`
@@ -74,14 +74,18 @@ def _run(args, device: torch.device, group) -> int:
             if args.t5_fsdp:
                 t5 = pipe.text_encoder.model
                 pipe.text_encoder.model = apply_fsdp(t5, t5.encoder.block, device, sync_module_states=False)
+        from delta_cache import apply_cache, compile_blocks, storage_dtype_for
+        from wan.cache_spec import WAN_CACHE_SPEC
+
+        if args.compile:
+            compile_blocks(pipe.model, WAN_CACHE_SPEC)
         handle = None
         if args.cache_config is not None:
-            from delta_cache import apply_cache
-            from wan.cache_spec import WAN_CACHE_SPEC
-
-            handle = apply_cache(pipe.model, WAN_CACHE_SPEC, args.cache_config, args.sample_steps)
+            dtype = storage_dtype_for(args.cache_dtype, device)
+            handle = apply_cache(pipe.model, WAN_CACHE_SPEC, args.cache_config, args.sample_steps, dtype)
             logger.info(
-                f"delta_cache: {args.cache_config.name}, cached blocks {args.cache_config.stacks['blocks'].cached}"
+                f"delta_cache: {args.cache_config.name}, cached blocks "
+                f"{args.cache_config.stacks['blocks'].cached}, deltas in {dtype or 'the stream dtype'}"
             )
         video = pipe.generate(
             args.prompt,
@@ -93,7 +97,7 @@ def _run(args, device: torch.device, group) -> int:
             guide_scale=args.sample_guide_scale,
             seed=seed,
             offload_model=args.offload_model,
-            branch=handle.branch if handle else None,
+            cache=handle,
             progress=main_rank,
             decode=main_rank,
         )

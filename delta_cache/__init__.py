@@ -4,8 +4,9 @@ A model package describes its block stacks (`CacheSpec`) and ships presets (`Cac
 wraps the cached blocks and returns a `CacheHandle` that owns all state. This package never imports a model.
 """
 
+from .compile import compile_blocks
 from .distributed import RankDivergence, reduce_stats
-from .handle import CacheHandle, apply_cache
+from .handle import STORAGE_DTYPES, CacheHandle, apply_cache, storage_dtype_for
 from .report import run_report, write_report
 from .schedule import (
     FULL,
@@ -22,6 +23,9 @@ from .spec import BlockStack, CacheSpec
 
 __all__ = [
     "apply_cache",
+    "storage_dtype_for",
+    "STORAGE_DTYPES",
+    "compile_blocks",
     "run_report",
     "reduce_stats",
     "RankDivergence",

@@ -1,10 +1,10 @@
-"""The cache under sequence parallelism: one report for the group, and a check that every rank decided alike.
+"""The cache under sequence parallelism: one report for the group, and a check that every rank acted alike.
 
 Each rank wraps its own model, so each caches the deltas of its own shard of the sequence (cache memory
-divides with the group) and no tensor is exchanged. Decisions are a pure function of (step, stack) by
-construction (`schedule.py`); `reduce_stats` all-gathers the per-rank decision records to prove it, and
-raises on every rank, never only on some, if they differ (a rank-local divergence would otherwise hang the
-next collective).
+divides with the group) and no tensor is exchanged. Decisions are planned as a pure function of (step, stack)
+(`schedule.py`); `reduce_stats` all-gathers what each rank *executed* (the action its wrappers took and the
+blocks they reused, per pass) and raises on every rank, never only on some, if they differ (a rank-local
+divergence would otherwise hang the next collective).
 """
 
 from __future__ import annotations
@@ -23,14 +23,19 @@ def reduce_stats(handle: CacheHandle, group: dist.ProcessGroup | None = None) ->
 
     Adds `ranks`, `cache_bytes_peak_per_rank` and `reused_per_rank`. Call it on every rank of the group.
     """
-    mine = {"records": handle.records, "stats": handle.stats()}
+    mine = {"executed": handle.records, "stats": handle.stats()}
     world = dist.get_world_size(group)
     everyone: list = [None] * world
     dist.all_gather_object(everyone, mine, group=group)
     first = everyone[0]
-    bad = [r for r, other in enumerate(everyone) if other["records"] != first["records"]]
+    bad = [
+        r
+        for r, other in enumerate(everyone)
+        if other["executed"] != first["executed"]
+        or other["stats"]["per_branch_stack"] != first["stats"]["per_branch_stack"]
+    ]
     if bad:
-        raise RankDivergence(f"delta_cache: ranks {bad} took different skip/refresh decisions than rank 0")
+        raise RankDivergence(f"delta_cache: ranks {bad} executed other skip/refresh actions than rank 0")
     out = dict(first["stats"])
     out["ranks"] = world
     out["cache_bytes_peak_per_rank"] = [e["stats"]["cache_bytes_peak"] for e in everyone]

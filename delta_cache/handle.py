@@ -5,27 +5,72 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
-from .schedule import CacheConfig, runs_of
+from .schedule import REUSE, CacheConfig, runs_of
 from .spec import CacheSpec
 from .wrappers import ISOLATED, RUN_END, RUN_INNER, RUN_START, CachedBlock
 
+STORAGE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def storage_dtype_for(choice: str, device: torch.device | str) -> torch.dtype | None:
+    """`--cache_dtype`: "auto" is bf16 on CUDA (Wan's fp32 deltas halve) and the stream's own dtype elsewhere."""
+    if choice == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else None
+    if choice not in STORAGE_DTYPES:
+        raise ValueError(f"unknown cache dtype {choice!r}; accepted: auto, {', '.join(STORAGE_DTYPES)}")
+    return STORAGE_DTYPES[choice]
+
+
+def _nbytes(tensors: tuple[Tensor, ...]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
 
 class CacheHandle:
-    """Returned by `apply_cache`. Mark each model pass with `with handle.branch("cond", step=i): ...`."""
+    """Returned by `apply_cache`. Mark each model pass with `with handle.branch("cond", step=i): ...`.
 
-    def __init__(self, model: nn.Module, spec: CacheSpec, config: CacheConfig, num_steps: int):
+    A context manager: `with apply_cache(...) as handle:` removes the wrappers on exit, exception or not.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: CacheSpec,
+        config: CacheConfig,
+        num_steps: int,
+        storage_dtype: torch.dtype | None = None,
+    ):
         self.model, self.spec, self.config, self.num_steps = model, spec, config, num_steps
+        self.storage_dtype = storage_dtype
         self.actions = {attr: sched.actions(num_steps) for attr, sched in config.stacks.items()}
+        # After this step a stack's deltas are never read again: they are freed when its pass ends.
+        self._last_reuse = {a: max((s for s, x in enumerate(acts) if x == REUSE), default=-1)
+                            for a, acts in self.actions.items()}  # fmt: skip
         self._originals: dict[str, dict[int, nn.Module]] = {}
         self._branch: str | None = None
         self._step: int | None = None
+        self._record: dict | None = None
         self.reset()
 
+    def __enter__(self) -> CacheHandle:
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.remove()
+        return False
+
     # -- state -----------------------------------------------------------------------------------------
+    def start(self, num_steps: int) -> None:
+        """A new generation: refuse a sampler of another step count, then forget all state (`reset`)."""
+        if num_steps != self.num_steps:
+            raise ValueError(f"delta_cache: the sampler runs {num_steps} steps but this cache was built for "
+                             f"{self.num_steps}; apply the cache with num_steps={num_steps}")  # fmt: skip
+        self.reset()
+
     def reset(self) -> None:
-        """Forget all deltas and counters (call between generations; `apply_cache` starts clean)."""
+        """Forget all deltas and counters (`start` calls it; `apply_cache` starts clean)."""
         self.clear_deltas()
         self._reused: dict[tuple[str, str], int] = {}
         self.records: list[dict] = []
@@ -33,44 +78,102 @@ class CacheHandle:
 
     def clear_deltas(self) -> None:
         """Forget the cached tensors but keep the counters: a new batch of the same run starts here."""
-        self._slots: dict[tuple[str, str, int], dict] = {}
+        self._slots: dict[tuple[str, str, int], dict[str, tuple[Tensor, ...]]] = {}
+        self.bytes_held = 0
 
     @contextmanager
     def branch(self, name: str, step: int) -> Iterator[None]:
         if not 0 <= step < self.num_steps:
             raise ValueError(f"step {step} outside the {self.num_steps} steps this cache was built for")
         self._branch, self._step = name, step
-        self.records.append({"step": step, "branch": name, **{a: acts[step] for a, acts in self.actions.items()}})
+        # What the wrappers execute in this pass, filled in by them (the plan is `self.actions`).
+        self._record = {"step": step, "branch": name}
+        self.records.append(self._record)
         try:
             yield
         finally:
-            self._branch = self._step = None
+            for stack, last in self._last_reuse.items():
+                if step >= last:
+                    self._free(name, stack)
+            self._branch = self._step = self._record = None
 
+    # The wrappers' calls into the handle are bookkeeping: Dynamo never traces them (no per-step recompiles).
+    @torch.compiler.disable
     def action(self, stack: str) -> str:
         if self._step is None:
             raise RuntimeError("delta_cache: model called outside `with handle.branch(name, step)`")
         return self.actions[stack][self._step]
 
-    def slot(self, stack: str, run: int) -> dict:
-        return self._slots.setdefault((self._branch, stack, run), {})
+    @torch.compiler.disable
+    def note_executed(self, stack: str, action: str) -> None:
+        """Record the action a wrapper of `stack` took in this pass (every wrapper of a pass takes the same)."""
+        seen = self._record.setdefault(stack, action)
+        if seen != action:
+            raise RuntimeError(f"delta_cache: {stack} took {seen!r} and {action!r} in one pass")
 
+    @torch.compiler.disable
     def count_reuse(self, stack: str) -> None:
         key = (self._branch, stack)
         self._reused[key] = self._reused.get(key, 0) + 1
+        self._record[f"{stack}_reused"] = self._record.get(f"{stack}_reused", 0) + 1
 
-    def note_bytes(self) -> None:
-        total = sum(t.numel() * t.element_size() for s in self._slots.values() for v in s.values() for t in v)
-        self.bytes_peak = max(self.bytes_peak, total)
+    # -- the tensors -----------------------------------------------------------------------------------
+    def _slot(self, stack: str, run: int) -> dict[str, tuple[Tensor, ...]]:
+        return self._slots.setdefault((self._branch, stack, run), {})
+
+    def _hold(self, tensors: tuple[Tensor, ...]) -> None:
+        self.bytes_held += _nbytes(tensors)
+        self.bytes_peak = max(self.bytes_peak, self.bytes_held)
+
+    def _drop(self, slot: dict, key: str) -> tuple[Tensor, ...] | None:
+        tensors = slot.pop(key, None)
+        if tensors is not None:
+            self.bytes_held -= _nbytes(tensors)
+        return tensors
+
+    @torch.compiler.disable
+    def set_anchor(self, stack: str, run: int, streams: tuple[Tensor, ...]) -> None:
+        """A refresh starts: the run's old delta is dropped, its input streams are held until the run ends."""
+        slot = self._slot(stack, run)
+        self._drop(slot, "delta")
+        slot["anchor"] = streams
+        self._hold(streams)  # held past the next block, so counted as cache memory
+
+    @torch.compiler.disable
+    def store_delta(self, stack: str, run: int, streams_out: tuple[Tensor, ...]) -> None:
+        slot = self._slot(stack, run)
+        anchor = slot["anchor"]
+        dtype = self.storage_dtype
+        delta = tuple((o - a) if dtype is None else (o - a).to(dtype) for o, a in zip(streams_out, anchor, strict=True))
+        slot["delta"] = delta
+        self._hold(delta)  # the anchor is still held here: the peak includes both
+        self._drop(slot, "anchor")
+
+    @torch.compiler.disable
+    def delta(self, stack: str, run: int, index: int) -> tuple[Tensor, ...]:
+        delta = self._slots.get((self._branch, stack, run), {}).get("delta")
+        if delta is None:
+            raise RuntimeError(f"delta_cache: reuse of {stack}[{index}] before any refresh")
+        return delta
+
+    def _free(self, branch: str, stack: str) -> None:
+        for key in [k for k in self._slots if k[0] == branch and k[1] == stack]:
+            slot = self._slots.pop(key)
+            self.bytes_held -= sum(_nbytes(v) for v in slot.values())
 
     # -- reporting -------------------------------------------------------------------------------------
     def stats(self) -> dict:
-        """Block evaluations per branch and stack; every model pass (one `branch` context) runs each stack once."""
+        """Block evaluations per branch and stack, over every block stack of the model, cached or not.
+
+        Every model pass (one `branch` context) runs each stack once.
+        """
         passes: dict[str, int] = {}
         for record in self.records:
             passes[record["branch"]] = passes.get(record["branch"], 0) + 1
+        stacks = [s.attr for s in self.spec.stacks if isinstance(getattr(self.model, s.attr, None), nn.ModuleList)]
         per = {}
         for branch, n_passes in sorted(passes.items()):
-            for stack in self.config.stacks:
+            for stack in stacks:
                 total = n_passes * len(getattr(self.model, stack))
                 reused = self._reused.get((branch, stack), 0)
                 per[f"{branch}/{stack}"] = {"computed": total - reused, "total": total, "reused": reused}
@@ -81,6 +184,7 @@ class CacheHandle:
             "block_evals_total": total,
             "theoretical_speedup": total / computed if computed else 1.0,
             "cache_bytes_peak": self.bytes_peak,
+            "cache_dtype": None if self.storage_dtype is None else str(self.storage_dtype).removeprefix("torch."),
             "per_branch_stack": per,
         }
 
@@ -89,11 +193,6 @@ class CacheHandle:
         for attr, sched in self.config.stacks.items():
             stack = self.spec.stack(attr)
             blocks = getattr(self.model, attr)
-            if not isinstance(blocks, nn.ModuleList):
-                raise ValueError(f"model.{attr} is not an nn.ModuleList")
-            bad = [i for i in sched.cached if i >= len(blocks)]
-            if bad:
-                raise ValueError(f"cached {attr} indices {bad} out of range; the model has {len(blocks)} blocks")
             self._originals[attr] = {}
             for run, (first, last) in enumerate(runs_of(sched.cached)):
                 for i in range(first, last + 1):
@@ -113,19 +212,48 @@ class CacheHandle:
         self.reset()
 
 
-def apply_cache(model: nn.Module, spec: CacheSpec, config: CacheConfig, num_steps: int) -> CacheHandle:
-    """Wrap the cached blocks of `model` (after its weights are loaded) and return the owning handle.
-
-    Example:
-        handle = apply_cache(model, WAN_CACHE_SPEC, T2V_14B_RELEASED, num_steps=50)
-        for i, t in enumerate(timesteps):
-            with handle.branch("cond", step=i):
-                v_c = model(...)
-        handle.remove()
-    """
+def _validate(model: nn.Module, spec: CacheSpec, config: CacheConfig, num_steps: int) -> None:
+    """Every check, before anything is wrapped: a bad second stack must not leave the first one wrapped."""
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     unknown = set(config.stacks) - {s.attr for s in spec.stacks}
     if unknown:
         raise ValueError(f"config names unknown block stacks {sorted(unknown)}")
-    handle = CacheHandle(model, spec, config, num_steps)
+    for s in spec.stacks:
+        blocks = getattr(model, s.attr, None)
+        if isinstance(blocks, nn.ModuleList) and any(isinstance(b, CachedBlock) for b in blocks):
+            raise ValueError(f"model.{s.attr} already has delta_cache wrappers; remove that handle first")
+    for attr, sched in config.stacks.items():
+        blocks = getattr(model, attr, None)
+        if not isinstance(blocks, nn.ModuleList):
+            raise ValueError(f"model.{attr} is not an nn.ModuleList")
+        bad = [i for i in sched.cached if i >= len(blocks)]
+        if bad:
+            raise ValueError(f"cached {attr} indices {bad} out of range; the model has {len(blocks)} blocks")
+        sched.actions(num_steps)  # surfaces schedule errors (refresh steps beyond the run)
+
+
+def apply_cache(
+    model: nn.Module,
+    spec: CacheSpec,
+    config: CacheConfig,
+    num_steps: int,
+    storage_dtype: torch.dtype | None = None,
+) -> CacheHandle:
+    """Wrap the cached blocks of `model` (after its weights are loaded) and return the owning handle.
+
+    `storage_dtype` stores the deltas in that dtype (e.g. bf16 for Wan's fp32 stream: half the memory);
+    None keeps the stream's dtype. Reuse adds them back in the stream's dtype.
+
+    Example:
+        with apply_cache(model, WAN_CACHE_SPEC, T2V_14B_RELEASED, num_steps=50) as handle:
+            handle.start(50)
+            for i, t in enumerate(timesteps):
+                with handle.branch("cond", step=i):
+                    v_c = model(...)
+        # the original blocks are back
+    """
+    _validate(model, spec, config, num_steps)
+    handle = CacheHandle(model, spec, config, num_steps, storage_dtype)
     handle._install()
     return handle

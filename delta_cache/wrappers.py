@@ -3,6 +3,10 @@
 Roles within a run first..last: `isolated` (a run of one), `run_start`, `run_inner`, `run_end`. On a reuse
 step the start and inner blocks pass their streams through untouched and the end block adds the run's delta,
 so the run's output equals its input plus (output - input) recorded at the last refresh.
+
+Only the decision is kept out of compiled graphs: `forward` is disabled for Dynamo non-recursively, so the
+wrapped block, called from it, is still traced and compiled (under `torch.compile(model)`, or once per block
+with `compile_blocks`).
 """
 
 from __future__ import annotations
@@ -37,27 +41,26 @@ class CachedBlock(nn.Module):
     def _join(self, streams: tuple[Tensor, ...]):
         return streams[0] if self.num_streams == 1 else streams
 
-    @torch.compiler.disable
+    @torch.compiler.disable(recursive=False)
     def forward(self, *args, **kwargs):
         handle = self._handle
         action = handle.action(self.stack)
+        handle.note_executed(self.stack, action)
         if action == FULL:
             return self.block(*args, **kwargs)
-        slot = handle.slot(self.stack, self.run)
         streams_in = tuple(args[: self.num_streams])
         if action == REFRESH:
             if self.role in (ISOLATED, RUN_START):
-                slot["anchor"] = tuple(s.clone() for s in streams_in)
+                # A reference, not a copy: no block changes its inputs in place (tested for both models).
+                handle.set_anchor(self.stack, self.run, streams_in)
             out = self.block(*args, **kwargs)
             if self.role in (ISOLATED, RUN_END):
-                anchor = slot.pop("anchor")
-                slot["delta"] = tuple(o - a for o, a in zip(self._split(out), anchor, strict=True))
-                handle.note_bytes()
+                handle.store_delta(self.stack, self.run, self._split(out))
             return out
         assert action == REUSE
         handle.count_reuse(self.stack)
         if self.role in (RUN_START, RUN_INNER):
             return self._join(streams_in)
-        if "delta" not in slot:
-            raise RuntimeError(f"delta_cache: reuse of {self.stack}[{self.index}] before any refresh")
-        return self._join(tuple(s + d for s, d in zip(streams_in, slot["delta"], strict=True)))
+        delta = handle.delta(self.stack, self.run, self.index)
+        # The stored dtype may be narrower than the stream's (`storage_dtype`); the sum keeps the stream's dtype.
+        return self._join(tuple(s + d.to(s.dtype) for s, d in zip(streams_in, delta, strict=True)))

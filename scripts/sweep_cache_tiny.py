@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         video = pipe.generate(
             scenes[i].prompt, size=(64, 64), frame_num=cfg.frame_num, shift=cfg.sample_shift,
             sampling_steps=steps, guide_scale=cfg.sample_guide_scale, seed=i, offload_model=False,
-            branch=handle.branch if handle else None, progress=False,
+            cache=handle, progress=False,
         )  # fmt: skip
         return to_frames(video)
 

@@ -18,6 +18,7 @@ from delta_cache import (
     parse_index_list,
     runs_of,
 )
+from delta_cache.wrappers import CachedBlock
 
 
 class AddBlock(nn.Module):
@@ -76,12 +77,15 @@ def config(cached, **kw):
     return CacheConfig(stacks={"blocks": StackSchedule(cached=cached, **kw)})
 
 
-def test_nothing_cached_and_always_refresh_are_bit_identical():
+def test_always_refresh_is_bit_identical_with_wrappers_installed():
     base = run(ToyModel(), None, 10)
-    for cfg in (config((), warmup=0, interval=1), config((0, 1, 2, 5, 7), warmup=2, interval=1)):
+    for cfg in (config(tuple(range(8)), warmup=0, interval=1), config((0, 1, 2, 5, 7), warmup=2, interval=1)):
         model = ToyModel()
         h = apply_cache(model, SPEC, cfg, 10)
+        cached = cfg.stacks["blocks"].cached
+        assert [isinstance(b, CachedBlock) for b in model.blocks] == [i in cached for i in range(8)]
         assert all(torch.equal(a, b) for a, b in zip(base, run(model, h, 10), strict=True))
+        assert h.stats()["block_evals_computed"] == 80
 
 
 def test_reuse_adds_exactly_the_stored_delta_for_runs_from_block_zero():
@@ -109,24 +113,41 @@ def test_reuse_adds_exactly_the_stored_delta_for_runs_from_block_zero():
     assert torch.equal(out, y + x.mean())
 
 
-def test_two_stream_run_stores_one_delta_per_stream():
+def test_two_stream_run_reuses_each_streams_own_delta():
     model = ToyModel(n=2, n_double=4)
     cfg = CacheConfig(stacks={"double_blocks": StackSchedule(cached=(1, 2, 3), warmup=0, interval=2)})
-    h = apply_cache(model, SPEC, cfg, 3)
-    run(model, h, 3)
-    (slot,) = [v for k, v in h._slots.items() if k[1] == "double_blocks"]
-    assert len(slot["delta"]) == 2
+    h = apply_cache(model, SPEC, cfg, 2)
+    raw = [b.block if isinstance(b, CachedBlock) else b for b in model.double_blocks]
+    x, b0, b1 = torch.full((3,), 1.0), torch.tensor(0.3), torch.tensor(0.7)
+    with h.branch("cond", 0):  # refresh
+        model(x, b0)
+    with h.branch("cond", 1):  # reuse
+        out = model(x, b1)
+    img, txt = raw[0](x, x.clone(), b0)
+    img_in, txt_in = img, txt
+    for blk in raw[1:]:
+        img, txt = blk(img, txt, b0)
+    d_img, d_txt = img - img_in, txt - txt_in  # img is scaled, txt is shifted: the two deltas differ
+    img, txt = raw[0](x, x.clone(), b1)
+    y, txt = img + d_img, txt + d_txt
+    for blk in model.blocks:
+        y = blk(y, b1)
+    assert not torch.equal(d_img, d_txt)
+    assert torch.equal(out, y + txt.mean())
 
 
 def test_branches_never_mix():
+    cfg = config((1, 2, 3), warmup=1, interval=4)
     model = ToyModel()
-    h = apply_cache(model, SPEC, config((1, 2, 3), warmup=1, interval=4), 6)
-    both = run(model, h, 6, branches=("cond", "uncond"))
-    model_c = ToyModel()
-    hc = apply_cache(model_c, SPEC, config((1, 2, 3), warmup=1, interval=4), 6)
-    cond_only = run(model_c, hc, 6, branches=("cond",))
-    assert all(torch.equal(a, b) for a, b in zip(both[0::2], cond_only, strict=True))
-    assert not torch.equal(both[4], both[5])  # the uncond pass differs, and uses its own deltas
+    both = run(model, apply_cache(model, SPEC, cfg, 6), 6, branches=("cond", "uncond"))
+    alone = {}
+    for b in ("cond", "uncond"):
+        m = ToyModel()
+        alone[b] = run(m, apply_cache(m, SPEC, cfg, 6), 6, branches=(b,))
+    # each branch's outputs in the interleaved run equal that branch run alone: it reused its own deltas only
+    assert all(torch.equal(a, b) for a, b in zip(both[0::2], alone["cond"], strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(both[1::2], alone["uncond"], strict=True))
+    assert not torch.equal(alone["cond"][3], alone["uncond"][3])  # so a mix-up would show
 
 
 def test_apply_remove_restores_the_model_and_state_resets():
@@ -241,3 +262,152 @@ def test_wan_model_with_cache_always_refreshing_equals_baseline():
             with h.branch("cond", i):
                 cached.append(model([x], t=torch.tensor([t]), context=[ctx], seq_len=8)[0])
     assert all(torch.equal(a, b) for a, b in zip(base, cached, strict=True))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lifecycle, memory, honest stats, compile
+
+
+def test_a_bad_second_stack_leaves_nothing_wrapped():
+    model = ToyModel(n=4, n_double=2)
+    cfg = CacheConfig(stacks={"blocks": StackSchedule(cached=(0, 1), warmup=0, interval=2),
+                              "double_blocks": StackSchedule(cached=(5,), warmup=0, interval=2)})  # fmt: skip
+    with pytest.raises(ValueError, match=r"double_blocks indices \[5\] out of range"):
+        apply_cache(model, SPEC, cfg, 4)
+    assert not any(isinstance(b, CachedBlock) for b in [*model.blocks, *model.double_blocks])
+
+
+def test_a_cached_model_is_refused_and_the_context_manager_removes_itself():
+    model = ToyModel()
+    originals = list(model.blocks)
+    with pytest.raises(KeyError):
+        with apply_cache(model, SPEC, config((1, 2), warmup=0, interval=2), 4) as h:
+            with pytest.raises(ValueError, match="already has delta_cache wrappers"):
+                apply_cache(model, SPEC, config((5,), warmup=0, interval=2), 4)
+            run(model, h, 2)
+            raise KeyError("boom")
+    assert list(model.blocks) == originals
+    with apply_cache(model, SPEC, config((5,), warmup=0, interval=2), 4):  # free to cache again
+        assert isinstance(model.blocks[5], CachedBlock)
+    assert list(model.blocks) == originals
+
+
+def test_start_refuses_another_step_count_and_resets():
+    model = ToyModel()
+    h = apply_cache(model, SPEC, config((1, 2), warmup=0, interval=2), 4)
+    with pytest.raises(ValueError, match="runs 5 steps but this cache was built for 4"):
+        h.start(5)
+    first = run(model, h, 4)
+    h.start(4)
+    assert h.records == [] and h.stats()["block_evals_total"] == 0
+    assert all(torch.equal(a, b) for a, b in zip(first, run(model, h, 4), strict=True))
+
+
+def test_speedup_counts_every_stack_of_the_model():
+    model = ToyModel(n=4, n_double=4)  # 8 blocks a pass; only two single-stream blocks cached
+    h = apply_cache(model, SPEC, config((1, 2), warmup=0, interval=4), 4)  # reuse on 3 of 4 steps
+    run(model, h, 4)
+    s = h.stats()
+    assert (s["block_evals_total"], s["block_evals_computed"]) == (32, 26)
+    assert s["theoretical_speedup"] == pytest.approx(32 / 26)
+    assert s["per_branch_stack"]["cond/double_blocks"] == {"computed": 16, "total": 16, "reused": 0}
+
+
+def test_records_are_what_the_wrappers_executed():
+    model = ToyModel(n=4)
+    h = apply_cache(model, SPEC, config((1, 2), warmup=1, interval=2), 4)
+    run(model, h, 4)
+    assert h.records == [
+        {"step": 0, "branch": "cond", "blocks": FULL},
+        {"step": 1, "branch": "cond", "blocks": REFRESH},
+        {"step": 2, "branch": "cond", "blocks": REUSE, "blocks_reused": 2},
+        {"step": 3, "branch": "cond", "blocks": REFRESH},
+    ]
+    with h.branch("cond", 0):  # a pass that never reaches the stack records no action for it
+        pass
+    assert h.records[-1] == {"step": 0, "branch": "cond"}
+
+
+def test_cache_bytes_peak_is_the_true_peak_and_everything_is_freed_after_the_last_use():
+    # one 3-float fp32 stream (12 bytes); runs 0-2 and 4. At a refresh a run holds its input until its end,
+    # then its delta: peak = delta of run 0 + input and delta of run 4 = 36 bytes.
+    model = ToyModel(n=6)
+    h = apply_cache(model, SPEC, config((0, 1, 2, 4), warmup=1, interval=2, last_full=2), 8)
+    held_after = []
+    for s in range(8):
+        with h.branch("cond", s):
+            model(torch.full((3,), 1.0), torch.tensor(0.01 * s))
+        held_after.append(h.bytes_held)
+    assert h.actions["blocks"] == (FULL, REFRESH, REUSE, REFRESH, REUSE, REFRESH, FULL, FULL)
+    assert h.bytes_peak == 36
+    assert held_after == [0, 24, 24, 24, 0, 0, 0, 0]  # freed after the last reuse (step 4)
+    assert h._slots == {}
+
+
+def test_bf16_storage_halves_the_memory_and_keeps_the_stream_dtype():
+    outs, peaks = {}, {}
+    for dtype in (None, torch.bfloat16):
+        model = ToyModel(n=6)
+        h = apply_cache(model, SPEC, config((0, 1, 2, 4), warmup=1, interval=3), 6, storage_dtype=dtype)
+        outs[dtype] = run(model, h, 6)
+        peaks[dtype] = h.bytes_peak
+        assert h.stats()["cache_dtype"] == (None if dtype is None else "bfloat16")
+    assert all(o.dtype == torch.float32 for o in outs[torch.bfloat16])
+    reuse = outs[torch.bfloat16][2]
+    assert not torch.equal(reuse, outs[None][2])  # the delta was rounded to bf16 ...
+    torch.testing.assert_close(reuse, outs[None][2], rtol=1e-2, atol=1e-2)  # ... and only rounded
+    # the held input stays fp32 (12 bytes); deltas shrink from 12 to 6 bytes: peak 6 + 12 + 6 = 24
+    assert (peaks[None], peaks[torch.bfloat16]) == (36, 24)
+
+
+class CountingBackend:
+    """A torch.compile backend that counts calls of the graphs it compiled, by the ops they hold."""
+
+    def __init__(self):
+        self.calls: dict[str, int] = {}
+
+    def __call__(self, gm, example_inputs):
+        ops = ",".join(sorted({str(n.target).split(" ")[-1] for n in gm.graph.nodes if n.op == "call_function"}))
+
+        def compiled(*args):
+            self.calls[ops] = self.calls.get(ops, 0) + 1
+            return gm(*args)
+
+        return compiled
+
+
+def _run_compiled(compile_mode: str) -> tuple[list, CountingBackend, dict]:
+    import torch._dynamo
+
+    from delta_cache import compile_blocks
+
+    torch._dynamo.reset()
+    backend = CountingBackend()
+    model = ToyModel(n=6)
+    h = apply_cache(model, SPEC, config((0, 1, 2, 4), warmup=1, interval=3), 7)
+    if compile_mode == "regional":
+        assert compile_blocks(model, SPEC, backend=backend) == 6
+        assert all(b.block._compiled_call_impl is not None for b in model.blocks if isinstance(b, CachedBlock))
+        fn = model
+    else:
+        fn = torch.compile(model, backend=backend)
+    outs = []
+    for s in range(7):
+        with h.branch("cond", s):
+            outs.append(fn(torch.full((3,), 1.0), torch.tensor(0.01 * s)))
+    return outs, backend, h.stats()
+
+
+@pytest.mark.parametrize("mode", ["regional", "whole_model"])
+def test_cached_blocks_run_compiled_with_the_eager_output(mode):
+    model = ToyModel(n=6)
+    h = apply_cache(model, SPEC, config((0, 1, 2, 4), warmup=1, interval=3), 7)
+    eager = run(model, h, 7)
+    outs, backend, stats = _run_compiled(mode)
+    for a, b in zip(eager, outs, strict=True):
+        torch.testing.assert_close(a, b)
+    # the block's graph (x * w + b + bias) ran once per computed block evaluation, wrapped ones included:
+    # a recursive compiler.disable on the wrapper would leave the cached blocks eager (26 computed; 14 of them
+    # are the unwrapped blocks 3 and 5)
+    block_graph = [n for ops, n in backend.calls.items() if "mul" in ops]
+    assert sum(block_graph) == stats["block_evals_computed"] == 26

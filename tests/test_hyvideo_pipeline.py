@@ -54,13 +54,13 @@ def test_cache_always_refreshing_is_bit_identical_and_demo_preset_reuses(sampler
     })  # fmt: skip
     handle = apply_cache(sampler.model, HY_CACHE_SPEC, every, 6)
     try:
-        same, _ = _run(sampler, branch=handle.branch, **kw)
+        same, _ = _run(sampler, cache=handle, **kw)
     finally:
         handle.remove()
     assert torch.equal(same, base)
     handle = apply_cache(sampler.model, HY_CACHE_SPEC, HY_DEBUG_DEMO, 6)
     try:
-        cached, _ = _run(sampler, branch=handle.branch, **kw)
+        cached, _ = _run(sampler, cache=handle, **kw)
         stats = handle.stats()
         branches = {r["branch"] for r in handle.records}
     finally:

@@ -35,11 +35,11 @@ def test_shipped_files_are_complete_and_small():
     assert total <= 30 * 2**20, f"shipped model is {total / 2**20:.1f} MiB"
 
 
-def generate(pipe, prompt: str, seed: int, branch=None):
+def generate(pipe, prompt: str, seed: int, cache=None):
     cfg = pipe.config
     return pipe.generate(
         prompt, size=(64, 64), frame_num=cfg.frame_num, shift=cfg.sample_shift, sampling_steps=cfg.sample_steps,
-        guide_scale=cfg.sample_guide_scale, seed=seed, progress=False, branch=branch,
+        guide_scale=cfg.sample_guide_scale, seed=seed, progress=False, cache=cache,
     )  # fmt: skip
 
 
@@ -67,7 +67,7 @@ def test_tiny_preset_runs_with_its_counts_and_stays_close_to_full_compute(tiny_p
     full = to_frames(generate(tiny_pipe, prompt, seed=0))
     handle = apply_cache(tiny_pipe.model, WAN_CACHE_SPEC, WAN_CACHE_PRESETS["wan2.1-t2v-tiny"], 25)
     try:
-        cached = to_frames(generate(tiny_pipe, prompt, seed=0, branch=handle.branch))
+        cached = to_frames(generate(tiny_pipe, prompt, seed=0, cache=handle))
         stats = handle.stats()
     finally:
         handle.remove()

@@ -43,13 +43,37 @@ def test_cfg_passes_are_named_cond_then_uncond(wan_ckpt, debug_config):
     pipe = WanT2V.from_checkpoint(debug_config, wan_ckpt)
     seen = []
 
-    @contextmanager
-    def branch(name, step):
-        seen.append((step, name))
-        yield
+    class Recorder:
+        def start(self, num_steps):
+            seen.append(("start", num_steps))
 
-    pipe.generate("x", size=(64, 64), frame_num=1, sampling_steps=2, seed=0, branch=branch, progress=False)
-    assert seen == [(0, "cond"), (0, "uncond"), (1, "cond"), (1, "uncond")]
+        @contextmanager
+        def branch(self, name, step):
+            seen.append((step, name))
+            yield
+
+    pipe.generate("x", size=(64, 64), frame_num=1, sampling_steps=2, seed=0, cache=Recorder(), progress=False)
+    assert seen == [("start", 2), (0, "cond"), (0, "uncond"), (1, "cond"), (1, "uncond")]
+
+
+def test_the_pipeline_starts_the_cache_and_it_is_empty_before_decode(wan_ckpt, debug_config):
+    from delta_cache import apply_cache
+    from wan.cache_spec import DEBUG_DEMO, WAN_CACHE_SPEC
+
+    pipe = WanT2V.from_checkpoint(debug_config, wan_ckpt)
+    kwargs = dict(size=(64, 64), frame_num=5, sampling_steps=6, seed=3, progress=False)
+    with apply_cache(pipe.model, WAN_CACHE_SPEC, DEBUG_DEMO, 6) as handle:
+        kwargs["cache"] = handle
+        with pytest.raises(ValueError, match="runs 4 steps but this cache was built for 6"):
+            pipe.generate("x", **{**kwargs, "sampling_steps": 4})
+        held_at_decode = []
+        decode = pipe.vae.decode
+        pipe.vae.decode = lambda z: (held_at_decode.append((handle.bytes_held, len(handle._slots))), decode(z))[1]
+        first = pipe.generate("x", **kwargs)
+        second = pipe.generate("x", **kwargs)  # started afresh: no deltas or counts carried over
+        assert handle.bytes_peak > 0 and handle.stats()["block_evals_computed"] == 40  # one video's count
+    assert held_at_decode == [(0, 0), (0, 0)]
+    assert torch.equal(first, second)
 
 
 def _copy_ckpt(src, dst):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from delta_cache import CacheConfig, override_schedule, parse_index_list, parse_linear
+from delta_cache import STORAGE_DTYPES, CacheConfig, override_schedule, parse_index_list, parse_linear
 
 from .cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS
 from .configs import HYVideoConfig
@@ -31,7 +31,9 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--cache_{short}_refresh_steps", default=None, help=f'{short} refresh steps, e.g. "6,18,26"')
     g.add_argument("--cache_warmup", type=int, default=None, help="full-compute steps before caching (default 6)")
     g.add_argument("--cache_linear", default=None, help='decreasing interval "TMAX,TMIN" for both stacks (Eq. 15)')
-    g.add_argument("--cache_last_full", type=int, default=None, help="always compute the last k steps")
+    g.add_argument("--cache_last_full", type=int, default=None, help="always compute the last k steps (preset's)")
+    g.add_argument("--cache_dtype", choices=["auto", *STORAGE_DTYPES], default="auto",
+                   help="dtype the deltas are stored in; auto: bf16 on CUDA, the stream's dtype on CPU")  # fmt: skip
     r = p.add_argument_group("delta cache, the release's flag names (corrected meaning)")
     r.add_argument("--step_start", type=int, default=None, help="= --cache_warmup")
     r.add_argument("--step_interval", type=int, default=None, help="= --cache_double_interval")

@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--use-fp8", action="store_true", help="not supported: refused")
     g.add_argument("--reproduce", action="store_true", help="deterministic torch algorithms")
     g.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    g.add_argument("--compile", action="store_true", help="torch.compile each DiT block once (regional)")
     g = p.add_argument_group("parallel")
     g.add_argument("--ulysses-degree", type=int, default=1)
     g.add_argument("--ring-degree", type=int, default=1)

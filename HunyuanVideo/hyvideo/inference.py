@@ -13,8 +13,9 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from loguru import logger
@@ -37,6 +38,16 @@ def _no_branch(name: str, step: int) -> AbstractContextManager:
     return contextlib.nullcontext()
 
 
+class StepCache(Protocol):
+    """What a generation asks of a step cache (a `delta_cache.CacheHandle`)."""
+
+    def start(self, num_steps: int) -> None: ...  # a generation: check the step count, forget everything
+
+    def clear_deltas(self) -> None: ...  # a new denoising batch of the same generation
+
+    def branch(self, name: str, step: int) -> AbstractContextManager: ...
+
+
 # Copied from wan/text2video.py (synchronize, GenerationStats; "generate" there is `predict` here); a test keeps
 # the copies equal.
 def synchronize(device: torch.device) -> None:
@@ -53,7 +64,6 @@ class GenerationStats:
     decode_seconds: float = 0.0
     steps: int = 0
     model_calls: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -228,8 +238,7 @@ class HunyuanVideoSampler:
         num_videos_per_prompt: int = 1,
         batch_size: int = 1,
         flow_reverse: bool = True,
-        branch: BranchContext | None = None,
-        on_batch_start: Callable[[], None] | None = None,
+        cache: StepCache | None = None,
         progress: bool = True,
         decode: bool = True,
     ) -> tuple[Tensor, list[int]]:
@@ -248,8 +257,8 @@ class HunyuanVideoSampler:
             num_videos_per_prompt: videos to make.
             batch_size: videos per denoising batch.
             flow_reverse: sigma from 1 to 0 (the released weights need True).
-            branch: `branch(name, step)` context wrapped around each model pass.
-            on_batch_start: called before each denoising batch (the cache resets its state there).
+            cache: a step cache (`delta_cache.CacheHandle`): started for `infer_steps` (it refuses another count),
+                its deltas cleared before each batch, and `cache.branch(name, step)` wrapped around each pass.
             progress: show a tqdm bar over steps.
             decode: False skips the VAE and returns the final latents [N, C, F', H', W'] instead (sequence-parallel
                 ranks other than 0, which write nothing).
@@ -268,6 +277,8 @@ class HunyuanVideoSampler:
         logger.info(f"seeds {seeds}, {infer_steps} steps, shift {flow_shift}, cfg {guidance_scale}, "
                     f"embedded guidance {embedded_guidance_scale if cfg.guidance_embed else 'n/a'}")  # fmt: skip
         stats = self.stats = GenerationStats(steps=infer_steps)
+        if cache is not None:
+            cache.start(infer_steps)  # before any work: a mismatched cache fails fast
         data_type = "image" if video_length == 1 else "video"
 
         t0 = time.perf_counter()
@@ -281,11 +292,12 @@ class HunyuanVideoSampler:
         sigmas = get_sigmas(infer_steps, flow_shift, flow_reverse).to(self.device)
         autocast = torch.autocast(self.device.type, dtype=PRECISION_TO_TYPE[self.precision], enabled=self.autocast)
 
+        branch = cache.branch if cache is not None else _no_branch
         latents = []
         for start in range(0, len(seeds), batch_size):
             chunk = seeds[start : start + batch_size]
-            if on_batch_start is not None:
-                on_batch_start()
+            if cache is not None:
+                cache.clear_deltas()
             x = self.noise(shape, chunk)
             # Real CFG: one batch [uncond x n; cond x n], matching denoise()'s cat([latents] * 2).
             c = (
@@ -299,7 +311,7 @@ class HunyuanVideoSampler:
             synchronize(self.device)
             t0 = time.perf_counter()
             with autocast:
-                x = denoise(self.model, x, sigmas, c, freqs, guidance_scale, g, branch or _no_branch, progress)
+                x = denoise(self.model, x, sigmas, c, freqs, guidance_scale, g, branch, progress)
             synchronize(self.device)
             stats.denoise_seconds += time.perf_counter() - t0
             stats.model_calls += infer_steps

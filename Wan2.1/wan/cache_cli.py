@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from delta_cache import CacheConfig, override_schedule, parse_index_list, parse_linear
+from delta_cache import STORAGE_DTYPES, CacheConfig, override_schedule, parse_index_list, parse_linear
 
 from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
 
@@ -26,7 +26,9 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache_interval", type=int, default=None, help="refresh every k steps after warm-up")
     g.add_argument("--cache_refresh_steps", default=None, help='explicit refresh steps, e.g. "6,18,26"')
     g.add_argument("--cache_linear", default=None, help='decreasing interval "TMAX,TMIN" (paper Eq. 15)')
-    g.add_argument("--cache_last_full", type=int, default=0, help="always compute the last k steps")
+    g.add_argument("--cache_last_full", type=int, default=None, help="always compute the last k steps (preset's)")
+    g.add_argument("--cache_dtype", choices=["auto", *STORAGE_DTYPES], default="auto",
+                   help="dtype the deltas are stored in; auto: bf16 on CUDA, the stream's dtype on CPU")  # fmt: skip
 
 
 def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> CacheConfig | None:
@@ -57,7 +59,6 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> 
             f"no delta_cache preset for {task} ({num_layers} blocks); give --cache_blocks and a schedule "
             "(--cache_interval, --cache_refresh_steps or --cache_linear)"
         )
-    sources = [x is not None for x in (args.cache_interval, args.cache_refresh_steps, args.cache_linear)]
     refresh = None
     if args.cache_refresh_steps is not None:
         refresh = parse_index_list(args.cache_refresh_steps, args.sample_steps, "--cache_refresh_steps")
@@ -66,5 +67,7 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> 
         interval=args.cache_interval, refresh_steps=refresh, last_full=args.cache_last_full,
         linear=None if args.cache_linear is None else parse_linear(args.cache_linear), what="--delta_cache",
     )  # fmt: skip
-    name = preset.name if preset and cached is None and not any(sources) else "custom"
+    overrides = (cached, args.cache_warmup, args.cache_interval, args.cache_refresh_steps, args.cache_linear,
+                 args.cache_last_full)  # fmt: skip
+    name = preset.name if preset and all(v is None for v in overrides) else "custom"
     return CacheConfig(name=name, stacks={"blocks": sched})

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample_shift", type=float, default=None, help="flow shift (default: task's, 5.0)")
     p.add_argument("--sample_guide_scale", type=float, default=None, help="CFG scale (default: task's, 5.0)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--compile", action="store_true", help="torch.compile each DiT block once (regional)")
     add_cache_args(p)
     return p
 

@@ -1,7 +1,8 @@
 """WanT2V: text-to-video with the Wan2.1 components (T5, DiT, VAE) and the flow samplers.
 
 CFG runs as two named passes per step, "cond" then "uncond" (upstream order); `denoise()` lets a caller wrap
-each pass (the delta cache marks its branches this way) without the model knowing.
+each pass (the delta cache marks its branches this way) without the model knowing, and `generate(cache=...)`
+takes any object with the `StepCache` methods (a `delta_cache.CacheHandle`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from loguru import logger
@@ -34,6 +36,14 @@ def _no_branch(name: str, step: int) -> AbstractContextManager:
     return contextlib.nullcontext()
 
 
+class StepCache(Protocol):
+    """What a generation asks of a step cache: a clean start for its step count, and a context per pass."""
+
+    def start(self, num_steps: int) -> None: ...
+
+    def branch(self, name: str, step: int) -> AbstractContextManager: ...
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -48,7 +58,6 @@ class GenerationStats:
     decode_seconds: float = 0.0
     steps: int = 0
     model_calls: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def latent_shape(config: WanConfig, size: tuple[int, int], frame_num: int) -> tuple[int, int, int, int]:
@@ -172,7 +181,7 @@ class WanT2V:
         n_prompt: str = "",
         seed: int = -1,
         offload_model: bool = True,
-        branch: BranchContext | None = None,
+        cache: StepCache | None = None,
         progress: bool = True,
         decode: bool = True,
     ) -> Tensor:
@@ -189,7 +198,8 @@ class WanT2V:
             n_prompt: negative prompt; empty means the config's `sample_neg_prompt`.
             seed: noise seed; -1 draws one at random.
             offload_model: move T5/DiT to the CPU when not in use (CUDA only).
-            branch: `branch(name, step)` context wrapped around each model pass ("cond", "uncond").
+            cache: a step cache (`delta_cache.CacheHandle`): started for `sampling_steps` (it refuses another
+                count) and wrapped around each model pass as `cache.branch(name, step)`, "cond" then "uncond".
             progress: show a tqdm bar over steps.
             decode: False skips the VAE and returns the final latent [C, F', H', W'] (sequence-parallel ranks
                 other than 0, which write nothing).
@@ -205,6 +215,8 @@ class WanT2V:
         shape = latent_shape(cfg, size, frame_num)
         seq_len = sequence_length(cfg, shape, sp_size=self.model.sp.size)  # padded to the sequence-parallel group
         stats = self.stats = GenerationStats(steps=sampling_steps)
+        if cache is not None:
+            cache.start(sampling_steps)  # before any work: a mismatched cache fails fast
 
         t0 = time.perf_counter()
         context = self.encode_prompts([input_prompt], offload_model)
@@ -222,7 +234,7 @@ class WanT2V:
         with autocast:
             latent = denoise(
                 self.model, noise, scheduler, context, context_null, guide_scale, seq_len,
-                branch=branch or _no_branch, progress=progress,
+                branch=cache.branch if cache is not None else _no_branch, progress=progress,
             )  # fmt: skip
         synchronize(self.device)
         stats.denoise_seconds = time.perf_counter() - t0
