@@ -14,7 +14,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from delta_cache import CacheConfig, StackSchedule, apply_cache, reduce_stats
+from delta_cache import CacheConfig, RankDivergence, StackSchedule, apply_cache, reduce_stats
 from usp import destroy_sequence_parallel, init_sequence_parallel, world_from_env
 
 
@@ -27,12 +27,20 @@ def randomize(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def summary(ref: dict, out: dict, handle) -> dict:
-    """Relative error per case, reuse counts per rank, and whether every rank recorded the same decisions."""
+    """Relative error per case, reuse counts per rank, whether every rank executed the same actions (compared
+    here, independently of reduce_stats' own check), and the ranks on which reduce_stats raised."""
     records: list = [None] * dist.get_world_size()
-    dist.all_gather_object(records, handle.records)  # compared here, independently of reduce_stats' own check
+    dist.all_gather_object(records, handle.records)
     result = {name: rel_err(out[name], ref[name]) for name in ref}
-    result["reused_per_rank"] = reduce_stats(handle)["reused_per_rank"]
     result["records_equal"] = all(r == records[0] for r in records)
+    try:
+        result["reused_per_rank"] = reduce_stats(handle)["reused_per_rank"]
+        raised = False
+    except RankDivergence:
+        raised = True
+    everyone: list = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, raised)
+    result["divergence_raised_on"] = [r for r, flag in enumerate(everyone) if flag]
     return result
 
 
@@ -40,7 +48,7 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
 
 
-def wan_cases(group, device) -> dict:
+def wan_cases(group, device, diverge_rank: int | None = None) -> dict:
     from wan.modules.model import WanModel
     from wan.parallel import parallelize, unparallelize
     from wan.schedulers import make_scheduler
@@ -71,9 +79,14 @@ def wan_cases(group, device) -> dict:
         xb = [latents["odd"].to(device), -latents["odd"].to(device)]
         ref["batch"] = torch.stack(model(xb, t=t.repeat(2), context=ctx + ctx_null, seq_len=seq_len(xb[0])))
 
-        def cached_run():
+        def cached_run(diverge: bool = False):
             config = CacheConfig(name="t", stacks={"blocks": StackSchedule(cached=(1, 2), warmup=1, interval=2)})
-            handle = apply_cache(model, _wan_spec(), config, num_steps=6)
+            handle = apply_cache(model, _wan_spec(), config, num_steps=6)  # full, refresh, reuse, ..., refresh
+            if diverge:
+                # The last refresh executed as a full step: the same plan, the same compute and collectives
+                # (so nothing hangs), but another execution than the other ranks'.
+                planned = handle.action
+                handle.action = lambda stack: "full" if handle._step == 5 else planned(stack)
             sched = make_scheduler("unipc", 6, 3.0, device, 1000)
             x = latents["odd"].to(device)
             y = denoise(model, x, sched, ctx, ctx_null, 4.0, seq_len(x), branch=handle.branch, progress=False)
@@ -86,7 +99,7 @@ def wan_cases(group, device) -> dict:
         for name, x in latents.items():
             out[name] = model([x.to(device)], t=t, context=ctx, seq_len=seq_len(x))[0]
         out["batch"] = torch.stack(model(xb, t=t.repeat(2), context=ctx + ctx_null, seq_len=seq_len(xb[0])))
-        out["cached"], h = cached_run()
+        out["cached"], h = cached_run(diverge=diverge_rank == group.rank)
         result = summary(ref, out, h)
         h.remove()
         unparallelize(model)
@@ -169,6 +182,7 @@ def main() -> int:
     p.add_argument("--model", choices=["wan", "hyvideo"], required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--fail_rank", type=int, default=None, help="this rank raises after joining (tests no-hang)")
+    p.add_argument("--diverge_rank", type=int, default=None, help="wan: this rank executes another action than planned")
     args = p.parse_args()
     _, _, world = world_from_env()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -176,7 +190,10 @@ def main() -> int:
     try:
         if args.fail_rank == group.rank:
             raise RuntimeError(f"injected failure on rank {group.rank}")  # the others are about to all-to-all
-        result = (wan_cases if args.model == "wan" else hyvideo_cases)(group, device)
+        if args.model == "wan":
+            result = wan_cases(group, device, args.diverge_rank)
+        else:
+            result = hyvideo_cases(group, device)
         if dist.get_rank() == 0:
             with open(args.out, "w") as f:
                 json.dump(result, f)

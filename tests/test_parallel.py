@@ -52,7 +52,16 @@ def test_sequence_parallel_equals_single_process(tmp_path, model):
     for case in cases:
         assert result[case] <= 1e-5, (case, result[case])
     assert len(result["reused_per_rank"]) == 2 and min(result["reused_per_rank"]) > 0
-    assert result["records_equal"]
+    assert result["records_equal"] and result["divergence_raised_on"] == []
+
+
+def test_ranks_that_plan_alike_but_execute_differently_raise_on_every_rank(tmp_path):
+    out = tmp_path / "result.json"
+    res = torchrun(2, REPO / "tests" / "sp_worker.py", "--model", "wan", "--out", str(out), "--diverge_rank", "1")
+    assert res.returncode == 0, res.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert not result["records_equal"]
+    assert result["divergence_raised_on"] == [0, 1]
 
 
 def test_a_failing_rank_takes_the_group_down_instead_of_hanging(tmp_path):
