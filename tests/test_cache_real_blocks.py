@@ -54,8 +54,12 @@ def _streams(x, n: int) -> tuple:
 
 @pytest.mark.parametrize(
     ("build", "stack", "n_streams", "cached"),
-    [(tiny_wan, "blocks", 1, (1, 2, 4)), (tiny_hy, "double_blocks", 2, (1, 2)), (tiny_hy, "single_blocks", 1, (0, 1, 3))],
-)  # fmt: skip
+    [
+        (tiny_wan, "blocks", 1, (1, 2, 4)),
+        (tiny_hy, "double_blocks", 2, (1, 2)),
+        (tiny_hy, "single_blocks", 1, (0, 1, 3)),
+    ],
+)
 def test_on_a_reuse_step_each_run_outputs_its_input_plus_the_delta_recorded_at_the_refresh(
     build, stack, n_streams, cached
 ):
