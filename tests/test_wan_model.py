@@ -117,3 +117,23 @@ def test_bad_constructor_values():
         WanModel(dim=30, num_heads=4)
     with pytest.raises(ValueError, match="model_type"):
         WanModel(model_type="i2v")
+
+
+def test_key_lengths_reach_attention_only_when_something_is_padded(monkeypatch):
+    import wan.modules.model as wan_model
+
+    seen = []
+    real = wan_model.attention
+
+    def spy(q, k, v, k_lens=None, **kw):
+        seen.append(k_lens if k_lens is None else k_lens.tolist())
+        return real(q, k, v, k_lens=k_lens, **kw)
+
+    monkeypatch.setattr(wan_model, "attention", spy)
+    model = WanModel(dim=32, ffn_dim=32, freq_dim=16, text_dim=16, text_len=4, num_heads=2, num_layers=1).eval()
+    x, ctx = torch.randn(16, 1, 4, 4), torch.randn(3, 16)  # 4 tokens
+    with torch.no_grad():
+        model([x], t=torch.tensor([500]), context=[ctx], seq_len=4)
+        model([x], t=torch.tensor([500]), context=[ctx], seq_len=6)
+    # self- then cross-attention per call: no lengths (no mask, no host sync) unless padded
+    assert seen == [None, None, [4], None]

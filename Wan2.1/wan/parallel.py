@@ -32,7 +32,7 @@ class ShardedSequence:
         self.group = group
         self.size = group.size
 
-    def shard(self, x: Tensor, seq_lens: Tensor, rope: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def shard(self, x: Tensor, seq_lens: Tensor | None, rope: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         """x [B, L, D] and rope [B, L, 1, Dh/2] -> this rank's rows; seq_lens stays global (it masks keys)."""
         if x.shape[1] % self.size:
             raise ValueError(f"seq_len {x.shape[1]} is not a multiple of the sequence-parallel size {self.size}; "

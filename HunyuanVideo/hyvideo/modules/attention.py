@@ -52,14 +52,16 @@ def flash_available(device: torch.device) -> bool:
 def _flash(q: Tensor, k: Tensor, v: Tensor, k_lens: Tensor, half: torch.dtype) -> Tensor:
     b, lq, h, dh = q.shape
     kl = k_lens.to(device=q.device, dtype=torch.int32)
-    # Valid keys of each sample packed back to back; all queries kept, so padded rows stay finite.
-    k_valid = torch.cat([k[i, : kl[i]] for i in range(b)]).to(half)
-    v_valid = torch.cat([v[i, : kl[i]] for i in range(b)]).to(half)
+    # Valid keys of each sample packed back to back; all queries kept, so padded rows stay finite. The packing
+    # needs the lengths on the host: one sync per call (the SDPA path has none).
+    lens = kl.tolist()
+    k_valid = torch.cat([k[i, : lens[i]] for i in range(b)]).to(half)
+    v_valid = torch.cat([v[i, : lens[i]] for i in range(b)]).to(half)
     cu_q = torch.arange(0, (b + 1) * lq, lq, dtype=torch.int32, device=q.device)
     cu_k = F.pad(kl.cumsum(0, dtype=torch.int32), (1, 0))
     out = _flash_varlen()(
         q.reshape(b * lq, h, dh).to(half), k_valid, v_valid,
-        cu_seqlens_q=cu_q, cu_seqlens_k=cu_k, max_seqlen_q=lq, max_seqlen_k=int(kl.max()),
+        cu_seqlens_q=cu_q, cu_seqlens_k=cu_k, max_seqlen_q=lq, max_seqlen_k=k.shape[1],  # bounds every length
     )  # fmt: skip
     if isinstance(out, tuple):  # FA3 returns (out, lse)
         out = out[0]
@@ -83,7 +85,7 @@ def attention(
     sp: SequenceParallelGroup | None = None,
     joint_len: int = 0,
 ) -> Tensor:
-    """Scaled dot-product attention over [B, L, H, Dh] tensors; returns [B, Lq, H * Dh].
+    """Scaled dot-product attention over [B, L, H, Dh] tensors; returns [B, Lq, H, Dh] (as Wan's).
 
     Args:
         q: queries [B, Lq, H, Dh].
@@ -101,8 +103,8 @@ def attention(
         if attn_mask is not None:
             raise ValueError("sequence-parallel attention takes k_lens, not attn_mask")
         local = functools.partial(_local_attention, attn_mask=None, half_dtype=half_dtype)
-        return sp.attention(q, k, v, k_lens, joint_len, local).flatten(2)
-    return _local_attention(q, k, v, k_lens, attn_mask, half_dtype).flatten(2)
+        return sp.attention(q, k, v, k_lens, joint_len, local)
+    return _local_attention(q, k, v, k_lens, attn_mask, half_dtype)
 
 
 def _local_attention(
@@ -112,8 +114,6 @@ def _local_attention(
     out_dtype = q.dtype
     b, lq, h, dh = q.shape
     lk = k.shape[1]
-    if k_lens is not None and bool((k_lens >= lk).all()):
-        k_lens = None  # nothing padded: skip the mask
     if attn_mask is None and flash_available(q.device) and dh <= 256:
         kl = k_lens if k_lens is not None else torch.full((b,), lk, dtype=torch.int32, device=q.device)
         return _flash(q, k, v, kl, half_dtype).to(out_dtype)

@@ -49,34 +49,46 @@ class MMDoubleStreamBlock(nn.Module):
         super().__init__()
         self.heads_num = heads_num
         head_dim, mlp_hidden = hidden_size // heads_num, int(hidden_size * mlp_width_ratio)
-        for s in ("img", "txt"):
-            self.add_module(f"{s}_mod", ModulateDiT(hidden_size, factor=6))
-            self.add_module(f"{s}_norm1", nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6))
-            self.add_module(f"{s}_attn_qkv", nn.Linear(hidden_size, 3 * hidden_size, bias=qkv_bias))
-            self.add_module(f"{s}_attn_q_norm", qk_norm_layer(qk_norm, qk_norm_type, head_dim))
-            self.add_module(f"{s}_attn_k_norm", qk_norm_layer(qk_norm, qk_norm_type, head_dim))
-            self.add_module(f"{s}_attn_proj", nn.Linear(hidden_size, hidden_size, bias=qkv_bias))
-            self.add_module(f"{s}_norm2", nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6))
-            self.add_module(f"{s}_mlp", MLP(hidden_size, mlp_hidden, act=mlp_act_type))
 
-    def _qkv(self, s: str, x: Tensor, mod) -> tuple[Tensor, Tensor, Tensor]:
-        qkv = getattr(self, f"{s}_attn_qkv")(modulate(getattr(self, f"{s}_norm1")(x), mod.shift, mod.scale))
-        q, k, v = rearrange(qkv, "B L (K H D) -> K B L H D", K=3, H=self.heads_num)
-        return getattr(self, f"{s}_attn_q_norm")(q).to(v), getattr(self, f"{s}_attn_k_norm")(k).to(v), v
+        self.img_mod = ModulateDiT(hidden_size, factor=6)
+        self.img_norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.img_attn_qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=qkv_bias)
+        self.img_attn_q_norm = qk_norm_layer(qk_norm, qk_norm_type, head_dim)
+        self.img_attn_k_norm = qk_norm_layer(qk_norm, qk_norm_type, head_dim)
+        self.img_attn_proj = nn.Linear(hidden_size, hidden_size, bias=qkv_bias)
+        self.img_norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.img_mlp = MLP(hidden_size, mlp_hidden, act=mlp_act_type)
 
-    def _update(self, s: str, x: Tensor, attn: Tensor, mod1, mod2) -> Tensor:
-        x = x + apply_gate(getattr(self, f"{s}_attn_proj")(attn), mod1.gate)
-        h = modulate(getattr(self, f"{s}_norm2")(x), mod2.shift, mod2.scale)
-        return x + apply_gate(getattr(self, f"{s}_mlp")(h), mod2.gate)
+        self.txt_mod = ModulateDiT(hidden_size, factor=6)
+        self.txt_norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.txt_attn_qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=qkv_bias)
+        self.txt_attn_q_norm = qk_norm_layer(qk_norm, qk_norm_type, head_dim)
+        self.txt_attn_k_norm = qk_norm_layer(qk_norm, qk_norm_type, head_dim)
+        self.txt_attn_proj = nn.Linear(hidden_size, hidden_size, bias=qkv_bias)
+        self.txt_norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.txt_mlp = MLP(hidden_size, mlp_hidden, act=mlp_act_type)
+
+    def _qkv(self, x: Tensor, mod, norm1: nn.Module, qkv: nn.Linear, q_norm: nn.Module, k_norm: nn.Module):
+        h = qkv(modulate(norm1(x), mod.shift, mod.scale))
+        q, k, v = rearrange(h, "B L (K H D) -> K B L H D", K=3, H=self.heads_num)
+        return q_norm(q).to(v), k_norm(k).to(v), v
+
+    @staticmethod
+    def _update(x: Tensor, attn: Tensor, mod1, mod2, proj: nn.Linear, norm2: nn.Module, mlp: nn.Module) -> Tensor:
+        x = x + apply_gate(proj(attn), mod1.gate)
+        return x + apply_gate(mlp(modulate(norm2(x), mod2.shift, mod2.scale)), mod2.gate)
 
     def forward(self, img: Tensor, txt: Tensor, vec: Tensor, k_lens: Tensor | None,
                 freqs: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:  # fmt: skip
         img_mod1, img_mod2 = self.img_mod(vec)
         txt_mod1, txt_mod2 = self.txt_mod(vec)
-        img_q, img_k, img_v = self._qkv("img", img, img_mod1)  # [B, L_img, H, Dh]
+        # [B, L_img, H, Dh] and [B, T, H, Dh]; RoPE on the image tokens only
+        img_q, img_k, img_v = self._qkv(img, img_mod1, self.img_norm1, self.img_attn_qkv, self.img_attn_q_norm,
+                                        self.img_attn_k_norm)  # fmt: skip
         if freqs is not None:
             img_q, img_k = apply_rope(img_q, *freqs), apply_rope(img_k, *freqs)
-        txt_q, txt_k, txt_v = self._qkv("txt", txt, txt_mod1)  # [B, T, H, Dh], no RoPE on text
+        txt_q, txt_k, txt_v = self._qkv(txt, txt_mod1, self.txt_norm1, self.txt_attn_qkv, self.txt_attn_q_norm,
+                                        self.txt_attn_k_norm)  # fmt: skip
         attn = attention(
             torch.cat([img_q, txt_q], 1),
             torch.cat([img_k, txt_k], 1),
@@ -84,10 +96,10 @@ class MMDoubleStreamBlock(nn.Module):
             k_lens=k_lens,
             sp=self.sp,
             joint_len=txt_q.shape[1],
-        )  # [B, L, D]
+        ).flatten(2)  # [B, L, D]
         n = img.shape[1]
-        img = self._update("img", img, attn[:, :n], img_mod1, img_mod2)
-        txt = self._update("txt", txt, attn[:, n:], txt_mod1, txt_mod2)
+        img = self._update(img, attn[:, :n], img_mod1, img_mod2, self.img_attn_proj, self.img_norm2, self.img_mlp)
+        txt = self._update(txt, attn[:, n:], txt_mod1, txt_mod2, self.txt_attn_proj, self.txt_norm2, self.txt_mlp)
         return img, txt
 
 
@@ -120,7 +132,7 @@ class MMSingleStreamBlock(nn.Module):
         if freqs is not None:  # rotate the image tokens: everything before the last txt_len
             q = torch.cat([apply_rope(q[:, :-txt_len], *freqs), q[:, -txt_len:]], dim=1)
             k = torch.cat([apply_rope(k[:, :-txt_len], *freqs), k[:, -txt_len:]], dim=1)
-        attn = attention(q, k, v, k_lens=k_lens, sp=self.sp, joint_len=txt_len)  # [B, L, D]
+        attn = attention(q, k, v, k_lens=k_lens, sp=self.sp, joint_len=txt_len).flatten(2)  # [B, L, D]
         return x + apply_gate(self.linear2(torch.cat([attn, self.mlp_act(mlp)], dim=-1)), mod.gate)
 
 

@@ -28,7 +28,7 @@ class IndividualTokenRefinerBlock(nn.Module):
     def forward(self, x: Tensor, c: Tensor, attn_mask: Tensor | None) -> Tensor:
         gate_msa, gate_mlp = self.adaLN_modulation(c).chunk(2, dim=-1)
         q, k, v = rearrange(self.self_attn_qkv(self.norm1(x)), "B T (K H D) -> K B T H D", K=3, H=self.heads_num)
-        x = x + apply_gate(self.self_attn_proj(attention(q, k, v, attn_mask=attn_mask)), gate_msa)
+        x = x + apply_gate(self.self_attn_proj(attention(q, k, v, attn_mask=attn_mask).flatten(2)), gate_msa)
         return x + apply_gate(self.mlp(self.norm2(x)), gate_mlp)
 
 

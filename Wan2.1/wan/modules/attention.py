@@ -45,40 +45,34 @@ def flash_available(device: torch.device) -> bool:
     return device.type == "cuda" and _flash_varlen() is not None
 
 
-def _key_lens(k_lens: Tensor | None, batch: int, lk: int, device: torch.device) -> Tensor:
-    if k_lens is None:
-        return torch.full((batch,), lk, dtype=torch.int32, device=device)
-    return k_lens.to(device=device, dtype=torch.int32)
-
-
 def _flash(q: Tensor, k: Tensor, v: Tensor, k_lens: Tensor | None, half: torch.dtype) -> Tensor:
     b, lq, h, dh = q.shape
     lk = k.shape[1]
-    kl = _key_lens(k_lens, b, lk, q.device)
-    # Pack the valid keys of each sample back to back, as flash-attn's varlen API wants.
-    k_valid = torch.cat([k[i, : kl[i]] for i in range(b)]).to(half)
-    v_valid = torch.cat([v[i, : kl[i]] for i in range(b)]).to(half)
+    if k_lens is None:  # nothing padded: every sample's keys are already back to back, no host sync
+        k_valid, v_valid = k.reshape(b * lk, h, dh).to(half), v.reshape(b * lk, h, dh).to(half)
+        cu_k = torch.arange(0, (b + 1) * lk, lk, dtype=torch.int32, device=q.device)
+    else:
+        # Pack the valid keys of each sample back to back, as flash-attn's varlen API wants (the lengths are
+        # read on the host: only padded inputs pay this sync).
+        kl = k_lens.to(device=q.device, dtype=torch.int32)
+        lens = kl.tolist()
+        k_valid = torch.cat([k[i, : lens[i]] for i in range(b)]).to(half)
+        v_valid = torch.cat([v[i, : lens[i]] for i in range(b)]).to(half)
+        cu_k = F.pad(kl.cumsum(0, dtype=torch.int32), (1, 0))
     cu_q = torch.arange(0, (b + 1) * lq, lq, dtype=torch.int32, device=q.device)
-    cu_k = F.pad(kl.cumsum(0, dtype=torch.int32), (1, 0))
     out = _flash_varlen()(
-        q.reshape(b * lq, h, dh).to(half),
-        k_valid,
-        v_valid,
-        cu_seqlens_q=cu_q,
-        cu_seqlens_k=cu_k,
-        max_seqlen_q=lq,
-        max_seqlen_k=int(kl.max()),
-    )
+        q.reshape(b * lq, h, dh).to(half), k_valid, v_valid,
+        cu_seqlens_q=cu_q, cu_seqlens_k=cu_k, max_seqlen_q=lq, max_seqlen_k=lk,  # lk bounds every length
+    )  # fmt: skip
     if isinstance(out, tuple):  # FA3 returns (out, lse)
         out = out[0]
     return out.view(b, lq, h, dh)
 
 
 def _sdpa(q: Tensor, k: Tensor, v: Tensor, k_lens: Tensor | None) -> Tensor:
-    b, lq, h, dh = q.shape
     lk = k.shape[1]
     mask = None
-    if k_lens is not None and bool((k_lens < lk).any()):
+    if k_lens is not None:  # the caller passes lengths only when something is padded: no host check here
         # Boolean key-padding mask [B, 1, 1, Lk]: True = attend.
         mask = torch.arange(lk, device=q.device)[None, :] < k_lens.to(q.device)[:, None]
         mask = mask[:, None, None, :]
@@ -102,7 +96,8 @@ def attention(
         q: queries [B, Lq, H, Dh].
         k: keys [B, Lk, H, Dh].
         v: values [B, Lk, H, Dh].
-        k_lens: valid key count per sample [B]; keys at positions >= k_lens[b] are ignored.
+        k_lens: valid key count per sample [B]; keys at positions >= k_lens[b] are ignored. None when nothing
+            is padded (then no mask and no host sync on any path).
         half_dtype: compute dtype on CUDA (upstream always runs its kernels in bf16).
         sp: sequence-parallel group when q/k/v are this rank's shard of the sequence (self-attention only);
             `k_lens` then counts keys of the whole sequence.

@@ -136,7 +136,7 @@ class WanSelfAttention(nn.Module):
         self.norm_q = WanRMSNorm(dim, eps=eps) if qk_norm else nn.Identity()
         self.norm_k = WanRMSNorm(dim, eps=eps) if qk_norm else nn.Identity()
 
-    def forward(self, x: Tensor, seq_lens: Tensor, rope: Tensor) -> Tensor:
+    def forward(self, x: Tensor, seq_lens: Tensor | None, rope: Tensor) -> Tensor:
         q = self.norm_q(self.q(x)).unflatten(-1, (self.num_heads, self.head_dim))  # [B, L, H, Dh]
         k = self.norm_k(self.k(x)).unflatten(-1, (self.num_heads, self.head_dim))
         v = self.v(x).unflatten(-1, (self.num_heads, self.head_dim))
@@ -166,8 +166,9 @@ class WanAttentionBlock(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(ffn_dim, dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
 
-    def forward(self, x: Tensor, e0: Tensor, seq_lens: Tensor, rope: Tensor, context: Tensor) -> Tensor:
-        """x [B, L, D], e0 [B, 6, D] fp32, rope [B, L, 1, Dh/2], context [B, T, D] -> [B, L, D]."""
+    def forward(self, x: Tensor, e0: Tensor, seq_lens: Tensor | None, rope: Tensor, context: Tensor) -> Tensor:
+        """x [B, L, D], e0 [B, 6, D] fp32, seq_lens [B] or None (unpadded), rope [B, L, 1, Dh/2], context
+        [B, T, D] -> [B, L, D]."""
         m = Modulation(*(self.modulation.float() + e0.float()).chunk(6, dim=1))
         y = self.self_attn(modulate(self.norm1(x).float(), m.shift_sa, m.scale_sa), seq_lens, rope)
         x = x + y * m.gate_sa  # fp32 from here on: the residual stream of upstream is fp32 after block 0
@@ -196,7 +197,7 @@ class LocalSequence:
 
     size = 1  # ranks sharing the sequence: the pipeline pads seq_len to a multiple of it
 
-    def shard(self, x: Tensor, seq_lens: Tensor, rope: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def shard(self, x: Tensor, seq_lens: Tensor | None, rope: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         return x, seq_lens, rope
 
     def gather(self, x: Tensor) -> Tensor:
@@ -303,9 +304,11 @@ class WanModel(nn.Module):
         x = [self.patch_embedding(u.unsqueeze(0)) for u in x]
         grid_sizes = torch.tensor([u.shape[2:] for u in x], dtype=torch.long)
         x = [u.flatten(2).transpose(1, 2) for u in x]
-        seq_lens = torch.tensor([u.size(1) for u in x], dtype=torch.long, device=device)
-        if int(seq_lens.max()) > seq_len:
-            raise ValueError(f"seq_len={seq_len} is shorter than the {int(seq_lens.max())} tokens of the input")
+        lens = [u.size(1) for u in x]  # known on the host: no device sync
+        if max(lens) > seq_len:
+            raise ValueError(f"seq_len={seq_len} is shorter than the {max(lens)} tokens of the input")
+        # Key lengths only when some sample is padded; None lets attention skip the mask.
+        seq_lens = None if min(lens) == seq_len else torch.tensor(lens, dtype=torch.long, device=device)
         x = torch.cat([torch.cat([u, u.new_zeros(1, seq_len - u.size(1), u.size(2))], dim=1) for u in x])
         rope = rope_table(self.freqs, grid_sizes, seq_len, self.dim // self.num_heads)  # [B, L, 1, Dh/2]
 
