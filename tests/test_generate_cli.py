@@ -69,6 +69,7 @@ BAD = [
     (["--save_file", "out.avi"], "must end with .mp4"),
     (["--offload_model", "maybe"], "expected a boolean"),
     (["--size", "128*128"], "unsupported --size 128*128 for task t2v-tiny"),
+    (["--save_file", "/proc/out.mp4"], "--save_file: cannot write in /proc"),  # even root cannot
 ]
 
 
@@ -149,3 +150,21 @@ def test_bad_cache_flags_fail_before_loading(tmp_path, generate_main, capsys, ar
     assert exc.value.code != 0
     assert message in capsys.readouterr().err.strip().splitlines()[-1]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_save_file_that_is_a_directory_is_refused(tmp_path, generate_main, capsys):
+    (tmp_path / "v.mp4").mkdir()
+    with pytest.raises(SystemExit):
+        generate_main(["--save_file", str(tmp_path / "v.mp4")])
+    assert "--save_file is a directory" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_any_field_override_makes_the_preset_custom_and_last_full_defaults_to_the_preset():
+    from wan.cli import build_parser, validate
+
+    p = build_parser()
+    plain = validate(p, p.parse_args(["--delta_cache"])).cache_config
+    assert plain.name == "wan2.1-t2v-tiny" and plain.stacks["blocks"].last_full == 0
+    for flag in (["--cache_warmup", "2"], ["--cache_last_full", "1"], ["--cache_interval", "4"]):
+        assert validate(p, p.parse_args(["--delta_cache", *flag])).cache_config.name == "custom", flag
+    assert p.parse_args([]).cache_last_full is None

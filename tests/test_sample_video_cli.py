@@ -60,6 +60,7 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
         (["--delta_cache", "--cache_single_blocks", "1,1"], "duplicate"),
         (["--delta_cache", "--step_cache_list", "2,30"], "out of range"),
         (["--delta_cache", "--cache_preset", "hunyuanvideo-t2v"], "is for (20, 40)"),
+        (["--save-path", "/proc/results"], "cannot write in /proc"),  # even root cannot
     ],
 )
 def test_bad_input_is_one_line_error(tmp_path, hy_ckpt, argv, message):

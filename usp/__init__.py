@@ -4,7 +4,7 @@ Each model package applies it from outside with its own `parallel.py` (`parallel
 package never imports a model. The collectives are yunchang's and xfuser's; nothing here reimplements them.
 """
 
-from .cli import RankZeroArgumentParser, quiet_other_ranks, run_on_group
+from .cli import RankZeroArgumentParser, quiet_other_ranks, run_on_group, unwritable_reason
 from .group import (
     SequenceParallelGroup,
     check_degrees,
@@ -20,6 +20,7 @@ __all__ = [
     "RankZeroArgumentParser",
     "quiet_other_ranks",
     "run_on_group",
+    "unwritable_reason",
     "SequenceParallelGroup",
     "check_degrees",
     "check_layout",

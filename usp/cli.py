@@ -1,26 +1,59 @@
-"""Command-line glue shared by both CLIs under torchrun: one error message and one log for the whole group."""
+"""Command-line glue shared by both CLIs: under torchrun one error message and one log for the whole group; an
+output location checked before anything loads."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from loguru import logger
 
 from .group import SequenceParallelGroup, destroy_sequence_parallel, world_from_env
 
+_VERDICT_KEY = "usp/argument_error_printed"
+_VERDICT_TIMEOUT = datetime.timedelta(seconds=60)
+
+
+def _verdict_store(rank: int):
+    """torchrun's rendezvous store (its agent hosts it; older launchers: rank 0), or None without one."""
+    import torch.distributed as dist
+
+    hosted_by_agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    try:
+        host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+        master = not hosted_by_agent and rank == 0
+        return dist.TCPStore(host, port, is_master=master, timeout=_VERDICT_TIMEOUT, wait_for_workers=False)
+    except (KeyError, ValueError, RuntimeError):
+        return None
+
 
 class RankZeroArgumentParser(argparse.ArgumentParser):
     """Every rank parses and validates the same arguments; only rank 0 prints the error, every rank exits 2.
 
-    Validation runs before any process group exists, so all ranks fail alike and nobody waits on a peer.
+    Validation runs before any process group exists, so all ranks fail alike and nobody waits on a peer. Under
+    torchrun the other ranks exit only after rank 0 has printed (they wait on the launcher's store): a rank that
+    exited first would make torchrun stop rank 0 before its message is out.
     """
 
     def error(self, message: str):
-        if world_from_env()[0] == 0:
-            super().error(message)  # prints usage + message, exits 2
-        self.exit(2)
+        rank, _, world = world_from_env()
+        store = _verdict_store(rank) if world > 1 else None
+        if rank == 0:
+            self.print_usage(sys.stderr)
+            print(f"{self.prog}: error: {message}", file=sys.stderr, flush=True)
+            if store is not None:
+                store.set(_VERDICT_KEY, "1")
+        elif store is not None:
+            try:
+                store.wait([_VERDICT_KEY], _VERDICT_TIMEOUT)
+            except RuntimeError:
+                pass  # rank 0 never got there: exit anyway, torchrun reports the failure
+        sys.exit(2)
 
 
 def quiet_other_ranks() -> int:
@@ -47,3 +80,21 @@ def run_on_group(run: Callable[[], int], group: SequenceParallelGroup | None, ex
         return 1
     finally:
         destroy_sequence_parallel()
+
+
+def unwritable_reason(directory: Path) -> str | None:
+    """Why files cannot be created in `directory` (or, if it does not exist yet, in its nearest existing
+    parent, where it would be made), or None when they can. Tried for real: permission bits lie for root."""
+    target = Path(directory)
+    while not target.exists():
+        if target.parent == target:
+            return f"{directory} has no existing parent"
+        target = target.parent
+    if not target.is_dir():
+        return f"{target} is not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as err:
+        return f"cannot write in {target}: {err.strerror or err}"
+    return None

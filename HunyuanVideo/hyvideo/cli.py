@@ -12,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from usp import RankZeroArgumentParser, check_layout
+from usp import RankZeroArgumentParser, check_layout, unwritable_reason
 
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import DEBUG_MODEL, HUNYUAN_VIDEO_CONFIG, NEGATIVE_PROMPT, PRECISION_TO_TYPE
@@ -188,6 +188,9 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
     save_dir = Path(args.save_path + (f"_{args.save_path_suffix}" if args.save_path_suffix else ""))
     if save_dir.exists() and not save_dir.is_dir():
         p.error(f"--save-path exists and is not a directory: {save_dir}")
+    reason = unwritable_reason(save_dir)
+    if reason:
+        p.error(f"--save-path {save_dir}: {reason}")
     args.save_dir = save_dir
     try:
         args.cache_config = build_cache_config(args, cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from usp import RankZeroArgumentParser, check_layout
+from usp import RankZeroArgumentParser, check_layout, unwritable_reason
 
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
@@ -112,6 +112,12 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
             p.error(f"--save_file must end with .mp4, got {args.save_file}")
         if not out.parent.is_dir():
             p.error(f"--save_file directory does not exist: {out.parent}")
+        if out.is_dir():
+            p.error(f"--save_file is a directory: {out}; give a file name ending in .mp4")
+    reason = unwritable_reason(Path(args.save_file).parent if args.save_file else Path.cwd())
+    if reason:
+        p.error(f"--save_file: {reason}" if args.save_file else f"the video would be written here, but {reason}; "
+                "give --save_file in a writable directory")  # fmt: skip
     try:
         args.cache_config = build_cache_config(args, cfg.num_layers, args.task)
     except ValueError as err:
