@@ -64,16 +64,16 @@ def _run(args, device: torch.device, group) -> int:
         if ckpt_dir is None:
             logger.warning(f"{DEBUG_TASK}: random weights, no trained model: the video is noise-like")
             ckpt_dir = write_random_checkpoint(tmp, cfg, seed=0)
-        pipe = WanT2V.from_checkpoint(cfg, ckpt_dir, device=device, t5_cpu=args.t5_cpu)
+        sharded = ("dit",) * args.dit_fsdp + ("t5",) * args.t5_fsdp  # loaded on the CPU, sharded onto the device
+        pipe = WanT2V.from_checkpoint(cfg, ckpt_dir, device=device, t5_cpu=args.t5_cpu, load_for_sharding=sharded)
         if group is not None:
             from wan.parallel import apply_fsdp, parallelize
 
             parallelize(pipe.model, group)
-            if args.dit_fsdp:
-                pipe.model = apply_fsdp(pipe.model, pipe.model.blocks, device)
+            if args.dit_fsdp:  # all-gathered in bf16 on CUDA, as upstream
+                apply_fsdp(pipe.model, pipe.model.blocks, device, torch.bfloat16 if device.type == "cuda" else None)
             if args.t5_fsdp:
-                t5 = pipe.text_encoder.model
-                pipe.text_encoder.model = apply_fsdp(t5, t5.encoder.block, device, sync_module_states=False)
+                apply_fsdp(pipe.text_encoder.model, pipe.text_encoder.model.encoder.block, device)
         from delta_cache import apply_cache, compile_blocks, storage_dtype_for
         from wan.cache_spec import WAN_CACHE_SPEC
 

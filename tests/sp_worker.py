@@ -112,6 +112,54 @@ def _wan_spec():
     return WAN_CACHE_SPEC
 
 
+def wan_fsdp_cases(group, device) -> dict:
+    """A cached loop of a CPU-loaded model sharded with FSDP2 against the same loop unsharded, and how often
+    each block's parameters were all-gathered (a reused block must never be)."""
+    from torch.distributed.fsdp._fully_shard._fsdp_param_group import FSDPParamGroup
+
+    from wan.modules.model import WanModel
+    from wan.parallel import apply_fsdp, parallelize
+    from wan.schedulers import make_scheduler
+    from wan.text2video import denoise
+
+    torch.manual_seed(0)
+    model = randomize(WanModel(dim=32, ffn_dim=64, freq_dim=16, text_dim=16, text_len=8, num_heads=2, num_layers=4,
+                               in_dim=4, out_dim=4)).eval()  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    ctx, ctx_null, x = [torch.randn(5, 16, generator=g)], [torch.randn(3, 16, generator=g)], torch.randn(4, 3, 4, 4)
+    config = CacheConfig(name="t", stacks={"blocks": StackSchedule(cached=(1, 2), warmup=1, interval=3)})
+
+    def cached_run():
+        with apply_cache(model, _wan_spec(), config, num_steps=6) as handle:
+            sched = make_scheduler("unipc", 6, 3.0, device, 1000)
+            y = denoise(model, x, sched, ctx, ctx_null, 4.0, 12, branch=handle.branch, progress=False)
+            return y, handle.stats()["per_branch_stack"]["cond/blocks"]["reused"]
+
+    with torch.no_grad():
+        ref, _ = cached_run()
+        full_numel = sum(p.numel() for p in model.blocks.parameters())
+        parallelize(model, group)
+        apply_fsdp(model, model.blocks, device)
+        local_numel = sum(p.to_local().numel() for p in model.blocks.parameters())
+        gathers: dict[int, int] = {}
+        index = {id(b): i for i, b in enumerate(model.blocks)}
+        real_unshard = FSDPParamGroup.unshard
+
+        def counting_unshard(self, *a, **kw):
+            for m in self.modules:
+                if id(m) in index:
+                    gathers[index[id(m)]] = gathers.get(index[id(m)], 0) + 1
+            return real_unshard(self, *a, **kw)
+
+        FSDPParamGroup.unshard = counting_unshard
+        try:
+            out, reused = cached_run()
+        finally:
+            FSDPParamGroup.unshard = real_unshard
+    return {"cached": rel_err(out, ref), "all_gathers_per_block": [gathers.get(i, 0) for i in range(4)],
+            "reused_cond": reused, "shard_fraction": local_numel / full_numel}  # fmt: skip
+
+
 def hyvideo_cases(group, device) -> dict:
     from hyvideo.cache_spec import HY_CACHE_SPEC
     from hyvideo.inference import TextConditioning, denoise
@@ -179,7 +227,7 @@ def hyvideo_cases(group, device) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--model", choices=["wan", "hyvideo"], required=True)
+    p.add_argument("--model", choices=["wan", "wan_fsdp", "hyvideo"], required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--fail_rank", type=int, default=None, help="this rank raises after joining (tests no-hang)")
     p.add_argument("--diverge_rank", type=int, default=None, help="wan: this rank executes another action than planned")
@@ -192,6 +240,8 @@ def main() -> int:
             raise RuntimeError(f"injected failure on rank {group.rank}")  # the others are about to all-to-all
         if args.model == "wan":
             result = wan_cases(group, device, args.diverge_rank)
+        elif args.model == "wan_fsdp":
+            result = wan_fsdp_cases(group, device)
         else:
             result = hyvideo_cases(group, device)
         if dist.get_rank() == 0:

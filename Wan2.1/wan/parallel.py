@@ -10,12 +10,10 @@ whole context. Self-attention runs over the whole sequence through `usp` (key pa
 upstream's USP). The head runs on the shard; the shards are gathered before unpatchify.
 
 `apply_fsdp` is upstream's `--dit_fsdp` / `--t5_fsdp`: weights sharded per block across the ranks (memory, not
-compute), CUDA only.
+compute), from a model loaded on the CPU.
 """
 
 from __future__ import annotations
-
-import functools
 
 import torch
 from torch import Tensor, nn
@@ -66,26 +64,22 @@ def unparallelize(model: WanModel) -> WanModel:
 
 
 def apply_fsdp(
-    module: nn.Module, blocks: nn.ModuleList, device: torch.device, sync_module_states: bool = True
+    module: nn.Module, blocks: nn.ModuleList, device: torch.device, param_dtype: torch.dtype | None = None
 ) -> nn.Module:
-    """Shard `module` with FSDP, one unit per entry of `blocks`, as upstream (FULL_SHARD, bf16 parameters).
+    """Shard `module` with FSDP2 (`fully_shard`), one unit per entry of `blocks` plus the root, as upstream.
 
-    Apply after `parallelize` (it sets attributes on the unwrapped model) and before `delta_cache.apply_cache`.
+    `module` should still be on the CPU: each unit's parameters are cut into shards and only this rank's shard
+    moves to `device`, so no GPU ever holds the whole model (upstream's order; loading onto the GPU first runs
+    a 14B model out of memory on 40 GB cards). `param_dtype` is the all-gathered dtype (upstream: bf16 on CUDA;
+    None keeps the stored one). NCCL on CUDA, gloo on CPU (tests). A block that is not called (a cached
+    block on a reuse step) is never all-gathered. Apply after `parallelize` and before `apply_cache`.
     """
-    if device.type != "cuda":
-        raise ValueError("FSDP (--dit_fsdp/--t5_fsdp) needs CUDA; on CPU every rank holds the full weights")
-    from torch.distributed.fsdp import FullyShardedDataParallel, MixedPrecision, ShardingStrategy
-    from torch.distributed.fsdp.wrap import lambda_auto_wrap_policy
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    units = {id(b) for b in blocks}
-    return FullyShardedDataParallel(
-        module,
-        auto_wrap_policy=functools.partial(lambda_auto_wrap_policy, lambda_fn=lambda m: id(m) in units),
-        sharding_strategy=ShardingStrategy.FULL_SHARD,
-        mixed_precision=MixedPrecision(
-            param_dtype=torch.bfloat16, reduce_dtype=torch.float32, buffer_dtype=torch.float32
-        ),  # fmt: skip
-        device_id=device,
-        sync_module_states=sync_module_states,
-        use_orig_params=True,
-    )
+    mesh = init_device_mesh(device.type, (torch.distributed.get_world_size(),))
+    policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
+    for block in blocks:
+        fully_shard(block, mesh=mesh, mp_policy=policy)
+    fully_shard(module, mesh=mesh, mp_policy=policy)
+    return module

@@ -44,6 +44,13 @@ class StepCache(Protocol):
     def branch(self, name: str, step: int) -> AbstractContextManager: ...
 
 
+def movable(module: torch.nn.Module) -> bool:
+    """False for an FSDP-sharded module: its shards already live on their devices and are never moved."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return not isinstance(module, FSDPModule)
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -136,10 +143,13 @@ class WanT2V:
         device: torch.device | str = "cpu",
         t5_cpu: bool = False,
         dit_dtype: torch.dtype = torch.float32,
+        load_for_sharding: tuple[str, ...] = (),
     ) -> WanT2V:
         """Load T5, VAE and DiT from the official files of `checkpoint_dir`.
 
         The DiT stays fp32 and runs under bf16 autocast on CUDA, as upstream; on CPU it runs in fp32.
+        `load_for_sharding` names components ("dit", "t5") left on the CPU for `wan.parallel.apply_fsdp` to
+        shard onto the device (`--dit_fsdp` / `--t5_fsdp`), so the whole model never sits on one GPU.
         """
         device = torch.device(device)
         ckpt = Path(checkpoint_dir)
@@ -151,20 +161,21 @@ class WanT2V:
             checkpoint_path=ckpt / config.t5_checkpoint,
             tokenizer_path=ckpt / config.t5_tokenizer,
             dtype=config.t5_dtype if device.type == "cuda" or t5_cpu else torch.float32,
-            device="cpu" if t5_cpu else device,
+            device="cpu" if t5_cpu or "t5" in load_for_sharding else device,
         )
         logger.info(f"loading VAE from {ckpt / config.vae_checkpoint}")
         vae = WanVAE(ckpt / config.vae_checkpoint, config.vae, device=device)
         logger.info(f"loading DiT from {ckpt}")
-        model = load_wan_model(str(ckpt), device=device, dtype=dit_dtype)
+        model = load_wan_model(str(ckpt), device="cpu" if "dit" in load_for_sharding else device, dtype=dit_dtype)
         return cls(config, text_encoder, vae, model, device=device, t5_cpu=t5_cpu)
 
     def encode_prompts(self, prompts: list[str], offload_model: bool) -> list[Tensor]:
-        if not self.t5_cpu:
+        t5_moves = not self.t5_cpu and movable(self.text_encoder.model)
+        if t5_moves:
             self.text_encoder.model.to(self.device)
         # fp32 for the DiT: lossless for bf16 features, and autocast re-casts them on CUDA as upstream does.
         out = [u.float() for u in self.text_encoder(prompts, self.device)]
-        if offload_model and not self.t5_cpu and self.device.type == "cuda":
+        if offload_model and t5_moves and self.device.type == "cuda":
             self.text_encoder.model.cpu()
         return out
 
@@ -226,7 +237,9 @@ class WanT2V:
         generator = torch.Generator(device=self.device).manual_seed(seed)
         noise = torch.randn(shape, dtype=torch.float32, device=self.device, generator=generator)
         scheduler = make_scheduler(sample_solver, sampling_steps, shift, self.device, cfg.num_train_timesteps)
-        self.model.to(self.device)
+        dit_moves = movable(self.model)
+        if dit_moves:
+            self.model.to(self.device)
         autocast = torch.autocast(self.device.type, dtype=cfg.param_dtype, enabled=self.device.type == "cuda")
 
         synchronize(self.device)
@@ -239,7 +252,7 @@ class WanT2V:
         synchronize(self.device)
         stats.denoise_seconds = time.perf_counter() - t0
         stats.model_calls = 2 * sampling_steps
-        if offload_model and self.device.type == "cuda":
+        if offload_model and dit_moves and self.device.type == "cuda":
             self.model.cpu()
             torch.cuda.empty_cache()
 
