@@ -47,6 +47,56 @@ def test_t5_loader_reproduces_the_original_encoder(wan_ckpt, debug_config):
     assert rel_err(out[1], expect[1, : out[1].shape[0]]) < 1e-6
 
 
+def upstream_t5_layout(hf: dict) -> dict:
+    """An HF UMT5 encoder's weights under upstream's key names, written out here by hand from the upstream
+    layout (../shared/docs/wan2.1.md) rather than with the repository's converter."""
+    out = {"token_embedding.weight": hf["shared.weight"], "norm.weight": hf["encoder.final_layer_norm.weight"]}
+    n = 1 + max(int(k.split(".")[2]) for k in hf if k.startswith("encoder.block."))
+    for i in range(n):
+        b = f"encoder.block.{i}.layer"
+        out[f"blocks.{i}.norm1.weight"] = hf[f"{b}.0.layer_norm.weight"]
+        for x in "qkvo":
+            out[f"blocks.{i}.attn.{x}.weight"] = hf[f"{b}.0.SelfAttention.{x}.weight"]
+        out[f"blocks.{i}.pos_embedding.embedding.weight"] = hf[f"{b}.0.SelfAttention.relative_attention_bias.weight"]
+        out[f"blocks.{i}.norm2.weight"] = hf[f"{b}.1.layer_norm.weight"]
+        out[f"blocks.{i}.ffn.gate.0.weight"] = hf[f"{b}.1.DenseReluDense.wi_0.weight"]  # the gelu branch
+        out[f"blocks.{i}.ffn.fc1.weight"] = hf[f"{b}.1.DenseReluDense.wi_1.weight"]  # the linear branch
+        out[f"blocks.{i}.ffn.fc2.weight"] = hf[f"{b}.1.DenseReluDense.wo.weight"]
+    return out
+
+
+def test_t5_loader_reads_the_upstream_layout_independently_of_our_converter(tmp_path, wan_ckpt, debug_config):
+    from transformers import UMT5EncoderModel
+
+    torch.manual_seed(0)
+    ref = UMT5EncoderModel(umt5_config(debug_config.t5)).eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.normal_(std=0.3)  # every weight distinct, so a swapped pair of keys shows
+    torch.save(upstream_t5_layout(ref.state_dict()), tmp_path / "t5.pth")
+    enc = T5EncoderModel(text_len=debug_config.text_len, config=debug_config.t5, checkpoint_path=tmp_path / "t5.pth",
+                         tokenizer_path=wan_ckpt / debug_config.t5_tokenizer, dtype=torch.float32)  # fmt: skip
+    prompts = ["a red circle", "blue square moving up"]
+    ids, mask = enc.tokenizer(prompts)
+    out = enc(prompts, "cpu")
+    with torch.no_grad():
+        expect = ref(input_ids=ids, attention_mask=mask).last_hidden_state
+    for i, u in enumerate(out):
+        assert rel_err(u, expect[i, : u.shape[0]]) < 1e-6
+
+
+def test_vae_upstream_layout_is_the_one_diffusers_own_converter_reads(tmp_path, debug_config):
+    from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
+
+    torch.manual_seed(0)
+    ref = build_autoencoder(debug_config.vae).eval()
+    upstream = vae_from_diffusers(ref.state_dict())
+    # diffusers' single-file conversion of the official Wan2.1_VAE.pth, not ours, maps it back exactly
+    back = convert_wan_vae_to_diffusers(dict(upstream))
+    sd = ref.state_dict()
+    assert back.keys() == sd.keys() and all(torch.equal(back[k], sd[k]) for k in sd)
+
+
 def test_prompt_cleaning():
     assert clean_prompt("  a &amp;amp; b \n\t c ") == "a & b c"
 
