@@ -60,9 +60,12 @@ def model_config(args) -> HYVideoConfig:
     from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
 
     return replace(
-        HUNYUAN_VIDEO_CONFIG[args.model], text_len=args.text_len, text_len_2=args.text_len_2,
-        hidden_state_skip_layer=args.hidden_state_skip_layer, rope_theta=float(args.rope_theta),
-    )  # fmt: skip
+        HUNYUAN_VIDEO_CONFIG[args.model],
+        text_len=args.text_len,
+        text_len_2=args.text_len_2,
+        hidden_state_skip_layer=args.hidden_state_skip_layer,
+        rope_theta=float(args.rope_theta),
+    )
 
 
 def _run(args, cfg, device: torch.device, group) -> int:
@@ -86,14 +89,25 @@ def _run(args, cfg, device: torch.device, group) -> int:
         logger.warning("--use-linear-quadratic-schedule is unused at inference (as upstream)")
     sp = f", sequence parallel {group.ulysses_degree}x{group.ring_degree} ({group.engine})" if group else ""
     logger.info(f"model {cfg.name}, {height}x{width}, {args.video_length} frames, device {device}{sp}")
-    text_kw = dict(prompt_template=args.prompt_template, prompt_template_video=args.prompt_template_video,
-                   apply_final_norm=args.apply_final_norm)  # fmt: skip
+    text_kw = dict(
+        prompt_template=args.prompt_template,
+        prompt_template_video=args.prompt_template_video,
+        apply_final_norm=args.apply_final_norm,
+    )
     sampler = HunyuanVideoSampler.from_checkpoint(
-        cfg, args.model_base, args.dit_weight, args.load_key, device=device, precision=args.precision,
-        vae_precision=args.vae_precision, text_encoder_precision=args.text_encoder_precision,
-        vae_tiling=args.vae_tiling, cpu_offload=args.use_cpu_offload,
-        disable_autocast=args.disable_autocast, text_encoder_kwargs=text_kw,
-    )  # fmt: skip
+        cfg,
+        args.model_base,
+        args.dit_weight,
+        args.load_key,
+        device=device,
+        precision=args.precision,
+        vae_precision=args.vae_precision,
+        text_encoder_precision=args.text_encoder_precision,
+        vae_tiling=args.vae_tiling,
+        cpu_offload=args.use_cpu_offload,
+        disable_autocast=args.disable_autocast,
+        text_encoder_kwargs=text_kw,
+    )
     if group is not None:
         from hyvideo.parallel import parallelize
 
@@ -110,12 +124,23 @@ def _run(args, cfg, device: torch.device, group) -> int:
         cached = {k: v.cached for k, v in args.cache_config.stacks.items()}
         logger.info(f"delta_cache: {args.cache_config.name}, cached {cached}, deltas in {dtype or 'the stream dtype'}")
     videos, seeds = sampler.predict(
-        args.prompt, height, width, args.video_length, seed=args.seed, negative_prompt=args.neg_prompt,
-        infer_steps=args.infer_steps, guidance_scale=args.cfg_scale, flow_shift=args.flow_shift,
-        embedded_guidance_scale=args.embedded_cfg_scale, num_videos_per_prompt=args.num_videos,
-        batch_size=args.batch_size, flow_reverse=args.flow_reverse,
-        cache=handle, progress=main_rank, decode=main_rank,
-    )  # fmt: skip
+        args.prompt,
+        height,
+        width,
+        args.video_length,
+        seed=args.seed,
+        negative_prompt=args.neg_prompt,
+        infer_steps=args.infer_steps,
+        guidance_scale=args.cfg_scale,
+        flow_shift=args.flow_shift,
+        embedded_guidance_scale=args.embedded_cfg_scale,
+        num_videos_per_prompt=args.num_videos,
+        batch_size=args.batch_size,
+        flow_reverse=args.flow_reverse,
+        cache=handle,
+        progress=main_rank,
+        decode=main_rank,
+    )
     stats = reduce_stats(handle) if handle is not None and group is not None else None
     if not main_rank:
         return 0
@@ -124,8 +149,9 @@ def _run(args, cfg, device: torch.device, group) -> int:
     args.save_dir.mkdir(parents=True, exist_ok=True)
     batches = -(-args.num_videos // args.batch_size)
     passes = batches * args.infer_steps
-    report = run_report(handle, passes * (cfg.mm_double_blocks_depth + cfg.mm_single_blocks_depth),
-                        sampler.stats.denoise_seconds, stats)  # fmt: skip
+    report = run_report(
+        handle, passes * (cfg.mm_double_blocks_depth + cfg.mm_single_blocks_depth), sampler.stats.denoise_seconds, stats
+    )
     report["sequence_parallel"] = [group.ulysses_degree, group.ring_degree] if group else [1, 1]
     logger.info(
         f"blocks computed {report['block_evals_computed']} of {report['block_evals_total']} "

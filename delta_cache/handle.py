@@ -46,8 +46,9 @@ class CacheHandle:
         self.storage_dtype = storage_dtype
         self.actions = {attr: sched.actions(num_steps) for attr, sched in config.stacks.items()}
         # After this step a stack's deltas are never read again: they are freed when its pass ends.
-        self._last_reuse = {a: max((s for s, x in enumerate(acts) if x == REUSE), default=-1)
-                            for a, acts in self.actions.items()}  # fmt: skip
+        self._last_reuse = {
+            a: max((s for s, x in enumerate(acts) if x == REUSE), default=-1) for a, acts in self.actions.items()
+        }
         self._originals: dict[str, dict[int, nn.Module]] = {}
         self._branch: str | None = None
         self._step: int | None = None
@@ -65,8 +66,10 @@ class CacheHandle:
     def start(self, num_steps: int) -> None:
         """A new generation: refuse a sampler of another step count, then forget all state (`reset`)."""
         if num_steps != self.num_steps:
-            raise ValueError(f"delta_cache: the sampler runs {num_steps} steps but this cache was built for "
-                             f"{self.num_steps}; apply the cache with num_steps={num_steps}")  # fmt: skip
+            raise ValueError(
+                f"delta_cache: the sampler runs {num_steps} steps but this cache was built for "
+                f"{self.num_steps}; apply the cache with num_steps={num_steps}"
+            )
         self.reset()
 
     def reset(self) -> None:

@@ -26,8 +26,14 @@ def run_report(
         report["steps"] = [dict(r) for r in handle.records]
     else:
         n = baseline_block_evals
-        report = dict(block_evals_computed=n, block_evals_total=n, theoretical_speedup=1.0, cache_bytes_peak=0,
-                      preset=None, steps=[])  # fmt: skip
+        report = dict(
+            block_evals_computed=n,
+            block_evals_total=n,
+            theoretical_speedup=1.0,
+            cache_bytes_peak=0,
+            preset=None,
+            steps=[],
+        )
     report["denoise_seconds"] = denoise_seconds
     report["delta_cache"] = handle is not None
     return report

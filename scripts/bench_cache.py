@@ -39,7 +39,7 @@ SCALES = {
         ),
         size=(256, 256),
         frames=17,
-    ),  # fmt: skip
+    ),
     ("hyvideo", "real"): dict(overrides={}, size=(720, 1280), frames=129),
 }
 
@@ -94,8 +94,11 @@ def hy_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int):
     noise = torch.randn((1, *shape), generator=g, device=device)
     mask = torch.zeros(1, cfg.text_len, dtype=torch.int64, device=device)
     mask[:, : cfg.text_len // 4] = 1
-    cond = TextConditioning(torch.randn(1, cfg.text_len, cfg.text_states_dim, generator=g, device=device), mask,
-                            torch.randn(1, cfg.text_states_dim_2, generator=g, device=device))  # fmt: skip
+    cond = TextConditioning(
+        torch.randn(1, cfg.text_len, cfg.text_states_dim, generator=g, device=device),
+        mask,
+        torch.randn(1, cfg.text_states_dim_2, generator=g, device=device),
+    )
     freqs = tuple(
         f.to(device) for f in get_nd_rotary_pos_embed(cfg.rope_dim_list, rope_grid(shape[1:], cfg.patch_size))
     )
@@ -103,8 +106,9 @@ def hy_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int):
 
     def run(branch):
         with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
-            return denoise(model, noise, get_sigmas(steps, 7.0).to(device), cond, freqs, 1.0, guidance, branch,
-                           progress=False)  # fmt: skip
+            return denoise(
+                model, noise, get_sigmas(steps, 7.0).to(device), cond, freqs, 1.0, guidance, branch, progress=False
+            )
 
     tokens = shape[1] * (shape[2] // 2) * (shape[3] // 2)
     return model, HY_CACHE_SPEC, HY_T2V_RELEASED, run, f"{tokens} image + {cfg.text_len} text tokens"
@@ -122,9 +126,10 @@ def timed(run, branch, device: torch.device) -> float:
 def bench(model_name: str, scale: str, device: torch.device, dtype: torch.dtype, steps: int, repeats: int) -> dict:
     build = wan_loop if model_name == "wan" else hy_loop
     model, spec, preset, run, tokens = build(scale, device, dtype, steps)
-    never = CacheConfig(name="never-reuse", stacks={
-        k: StackSchedule(cached=v.cached, warmup=steps, interval=1) for k, v in preset.stacks.items()
-    })  # fmt: skip
+    never = CacheConfig(
+        name="never-reuse",
+        stacks={k: StackSchedule(cached=v.cached, warmup=steps, interval=1) for k, v in preset.stacks.items()},
+    )
     run(lambda name, step: nullcontext())  # warm-up (kernels, allocator)
     times: dict[str, list[float]] = {"baseline": [], "wrapped": [], "cached": []}
     stats = None
@@ -146,14 +151,21 @@ def bench(model_name: str, scale: str, device: torch.device, dtype: torch.dtype,
     best = {k: min(v) for k, v in times.items()}
     achieved = best["baseline"] / best["cached"]
     return {
-        "model": model_name, "scale": scale, "tokens": tokens, "steps": steps, "device": device_name(device),
-        "dtype": str(dtype).removeprefix("torch."), "seconds": {k: round(v, 3) for k, v in best.items()},
-        "theoretical_speedup": round(stats["theoretical_speedup"], 3), "achieved_speedup": round(achieved, 3),
+        "model": model_name,
+        "scale": scale,
+        "tokens": tokens,
+        "steps": steps,
+        "device": device_name(device),
+        "dtype": str(dtype).removeprefix("torch."),
+        "seconds": {k: round(v, 3) for k, v in best.items()},
+        "theoretical_speedup": round(stats["theoretical_speedup"], 3),
+        "achieved_speedup": round(achieved, 3),
         "achieved_over_theoretical": round(achieved / stats["theoretical_speedup"], 3),
         "wrapper_overhead_pct": round(100 * (best["wrapped"] / best["baseline"] - 1), 2),
         "block_evals": f"{stats['block_evals_computed']}/{stats['block_evals_total']}",
-        "cache_bytes_peak": stats["cache_bytes_peak"], "peak_memory_bytes": peak or None,
-    }  # fmt: skip
+        "cache_bytes_peak": stats["cache_bytes_peak"],
+        "peak_memory_bytes": peak or None,
+    }
 
 
 def device_name(device: torch.device) -> str:

@@ -120,10 +120,18 @@ def main(argv: list[str] | None = None) -> int:
 
     def generate(scene: Scene, i: int, handle=None) -> np.ndarray:
         video = pipe.generate(
-            scene.prompt, size=(w, h), frame_num=frames, shift=args.sample_shift, sample_solver=args.sample_solver,
-            sampling_steps=args.sample_steps, guide_scale=args.sample_guide_scale, seed=args.base_seed + i,
-            offload_model=False, cache=handle, progress=False,
-        )  # fmt: skip
+            scene.prompt,
+            size=(w, h),
+            frame_num=frames,
+            shift=args.sample_shift,
+            sample_solver=args.sample_solver,
+            sampling_steps=args.sample_steps,
+            guide_scale=args.sample_guide_scale,
+            seed=args.base_seed + i,
+            offload_model=False,
+            cache=handle,
+            progress=False,
+        )
         return to_frames(video)
 
     rows, full_videos = [], []
@@ -159,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "sampler": {
             k: getattr(args, k)
             for k in ("sample_solver", "sample_steps", "sample_shift", "sample_guide_scale", "base_seed")
-        },  # fmt: skip
+        },
         "summary": {k: summarise(rows, k) for k in keys},
         "generate_seconds": {"full": round(full_seconds, 2)},
         "rows": rows,
@@ -186,12 +194,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['prompt'][:62]:<62} {marks}{tail}")
     for k in keys:
         s = report["summary"][k]
-        print(f"{k:>9}: colour {s['colour']:.1%}, direction {s['direction']:.1%}, both {s['both']:.1%}, "
-              f"static background {s['static_background']:.1%} over {s['prompts']} prompts")  # fmt: skip
+        print(
+            f"{k:>9}: colour {s['colour']:.1%}, direction {s['direction']:.1%}, both {s['both']:.1%}, "
+            f"static background {s['static_background']:.1%} over {s['prompts']} prompts"
+        )
     if cache_config is not None:
         c = report["cache"]
-        print(f"    cache: {c['name']} blocks {c['cached_blocks']}: PSNR {c['psnr_mean']:.2f} dB, "
-              f"SSIM {c['ssim_mean']:.4f} vs full; {full_seconds:.1f}s full, {cached_seconds:.1f}s cached")  # fmt: skip
+        print(
+            f"    cache: {c['name']} blocks {c['cached_blocks']}: PSNR {c['psnr_mean']:.2f} dB, "
+            f"SSIM {c['ssim_mean']:.4f} vs full; {full_seconds:.1f}s full, {cached_seconds:.1f}s cached"
+        )
     if args.strip is not None:
         write_strip(args.strip, full_videos[:4], cached_videos[:4] if cache_config else None)
         logger.info(f"wrote {args.strip}")

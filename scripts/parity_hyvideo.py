@@ -24,9 +24,17 @@ def dit_vs_diffusers(seed: int, pad: int) -> float:
     from diffusers import HunyuanVideoTransformer3DModel
 
     torch.manual_seed(seed)
-    ours = HYVideoDiffusionTransformer(hidden_size=64, heads_num=4, mlp_width_ratio=2.0, mm_double_blocks_depth=2,
-                                       mm_single_blocks_depth=3, rope_dim_list=(4, 6, 6), guidance_embed=True,
-                                       text_states_dim=48, text_states_dim_2=24).eval()  # fmt: skip
+    ours = HYVideoDiffusionTransformer(
+        hidden_size=64,
+        heads_num=4,
+        mlp_width_ratio=2.0,
+        mm_double_blocks_depth=2,
+        mm_single_blocks_depth=3,
+        rope_dim_list=(4, 6, 6),
+        guidance_embed=True,
+        text_states_dim=48,
+        text_states_dim_2=24,
+    ).eval()
     for p in ours.parameters():
         p.normal_(std=0.1)
     twin = HunyuanVideoTransformer3DModel(**diffusers_config(ours)).eval()

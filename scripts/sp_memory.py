@@ -35,9 +35,18 @@ def wan_rows(task: str, size: str, frames: int, ranks: list[int]) -> list[list[s
         hidden = local * cfg.dim * 4
         cache = runs * 2 * hidden  # cond and uncond
         weights = params * 4 / (n if n > 1 else 1)
-        rows.append([f"Wan2.1 {task}", f"{size} x {frames}", str(n), f"{local:,}",
-                     f"{weights / GIB:.1f} (FSDP)" if n > 1 else f"{weights / GIB:.1f}",
-                     f"{hidden / GIB:.3f}", f"{runs * 2}", f"{cache / GIB:.2f}"])  # fmt: skip
+        rows.append(
+            [
+                f"Wan2.1 {task}",
+                f"{size} x {frames}",
+                str(n),
+                f"{local:,}",
+                f"{weights / GIB:.1f} (FSDP)" if n > 1 else f"{weights / GIB:.1f}",
+                f"{hidden / GIB:.3f}",
+                f"{runs * 2}",
+                f"{cache / GIB:.2f}",
+            ]
+        )
     return rows
 
 
@@ -60,15 +69,32 @@ def hyvideo_rows(height: int, width: int, frames: int, ranks: list[int]) -> list
         local = img // n
         hidden = (local + cfg.text_len) * cfg.hidden_size * 2  # img shard + replicated text, bf16
         cache = (double_runs + single_runs) * hidden  # one branch (guidance-distilled)
-        rows.append([f"HunyuanVideo {cfg.name}", f"{height}x{width} x {frames}", str(n),
-                     f"{local:,} + {cfg.text_len} text", f"{params * 2 / GIB:.1f}", f"{hidden / GIB:.3f}",
-                     f"{double_runs + single_runs}", f"{cache / GIB:.2f}"])  # fmt: skip
+        rows.append(
+            [
+                f"HunyuanVideo {cfg.name}",
+                f"{height}x{width} x {frames}",
+                str(n),
+                f"{local:,} + {cfg.text_len} text",
+                f"{params * 2 / GIB:.1f}",
+                f"{hidden / GIB:.3f}",
+                f"{double_runs + single_runs}",
+                f"{cache / GIB:.2f}",
+            ]
+        )
     return rows
 
 
 def main() -> None:
-    head = ["model", "video", "ranks", "tokens per rank", "DiT weights GiB", "hidden state GiB",
-            "cached deltas", "cache GiB per rank"]  # fmt: skip
+    head = [
+        "model",
+        "video",
+        "ranks",
+        "tokens per rank",
+        "DiT weights GiB",
+        "hidden state GiB",
+        "cached deltas",
+        "cache GiB per rank",
+    ]
     rows = wan_rows("t2v-14B", "1280*720", 81, [1, 2, 4, 8]) + hyvideo_rows(720, 1280, 129, [1, 2, 4, 8])
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))

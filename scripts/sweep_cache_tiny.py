@@ -58,10 +58,17 @@ def main(argv: list[str] | None = None) -> int:
 
     def generate(i: int, handle=None) -> np.ndarray:
         video = pipe.generate(
-            scenes[i].prompt, size=(64, 64), frame_num=cfg.frame_num, shift=cfg.sample_shift,
-            sampling_steps=steps, guide_scale=cfg.sample_guide_scale, seed=i, offload_model=False,
-            cache=handle, progress=False,
-        )  # fmt: skip
+            scenes[i].prompt,
+            size=(64, 64),
+            frame_num=cfg.frame_num,
+            shift=cfg.sample_shift,
+            sampling_steps=steps,
+            guide_scale=cfg.sample_guide_scale,
+            seed=i,
+            offload_model=False,
+            cache=handle,
+            progress=False,
+        )
         return to_frames(video)
 
     full = [generate(i) for i in range(len(scenes))]
@@ -112,10 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'cached blocks':<28} {'warmup':>6} {'int':>4} {'PSNR':>7} {'SSIM':>7} {'speedup':>8}")
     for r in [*single, *nested, *schedules]:
         blocks = ",".join(map(str, r["cached"]))
-        print(f"{blocks:<28} {r['warmup']:>6} {r['interval']:>4} {r['psnr']:7.2f} {r['ssim']:7.4f} "
-              f"{r['theoretical_speedup']:7.2f}x")  # fmt: skip
-    print(f"chosen set (largest speedup with PSNR >= {args.min_psnr} dB at warm-up {args.warmup}, interval "
-          f"{args.interval}): {chosen['cached']}")  # fmt: skip
+        print(
+            f"{blocks:<28} {r['warmup']:>6} {r['interval']:>4} {r['psnr']:7.2f} {r['ssim']:7.4f} "
+            f"{r['theoretical_speedup']:7.2f}x"
+        )
+    print(
+        f"chosen set (largest speedup with PSNR >= {args.min_psnr} dB at warm-up {args.warmup}, interval "
+        f"{args.interval}): {chosen['cached']}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     logger.info(f"wrote {args.out}")

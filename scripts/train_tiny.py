@@ -297,8 +297,10 @@ def encode_dataset(args, cfg: WanConfig, log: Log, device: torch.device) -> None
     latents, prompts, fg = [], [], []
     batch = 8
     for _ in tqdm(range(0, args.num_videos, batch), desc="encode"):
-        scenes = [render_scene(pool[int(rng.integers(len(pool)))], cfg.frame_num, 64, 64, int(rng.integers(2**31)))
-                  for _ in range(batch)]  # fmt: skip
+        scenes = [
+            render_scene(pool[int(rng.integers(len(pool)))], cfg.frame_num, 64, 64, int(rng.integers(2**31)))
+            for _ in range(batch)
+        ]
         x = torch.stack([to_video(r.video) for r in scenes]).to(device)
         with torch.inference_mode():
             mu = vae.model.encode(x).latent_dist.mode().float()

@@ -56,8 +56,17 @@ def wan_cases(group, device, diverge_rank: int | None = None) -> dict:
 
     torch.manual_seed(0)
     heads = max(2, group.ulysses_degree)
-    model = WanModel(dim=16 * heads, ffn_dim=64, freq_dim=16, text_dim=16, text_len=8, num_heads=heads, num_layers=4,
-                     in_dim=4, out_dim=4)  # fmt: skip
+    model = WanModel(
+        dim=16 * heads,
+        ffn_dim=64,
+        freq_dim=16,
+        text_dim=16,
+        text_len=8,
+        num_heads=heads,
+        num_layers=4,
+        in_dim=4,
+        out_dim=4,
+    )
     model = randomize(model).to(device).eval()
     g = torch.Generator().manual_seed(1)
     ctx = [torch.randn(5, 16, generator=g).to(device)]
@@ -123,8 +132,11 @@ def wan_fsdp_cases(group, device) -> dict:
     from wan.text2video import denoise
 
     torch.manual_seed(0)
-    model = randomize(WanModel(dim=32, ffn_dim=64, freq_dim=16, text_dim=16, text_len=8, num_heads=2, num_layers=4,
-                               in_dim=4, out_dim=4)).eval()  # fmt: skip
+    model = randomize(
+        WanModel(
+            dim=32, ffn_dim=64, freq_dim=16, text_dim=16, text_len=8, num_heads=2, num_layers=4, in_dim=4, out_dim=4
+        )
+    ).eval()
     g = torch.Generator().manual_seed(1)
     ctx, ctx_null, x = [torch.randn(5, 16, generator=g)], [torch.randn(3, 16, generator=g)], torch.randn(4, 3, 4, 4)
     config = CacheConfig(name="t", stacks={"blocks": StackSchedule(cached=(1, 2), warmup=1, interval=3)})
@@ -156,8 +168,13 @@ def wan_fsdp_cases(group, device) -> dict:
             out, reused = cached_run()
         finally:
             FSDPParamGroup.unshard = real_unshard
-    return {"cached": rel_err(out, ref), "all_gathers_per_block": [gathers.get(i, 0) for i in range(4)],
-            "reused_cond": reused, "shard_fraction": local_numel / full_numel}  # fmt: skip
+        dist.barrier()  # no rank tears the group down while another still has FSDP collectives in flight
+    return {
+        "cached": rel_err(out, ref),
+        "all_gathers_per_block": [gathers.get(i, 0) for i in range(4)],
+        "reused_cond": reused,
+        "shard_fraction": local_numel / full_numel,
+    }
 
 
 def hyvideo_cases(group, device) -> dict:
@@ -170,10 +187,18 @@ def hyvideo_cases(group, device) -> dict:
 
     torch.manual_seed(0)
     heads = max(2, group.ulysses_degree)
-    model = HYVideoDiffusionTransformer(in_channels=4, hidden_size=16 * heads, heads_num=heads, mlp_width_ratio=2.0,
-                                        mm_double_blocks_depth=2, mm_single_blocks_depth=3, rope_dim_list=(4, 6, 6),
-                                        guidance_embed=True, text_states_dim=16,
-                                        text_states_dim_2=8)  # fmt: skip
+    model = HYVideoDiffusionTransformer(
+        in_channels=4,
+        hidden_size=16 * heads,
+        heads_num=heads,
+        mlp_width_ratio=2.0,
+        mm_double_blocks_depth=2,
+        mm_single_blocks_depth=3,
+        rope_dim_list=(4, 6, 6),
+        guidance_embed=True,
+        text_states_dim=16,
+        text_states_dim_2=8,
+    )
     model = randomize(model).to(device).eval()
     g = torch.Generator().manual_seed(1)
     n = group.size
@@ -184,8 +209,10 @@ def hyvideo_cases(group, device) -> dict:
     guidance = torch.full((b,), 6000.0, device=device)
     t = torch.full((b,), 800.0, device=device)
     # latent (F, H, W): token grid height 2n splits by height; height 3 with width 2n splits by width
-    latents = {"split_height": torch.randn(b, 4, 2, 4 * n, 6, generator=g),
-               "split_width": torch.randn(b, 4, 2, 6, 4 * n, generator=g)}  # fmt: skip
+    latents = {
+        "split_height": torch.randn(b, 4, 2, 4 * n, 6, generator=g),
+        "split_width": torch.randn(b, 4, 2, 6, 4 * n, generator=g),
+    }
 
     def freqs(x):
         grid = (x.shape[2], x.shape[3] // 2, x.shape[4] // 2)
@@ -202,11 +229,20 @@ def hyvideo_cases(group, device) -> dict:
                 "single_blocks": StackSchedule(cached=(0, 1), warmup=1, interval=2),
             },
         )
-        handle = apply_cache(model, HY_CACHE_SPEC, config, num_steps=5)  # fmt: skip
+        handle = apply_cache(model, HY_CACHE_SPEC, config, num_steps=5)
         x = latents["split_height"].to(device)
         cond = TextConditioning(text, mask, pooled)
-        y = denoise(model, x, get_sigmas(5, 7.0, True).to(device), cond, freqs(x), 1.0, guidance,
-                    branch=handle.branch, progress=False)  # fmt: skip
+        y = denoise(
+            model,
+            x,
+            get_sigmas(5, 7.0, True).to(device),
+            cond,
+            freqs(x),
+            1.0,
+            guidance,
+            branch=handle.branch,
+            progress=False,
+        )
         return y, handle
 
     ref, out = {}, {}

@@ -31,9 +31,17 @@ def tiny_hy():
     from hyvideo.modules.models import HYVideoDiffusionTransformer
     from hyvideo.modules.posemb_layers import get_nd_rotary_pos_embed
 
-    model = HYVideoDiffusionTransformer(in_channels=4, hidden_size=32, heads_num=2, mlp_width_ratio=2.0,
-                                        mm_double_blocks_depth=3, mm_single_blocks_depth=4, rope_dim_list=(4, 6, 6),
-                                        text_states_dim=16, text_states_dim_2=8)  # fmt: skip
+    model = HYVideoDiffusionTransformer(
+        in_channels=4,
+        hidden_size=32,
+        heads_num=2,
+        mlp_width_ratio=2.0,
+        mm_double_blocks_depth=3,
+        mm_single_blocks_depth=4,
+        rope_dim_list=(4, 6, 6),
+        text_states_dim=16,
+        text_states_dim_2=8,
+    )
     x, text, pooled = torch.randn(1, 4, 2, 4, 4), torch.randn(1, 6, 16), torch.randn(1, 8)
     mask = torch.tensor([[1, 1, 1, 1, 0, 0]])
     freqs = get_nd_rotary_pos_embed((4, 6, 6), (2, 2, 2), 256.0)
@@ -83,10 +91,12 @@ def test_on_a_reuse_step_each_run_outputs_its_input_plus_the_delta_recorded_at_t
     hooks = []
     for first, last in runs:
         raw_first, raw_last = handle._originals[stack][first], handle._originals[stack][last]
-        hooks += [raw_first.register_forward_pre_hook(grab(("raw_in", first))[0]),
-                  raw_last.register_forward_hook(grab(("raw_out", first))[1]),
-                  blocks[first].register_forward_pre_hook(grab(("in", first))[0]),
-                  blocks[last].register_forward_hook(grab(("out", first))[1])]  # fmt: skip
+        hooks += [
+            raw_first.register_forward_pre_hook(grab(("raw_in", first))[0]),
+            raw_last.register_forward_hook(grab(("raw_out", first))[1]),
+            blocks[first].register_forward_pre_hook(grab(("in", first))[0]),
+            blocks[last].register_forward_hook(grab(("out", first))[1]),
+        ]
     with torch.no_grad():
         for step, t in enumerate((900, 700, 500, 300)):
             with handle.branch("cond", step):

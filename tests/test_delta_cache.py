@@ -224,9 +224,15 @@ def test_release_presets_reproduce_the_release_counts():
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("0,2-x", "malformed"), ("3,3", "duplicate"), ("1-3,2", "duplicate"), ("40", "out of range"), ("-1", "malformed"),
-     ("5-2", "descending")],
-)  # fmt: skip
+    [
+        ("0,2-x", "malformed"),
+        ("3,3", "duplicate"),
+        ("1-3,2", "duplicate"),
+        ("40", "out of range"),
+        ("-1", "malformed"),
+        ("5-2", "descending"),
+    ],
+)
 def test_bad_lists(text, message):
     with pytest.raises(ValueError, match=message):
         parse_index_list(text, upper=40)
@@ -270,8 +276,12 @@ def test_wan_model_with_cache_always_refreshing_equals_baseline():
 
 def test_a_bad_second_stack_leaves_nothing_wrapped():
     model = ToyModel(n=4, n_double=2)
-    cfg = CacheConfig(stacks={"blocks": StackSchedule(cached=(0, 1), warmup=0, interval=2),
-                              "double_blocks": StackSchedule(cached=(5,), warmup=0, interval=2)})  # fmt: skip
+    cfg = CacheConfig(
+        stacks={
+            "blocks": StackSchedule(cached=(0, 1), warmup=0, interval=2),
+            "double_blocks": StackSchedule(cached=(5,), warmup=0, interval=2),
+        }
+    )
     with pytest.raises(ValueError, match=r"double_blocks indices \[5\] out of range"):
         apply_cache(model, SPEC, cfg, 4)
     assert not any(isinstance(b, CachedBlock) for b in [*model.blocks, *model.double_blocks])

@@ -23,10 +23,26 @@ def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_end_to_end_writes_mp4(tmp_path, wan_ckpt_sharded):
     out = tmp_path / "video.mp4"
     res = run_cli(
-        "--task", "t2v-debug", "--ckpt_dir", str(wan_ckpt_sharded), "--size", "128*64", "--frame_num", "9",
-        "--sample_steps", "3", "--base_seed", "1", "--t5_cpu", "--sample_solver", "dpm++",
-        "--prompt", "a blue square", "--save_file", str(out),
-    )  # fmt: skip
+        "--task",
+        "t2v-debug",
+        "--ckpt_dir",
+        str(wan_ckpt_sharded),
+        "--size",
+        "128*64",
+        "--frame_num",
+        "9",
+        "--sample_steps",
+        "3",
+        "--base_seed",
+        "1",
+        "--t5_cpu",
+        "--sample_solver",
+        "dpm++",
+        "--prompt",
+        "a blue square",
+        "--save_file",
+        str(out),
+    )
     assert res.returncode == 0, res.stderr
     frames = iio.imread(out)
     assert frames.shape == (9, 64, 128, 3)
@@ -53,9 +69,23 @@ def test_debug_task_runs_random_weights_without_a_checkpoint(tmp_path):
 
 def test_help_lists_upstream_flags():
     res = run_cli("--help")
-    for flag in ("--task", "--size", "--frame_num", "--ckpt_dir", "--offload_model", "--t5_cpu", "--sample_solver",
-                 "--sample_steps", "--sample_shift", "--sample_guide_scale", "--base_seed", "--prompt",
-                 "--save_file", "--ulysses_size", "--ring_size"):  # fmt: skip
+    for flag in (
+        "--task",
+        "--size",
+        "--frame_num",
+        "--ckpt_dir",
+        "--offload_model",
+        "--t5_cpu",
+        "--sample_solver",
+        "--sample_steps",
+        "--sample_shift",
+        "--sample_guide_scale",
+        "--base_seed",
+        "--prompt",
+        "--save_file",
+        "--ulysses_size",
+        "--ring_size",
+    ):
         assert flag in res.stdout
 
 
@@ -128,8 +158,15 @@ def test_delta_cache_run_writes_video_and_stats(tmp_path, wan_ckpt, generate_mai
     assert b["block_evals_computed"] == b["block_evals_total"] == 2 * 8 * 4 and b["theoretical_speedup"] == 1.0
     assert (c["block_evals_computed"], c["block_evals_total"]) == (48, 64) and c["cache_bytes_peak"] > 0
     assert [r["blocks"] for r in c["steps"] if r["branch"] == "cond"] == [
-        "full", "full", "refresh", "reuse", "reuse", "refresh", "reuse", "reuse"
-    ]  # fmt: skip
+        "full",
+        "full",
+        "refresh",
+        "reuse",
+        "reuse",
+        "refresh",
+        "reuse",
+        "reuse",
+    ]
     assert c["denoise_seconds"] > 0 and cached.stat().st_size > 0
 
 

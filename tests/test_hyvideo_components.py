@@ -22,8 +22,9 @@ def test_flow_schedule_golden_values_and_diffusers_equality():
     assert t.dtype == torch.float32 and len(t) == 50 and float(sigmas[-1]) == 0.0
     assert torch.allclose(t[:4], torch.tensor([1000.0, 997.0930, 994.0829, 990.9639]), atol=1e-3)
     assert torch.allclose(t[-3:], torch.tensor([308.8235, 225.8064, 125.0]), atol=1e-3)
-    assert torch.allclose(get_timesteps(get_sigmas(50, 7.0, reverse=False))[:3], torch.tensor([0.0, 2.9070, 5.9171]),
-                          atol=1e-3)  # fmt: skip
+    assert torch.allclose(
+        get_timesteps(get_sigmas(50, 7.0, reverse=False))[:3], torch.tensor([0.0, 2.9070, 5.9171]), atol=1e-3
+    )
     for n, shift in ((50, 7.0), (30, 5.0), (7, 1.0)):
         ref = FlowMatchEulerDiscreteScheduler(shift=shift)
         ref.set_timesteps(sigmas=torch.linspace(1, 0, n + 1)[:-1].numpy())
@@ -54,8 +55,10 @@ def test_copied_helpers_stay_equal():
     import wan.modules.attention as wan_attn
     import wan.text2video as wan_t2v
 
-    for a, b, names in ((hy_attn, wan_attn, ("_flash_varlen", "flash_available")),
-                        (hy_inf, wan_t2v, ("synchronize", "GenerationStats"))):  # fmt: skip
+    for a, b, names in (
+        (hy_attn, wan_attn, ("_flash_varlen", "flash_available")),
+        (hy_inf, wan_t2v, ("synchronize", "GenerationStats")),
+    ):
         for name in names:
             assert inspect.getsource(getattr(a, name)) == inspect.getsource(getattr(b, name)), name
 
@@ -112,14 +115,22 @@ def test_text_encoders_template_crop_and_skip_layer(hy_ckpt, hy_debug_config):
     from hyvideo.text_encoder import TextEncoder
 
     cfg = hy_debug_config
-    llm = TextEncoder("llm", cfg.text_len, hy_ckpt / cfg.text_encoder_dir, dtype=torch.float32,
-                      prompt_template="dit-llm-encode", prompt_template_video="dit-llm-encode-video",
-                      hidden_state_skip_layer=2, count_crop_start=True)  # fmt: skip
+    llm = TextEncoder(
+        "llm",
+        cfg.text_len,
+        hy_ckpt / cfg.text_encoder_dir,
+        dtype=torch.float32,
+        prompt_template="dit-llm-encode",
+        prompt_template_video="dit-llm-encode-video",
+        hidden_state_skip_layer=2,
+        count_crop_start=True,
+    )
     prefix = PROMPT_TEMPLATE["dit-llm-encode-video"]["template"].split("{}")[0]
     crop = llm.crop_start("video")
     # character tokenizer: each special header token is one token, plus BOS
-    assert crop == 1 + len(prefix.replace("<|start_header_id|>", "S").replace("<|end_header_id|>", "E")
-                           .replace("<|eot_id|>", "T"))  # fmt: skip
+    assert crop == 1 + len(
+        prefix.replace("<|start_header_id|>", "S").replace("<|end_header_id|>", "E").replace("<|eot_id|>", "T")
+    )
     out = llm.encode(["a red cat"], "video")
     assert out.hidden_state.shape == (1, cfg.text_len, cfg.text_states_dim)
     assert out.attention_mask.sum() == len("a red cat") + 1  # prompt characters + the closing <|eot_id|>

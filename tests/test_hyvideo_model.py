@@ -64,10 +64,18 @@ def test_matches_diffusers_with_padded_text(hy_debug_config, seed):
     inp = _inputs(cfg, seed)
     cos, sin = get_nd_rotary_pos_embed(cfg.rope_dim_list, (3, 4, 3), theta=cfg.rope_theta)
     with torch.no_grad():
-        ours = model(inp["x"], inp["t"], inp["text_states"], inp["text_mask"], inp["text_states_2"], cos, sin,
-                     inp["guidance"])["x"]  # fmt: skip
-        ref = twin(inp["x"], inp["t"], inp["text_states"], inp["text_mask"], inp["text_states_2"],
-                   guidance=inp["guidance"], return_dict=False)[0]  # fmt: skip
+        ours = model(
+            inp["x"], inp["t"], inp["text_states"], inp["text_mask"], inp["text_states_2"], cos, sin, inp["guidance"]
+        )["x"]
+        ref = twin(
+            inp["x"],
+            inp["t"],
+            inp["text_states"],
+            inp["text_mask"],
+            inp["text_states_2"],
+            guidance=inp["guidance"],
+            return_dict=False,
+        )[0]
     assert ours.shape == ref.shape == inp["x"].shape
     assert rel_err(ours, ref) <= 1e-5
 

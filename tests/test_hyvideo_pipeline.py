@@ -48,10 +48,12 @@ def test_real_cfg_runs_one_doubled_batch(sampler):
 def test_cache_always_refreshing_is_bit_identical_and_demo_preset_reuses(sampler, cfg_scale):
     kw = dict(guidance_scale=cfg_scale, negative_prompt="blurry" if cfg_scale > 1 else None)
     base, _ = _run(sampler, **kw)
-    every = CacheConfig(stacks={
-        "double_blocks": StackSchedule(cached=(0, 1), warmup=0, interval=1),
-        "single_blocks": StackSchedule(cached=(0, 1, 2, 3), warmup=0, interval=1),
-    })  # fmt: skip
+    every = CacheConfig(
+        stacks={
+            "double_blocks": StackSchedule(cached=(0, 1), warmup=0, interval=1),
+            "single_blocks": StackSchedule(cached=(0, 1, 2, 3), warmup=0, interval=1),
+        }
+    )
     handle = apply_cache(sampler.model, HY_CACHE_SPEC, every, 6)
     try:
         same, _ = _run(sampler, cache=handle, **kw)

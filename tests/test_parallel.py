@@ -32,8 +32,9 @@ def torchrun(nproc: int, script, *args: str, cwd=None) -> subprocess.CompletedPr
 
 
 def python(script, *args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env(), cwd=cwd,
-                          timeout=TIMEOUT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, env=env(), cwd=cwd, timeout=TIMEOUT
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -80,8 +81,9 @@ def test_a_failing_rank_takes_the_group_down_instead_of_hanging(tmp_path):
     import time
 
     t0 = time.monotonic()
-    res = torchrun(2, REPO / "tests" / "sp_worker.py", "--model", "wan", "--out", str(tmp_path / "r.json"),
-                   "--fail_rank", "1")  # fmt: skip
+    res = torchrun(
+        2, REPO / "tests" / "sp_worker.py", "--model", "wan", "--out", str(tmp_path / "r.json"), "--fail_rank", "1"
+    )
     assert res.returncode != 0
     assert "injected failure on rank 1" in res.stderr
     assert time.monotonic() - t0 < 120  # rank 0 was stopped, not left waiting in its all-to-all
@@ -127,8 +129,9 @@ def test_sample_video_under_torchrun_matches_one_process_with_delta_cache(tmp_pa
     common = ["--seed", "5", "--infer-steps", "6", "--delta_cache"]
     one = python(SAMPLE_VIDEO, *common, "--save-path", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr[-2000:]
-    two = torchrun(2, SAMPLE_VIDEO, *common, "--ulysses-degree", "2", "--ring-degree", "1",
-                   "--save-path", str(tmp_path / "two"))  # fmt: skip
+    two = torchrun(
+        2, SAMPLE_VIDEO, *common, "--ulysses-degree", "2", "--ring-degree", "1", "--save-path", str(tmp_path / "two")
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     (a,), (b,) = list((tmp_path / "one").glob("*.mp4")), list((tmp_path / "two").glob("*.mp4"))
     assert np.abs(_frames(a) - _frames(b)).max() <= 1
@@ -274,8 +277,14 @@ def test_hyvideo_shard_keeps_global_rope_rows():
     ],
 )
 def test_launcher_runs_two_processes(tmp_path, launcher, flags, prefix):
-    res = subprocess.run(["bash", str(REPO / "scripts" / launcher), "2", *flags], capture_output=True, text=True,
-                         env={**env(), "FSDP": "0"}, cwd=tmp_path, timeout=TIMEOUT)  # fmt: skip
+    res = subprocess.run(
+        ["bash", str(REPO / "scripts" / launcher), "2", *flags],
+        capture_output=True,
+        text=True,
+        env={**env(), "FSDP": "0"},
+        cwd=tmp_path,
+        timeout=TIMEOUT,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "2 processes, ulysses 2 x ring 1" in res.stderr
     videos = list(tmp_path.glob("*.mp4"))

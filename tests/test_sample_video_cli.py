@@ -18,8 +18,22 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
     import imageio.v3 as iio
 
     out = tmp_path / "results"
-    rc = sample_video_main(["--save-path", str(out), "--seed", "1", "--video-size", "40", "--video-length", "5",
-                            "--infer-steps", "6", "--num-videos", "2"])  # fmt: skip
+    rc = sample_video_main(
+        [
+            "--save-path",
+            str(out),
+            "--seed",
+            "1",
+            "--video-size",
+            "40",
+            "--video-length",
+            "5",
+            "--infer-steps",
+            "6",
+            "--num-videos",
+            "2",
+        ]
+    )
     assert rc == 0
     videos = _mp4s(out)
     assert len(videos) == 2 and "seed1" in videos[0].name and "seed2" in videos[1].name
@@ -29,8 +43,23 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
     assert (
         stats["delta_cache"] is False and stats["block_evals_computed"] == stats["block_evals_total"] == 72
     )  # 2 videos
-    rc = sample_video_main(["--save-path", str(out), "--seed", "1", "--video-size", "32", "--video-length", "5",
-                            "--infer-steps", "8", "--delta_cache", "--cfg-scale", "2"])  # fmt: skip
+    rc = sample_video_main(
+        [
+            "--save-path",
+            str(out),
+            "--seed",
+            "1",
+            "--video-size",
+            "32",
+            "--video-length",
+            "5",
+            "--infer-steps",
+            "8",
+            "--delta_cache",
+            "--cfg-scale",
+            "2",
+        ]
+    )
     assert rc == 0
     new = [p for p in _mp4s(out) if p not in videos]
     stats = json.loads(new[0].with_name(new[0].stem + ".delta_cache.json").read_text())
@@ -66,16 +95,21 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
 def test_bad_input_is_one_line_error(tmp_path, hy_ckpt, argv, message):
     argv = [a.format(tmp=tmp_path, ckpt=hy_ckpt) for a in argv]
     out = tmp_path / "results"
-    proc = subprocess.run([sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), "--save-path", str(out),
-                           *argv], capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), "--save-path", str(out), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert message in last, proc.stderr[-800:]
     assert not out.exists()
 
 
-def test_wrong_load_key_in_file_and_missing_keys_exit_nonzero(sample_video_main, tmp_path, hy_ckpt, hy_debug_config,
-                                                                capsys):  # fmt: skip
+def test_wrong_load_key_in_file_and_missing_keys_exit_nonzero(
+    sample_video_main, tmp_path, hy_ckpt, hy_debug_config, capsys
+):
     import shutil
 
     import torch
@@ -97,11 +131,40 @@ def test_wrong_load_key_in_file_and_missing_keys_exit_nonzero(sample_video_main,
 
 
 def test_help_lists_upstream_flags():
-    proc = subprocess.run([sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), "--help"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    for flag in ("--model", "--video-size", "--video-length", "--infer-steps", "--prompt", "--neg-prompt", "--seed",
-                 "--flow-shift", "--flow-reverse", "--embedded-cfg-scale", "--cfg-scale", "--model-base",
-                 "--dit-weight", "--load-key", "--precision", "--use-cpu-offload", "--save-path", "--ulysses-degree",
-                 "--ring-degree", "--vae-tiling", "--num-videos", "--batch-size", "--text-encoder", "--text-len",
-                 "--hidden-state-skip-layer", "--text-encoder-2", "--delta_cache", "--step_cache_list"):  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    for flag in (
+        "--model",
+        "--video-size",
+        "--video-length",
+        "--infer-steps",
+        "--prompt",
+        "--neg-prompt",
+        "--seed",
+        "--flow-shift",
+        "--flow-reverse",
+        "--embedded-cfg-scale",
+        "--cfg-scale",
+        "--model-base",
+        "--dit-weight",
+        "--load-key",
+        "--precision",
+        "--use-cpu-offload",
+        "--save-path",
+        "--ulysses-degree",
+        "--ring-degree",
+        "--vae-tiling",
+        "--num-videos",
+        "--batch-size",
+        "--text-encoder",
+        "--text-len",
+        "--hidden-state-skip-layer",
+        "--text-encoder-2",
+        "--delta_cache",
+        "--step_cache_list",
+    ):
         assert flag in proc.stdout, flag

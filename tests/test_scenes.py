@@ -72,8 +72,15 @@ def test_every_shape_is_whole_mid_clip_and_moves_only_along_its_direction(shape)
 def test_position_does_not_give_the_direction_away():
     # Left- and right-moving objects are found anywhere across the frame mid-clip, and their first-frame
     # positions overlap widely (pinned paths put every left-mover's start right of every right-mover's).
-    paths = {d: np.stack([render_scene(Scene.single("red", "circle", d, "gray", "plain"), 17, 64, 64, s).centres[0]
-                          for s in range(200)]) for d in ("left", "right")}  # fmt: skip
+    paths = {
+        d: np.stack(
+            [
+                render_scene(Scene.single("red", "circle", d, "gray", "plain"), 17, 64, 64, s).centres[0]
+                for s in range(200)
+            ]
+        )
+        for d in ("left", "right")
+    }
     for d, c in paths.items():
         assert c[:, 8, 0].std() > 10 and abs(c[:, 8, 0].mean() - 32) < 3, d
     assert paths["left"][:, 0, 0].min() < paths["right"][:, 0, 0].max() - 10

@@ -38,9 +38,16 @@ def test_shipped_files_are_complete_and_small():
 def generate(pipe, prompt: str, seed: int, cache=None):
     cfg = pipe.config
     return pipe.generate(
-        prompt, size=(64, 64), frame_num=cfg.frame_num, shift=cfg.sample_shift, sampling_steps=cfg.sample_steps,
-        guide_scale=cfg.sample_guide_scale, seed=seed, progress=False, cache=cache,
-    )  # fmt: skip
+        prompt,
+        size=(64, 64),
+        frame_num=cfg.frame_num,
+        shift=cfg.sample_shift,
+        sampling_steps=cfg.sample_steps,
+        guide_scale=cfg.sample_guide_scale,
+        seed=seed,
+        progress=False,
+        cache=cache,
+    )
 
 
 def test_shipped_model_beats_chance_on_held_out_prompts(tiny_pipe):

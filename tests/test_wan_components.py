@@ -74,8 +74,13 @@ def test_t5_loader_reads_the_upstream_layout_independently_of_our_converter(tmp_
         for p in ref.parameters():
             p.normal_(std=0.3)  # every weight distinct, so a swapped pair of keys shows
     torch.save(upstream_t5_layout(ref.state_dict()), tmp_path / "t5.pth")
-    enc = T5EncoderModel(text_len=debug_config.text_len, config=debug_config.t5, checkpoint_path=tmp_path / "t5.pth",
-                         tokenizer_path=wan_ckpt / debug_config.t5_tokenizer, dtype=torch.float32)  # fmt: skip
+    enc = T5EncoderModel(
+        text_len=debug_config.text_len,
+        config=debug_config.t5,
+        checkpoint_path=tmp_path / "t5.pth",
+        tokenizer_path=wan_ckpt / debug_config.t5_tokenizer,
+        dtype=torch.float32,
+    )
     prompts = ["a red circle", "blue square moving up"]
     ids, mask = enc.tokenizer(prompts)
     out = enc(prompts, "cpu")

@@ -85,17 +85,28 @@ def _xfuser_usp(group, q, k, v, k_lens, joint_len) -> Tensor:
     if joint_len:
         valid = (k_lens - full).tolist() if k_lens is not None else [joint_len] * q.shape[0]
         if len(set(valid)) != 1:
-            raise ValueError("ring attention needs equal text lengths across the batch (xfuser masks no keys); "
-                             "use a batch of 1 or a Ulysses-only layout")  # fmt: skip
+            raise ValueError(
+                "ring attention needs equal text lengths across the batch (xfuser masks no keys); "
+                "use a batch of 1 or a Ulysses-only layout"
+            )
         t = valid[0]
-        out = attn(None, q[:, :s], k[:, :s], v[:, :s], joint_tensor_query=q[:, s:],
-                   joint_tensor_key=k[:, s : s + t], joint_tensor_value=v[:, s : s + t],
-                   joint_strategy="rear")  # fmt: skip
+        out = attn(
+            None,
+            q[:, :s],
+            k[:, :s],
+            v[:, :s],
+            joint_tensor_query=q[:, s:],
+            joint_tensor_key=k[:, s : s + t],
+            joint_tensor_value=v[:, s : s + t],
+            joint_strategy="rear",
+        )
     else:
         if k_lens is not None and bool((k_lens < full).any()) and not _warned_padding:
             _warned_padding = True
-            logger.warning("ring attention attends the padding tokens of a sequence not divisible by the group "
-                           "(xfuser masks no keys; upstream's Wan USP does the same); use a Ulysses-only layout "
-                           "for exact results at this size")  # fmt: skip
+            logger.warning(
+                "ring attention attends the padding tokens of a sequence not divisible by the group "
+                "(xfuser masks no keys; upstream's Wan USP does the same); use a Ulysses-only layout "
+                "for exact results at this size"
+            )
         out = attn(None, q, k, v)
     return out.to(dtype)

@@ -39,15 +39,20 @@ def check_degrees(ulysses: int, ring: int, world_size: int, num_heads: int) -> N
             f"torchrun --nproc_per_node={ulysses * ring} (scripts/launch_*.sh)"
         )
     if ulysses * ring != world_size:
-        raise ValueError(f"Ulysses degree {ulysses} x ring degree {ring} = {ulysses * ring} must equal the "
-                         f"world size {world_size} (torchrun --nproc_per_node)")  # fmt: skip
+        raise ValueError(
+            f"Ulysses degree {ulysses} x ring degree {ring} = {ulysses * ring} must equal the "
+            f"world size {world_size} (torchrun --nproc_per_node)"
+        )
     if num_heads % ulysses:
-        raise ValueError(f"the model's {num_heads} attention heads are not divisible by the Ulysses degree {ulysses}; "
-                         "choose a Ulysses degree that divides them and put the rest in the ring degree")  # fmt: skip
+        raise ValueError(
+            f"the model's {num_heads} attention heads are not divisible by the Ulysses degree {ulysses}; "
+            "choose a Ulysses degree that divides them and put the rest in the ring degree"
+        )
 
 
-RING_NEEDS_XFUSER = ("a ring degree > 1 needs xfuser's ring attention (CUDA, pip install -e .[gpu]); "
-                     "on CPU use the Ulysses degree alone")  # fmt: skip
+RING_NEEDS_XFUSER = (
+    "a ring degree > 1 needs xfuser's ring attention (CUDA, pip install -e .[gpu]); on CPU use the Ulysses degree alone"
+)
 
 
 def check_layout(ulysses: int, ring: int, num_heads: int) -> int:

@@ -23,8 +23,12 @@ STACKS = ("double_blocks", "single_blocks")
 def add_cache_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("delta cache (ProfilingDiT)")
     g.add_argument("--delta_cache", action="store_true", help="reuse cached block deltas on most steps")
-    g.add_argument("--cache_preset", choices=list(HY_CACHE_PRESETS), default=None,
-                   help="preset (default: the one matching the model's depths)")  # fmt: skip
+    g.add_argument(
+        "--cache_preset",
+        choices=list(HY_CACHE_PRESETS),
+        default=None,
+        help="preset (default: the one matching the model's depths)",
+    )
     for short in ("single", "double"):
         g.add_argument(f"--cache_{short}_blocks", default=None, help=f'cached {short} blocks, e.g. "0,2,4-7"')
         g.add_argument(f"--cache_{short}_interval", type=int, default=None, help=f"refresh {short} every k steps")
@@ -32,8 +36,12 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache_warmup", type=int, default=None, help="full-compute steps before caching (default 6)")
     g.add_argument("--cache_linear", default=None, help='decreasing interval "TMAX,TMIN" for both stacks (Eq. 15)')
     g.add_argument("--cache_last_full", type=int, default=None, help="always compute the last k steps (preset's)")
-    g.add_argument("--cache_dtype", choices=["auto", *STORAGE_DTYPES], default="auto",
-                   help="dtype the deltas are stored in; auto: bf16 on CUDA, the stream's dtype on CPU")  # fmt: skip
+    g.add_argument(
+        "--cache_dtype",
+        choices=["auto", *STORAGE_DTYPES],
+        default="auto",
+        help="dtype the deltas are stored in; auto: bf16 on CUDA, the stream's dtype on CPU",
+    )
     r = p.add_argument_group("delta cache, the release's flag names (corrected meaning)")
     r.add_argument("--step_start", type=int, default=None, help="= --cache_warmup")
     r.add_argument("--step_interval", type=int, default=None, help="= --cache_double_interval")
@@ -52,8 +60,12 @@ def _pick(ours, release, flag: str, release_flag: str):
 
 def _cached_sets(args: argparse.Namespace, depth: dict[str, int]) -> dict[str, tuple[int, ...] | None]:
     single = None
-    text = _pick(args.cache_single_blocks, args.block_cache_list_background,
-                 "--cache_single_blocks", "--block_cache_list_background")  # fmt: skip
+    text = _pick(
+        args.cache_single_blocks,
+        args.block_cache_list_background,
+        "--cache_single_blocks",
+        "--block_cache_list_background",
+    )
     if text is not None:
         single = parse_index_list(text, depth["single_blocks"], "--cache_single_blocks")
     if args.block_cache_list_foreground is not None:
@@ -88,8 +100,10 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig) -> CacheCon
     key = (cfg.mm_double_blocks_depth, cfg.mm_single_blocks_depth)
     if args.cache_preset is not None:
         if PRESET_DEPTHS[args.cache_preset] != key:
-            raise ValueError(f"preset {args.cache_preset} is for {PRESET_DEPTHS[args.cache_preset]} (double, single) "
-                             f"blocks; {cfg.name} has {key}")  # fmt: skip
+            raise ValueError(
+                f"preset {args.cache_preset} is for {PRESET_DEPTHS[args.cache_preset]} (double, single) "
+                f"blocks; {cfg.name} has {key}"
+            )
         preset = HY_CACHE_PRESETS[args.cache_preset]
     else:
         matching = [n for n, d in PRESET_DEPTHS.items() if d == key]
@@ -98,19 +112,22 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig) -> CacheCon
     warmup = _pick(args.cache_warmup, args.step_start, "--cache_warmup", "--step_start")
     linear = None if args.cache_linear is None else parse_linear(args.cache_linear)
     intervals = {
-        "double_blocks": _pick(args.cache_double_interval, args.step_interval,
-                               "--cache_double_interval", "--step_interval"),
+        "double_blocks": _pick(
+            args.cache_double_interval, args.step_interval, "--cache_double_interval", "--step_interval"
+        ),
         "single_blocks": args.cache_single_interval,
-    }  # fmt: skip
+    }
     lists = {
         "double_blocks": args.cache_double_refresh_steps,
         "single_blocks": _pick(
             args.cache_single_refresh_steps, args.step_cache_list, "--cache_single_refresh_steps", "--step_cache_list"
-        ),  # fmt: skip
+        ),
     }
     if preset is None and all(c is None for c in cached.values()):
-        raise ValueError(f"no delta_cache preset for {cfg.name} ({key[0]} double, {key[1]} single blocks); give "
-                         "--cache_single_blocks/--cache_double_blocks and a schedule")  # fmt: skip
+        raise ValueError(
+            f"no delta_cache preset for {cfg.name} ({key[0]} double, {key[1]} single blocks); give "
+            "--cache_single_blocks/--cache_double_blocks and a schedule"
+        )
     stacks = {}
     for stack in STACKS:
         base = preset.stacks.get(stack) if preset else None
@@ -120,10 +137,18 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig) -> CacheCon
         steps = lists[stack]
         steps = None if steps is None else parse_index_list(steps, args.infer_steps, f"--cache_{short}_refresh_steps")
         stacks[stack] = override_schedule(
-            base, args.infer_steps, cached=cached[stack], warmup=warmup, interval=intervals[stack],
+            base,
+            args.infer_steps,
+            cached=cached[stack],
+            warmup=warmup,
+            interval=intervals[stack],
             refresh_steps=steps,
-            linear=linear, last_full=args.cache_last_full, what=f"{short} blocks",
-        )  # fmt: skip
-    customised = any(v is not None for v in (*cached.values(), warmup, linear, args.cache_last_full,
-                                             *intervals.values(), *lists.values()))  # fmt: skip
+            linear=linear,
+            last_full=args.cache_last_full,
+            what=f"{short} blocks",
+        )
+    customised = any(
+        v is not None
+        for v in (*cached.values(), warmup, linear, args.cache_last_full, *intervals.values(), *lists.values())
+    )
     return CacheConfig(name=preset.name if preset and not customised else "custom", stacks=stacks)

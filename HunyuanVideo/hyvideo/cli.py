@@ -71,9 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--linear-schedule-end", type=int, default=25, help="accepted, unused (as upstream)")
     g = p.add_argument_group("inference")
     g.add_argument("--model-base", default=None, help="folder of the official ckpts/ (env MODEL_BASE, ./ckpts)")
-    g.add_argument("--dit-weight", default=None,
-                   help="DiT .pt file or folder (default: <model-base>/hunyuan-video-t2v-720p/transformers/"
-                        "mp_rank_00_model_states.pt)")  # fmt: skip
+    g.add_argument(
+        "--dit-weight",
+        default=None,
+        help="DiT .pt file or folder (default: <model-base>/hunyuan-video-t2v-720p/transformers/"
+        "mp_rank_00_model_states.pt)",
+    )
     g.add_argument("--model-resolution", choices=["540p", "720p"], default="540p", help="accepted, unused")
     g.add_argument("--load-key", choices=list(LOAD_KEYS), default="module")
     g.add_argument("--use-cpu-offload", action="store_true", help="keep DiT blocks on the CPU between uses (CUDA)")
@@ -117,11 +120,16 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
     if args.model_base is None and not args.random_weights:
         args.model_base = os.environ.get("MODEL_BASE", "ckpts")
     for name, default in (
-        ("text_states_dim", cfg.text_states_dim), ("text_states_dim_2", cfg.text_states_dim_2),
-        ("text_len", cfg.text_len), ("text_len_2", cfg.text_len_2), ("flow_shift", cfg.flow_shift),
-        ("infer_steps", cfg.infer_steps), ("video_length", cfg.video_length),
-        ("embedded_cfg_scale", cfg.embedded_cfg_scale), ("video_size", list(cfg.video_size)),
-    ):  # fmt: skip
+        ("text_states_dim", cfg.text_states_dim),
+        ("text_states_dim_2", cfg.text_states_dim_2),
+        ("text_len", cfg.text_len),
+        ("text_len_2", cfg.text_len_2),
+        ("flow_shift", cfg.flow_shift),
+        ("infer_steps", cfg.infer_steps),
+        ("video_length", cfg.video_length),
+        ("embedded_cfg_scale", cfg.embedded_cfg_scale),
+        ("video_size", list(cfg.video_size)),
+    ):
         _fill(args, name, default)
     try:
         world = check_layout(args.ulysses_degree, args.ring_degree, cfg.heads_num)
@@ -141,8 +149,10 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         from .parallel import split_axis
 
         # token grid (H, W): the size rounded up to 16 px as the sampler does, / VAE stride, / patch
-        grid = tuple((-(-n // 16) * 16) // s // q for n, s, q in
-                     zip(args.video_size, cfg.vae_stride[1:], cfg.patch_size[1:], strict=True))  # fmt: skip
+        grid = tuple(
+            (-(-n // 16) * 16) // s // q
+            for n, s, q in zip(args.video_size, cfg.vae_stride[1:], cfg.patch_size[1:], strict=True)
+        )
         try:
             split_axis((1, *grid), world)
         except ValueError as err:
@@ -204,8 +214,12 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         if not dit.exists():
             p.error(f"--dit-weight not found: {dit}")
         args.dit_weight = str(dit)
-        needed = [cfg.text_encoder_dir, cfg.text_encoder_2_dir, f"{cfg.vae_dir}/config.json",
-                  f"{cfg.vae_dir}/pytorch_model.pt"]  # fmt: skip
+        needed = [
+            cfg.text_encoder_dir,
+            cfg.text_encoder_2_dir,
+            f"{cfg.vae_dir}/config.json",
+            f"{cfg.vae_dir}/pytorch_model.pt",
+        ]
         missing = [n for n in needed if not (base / n).exists()]
         if missing:
             p.error(f"--model-base {base} lacks: {', '.join(missing)}")

@@ -51,18 +51,36 @@ def write_text_encoders(model_base: Path, config: HYVideoConfig, seed: int) -> N
     n = build_char_tokenizer(llm_dir, LLM_SPECIAL, bos="<|begin_of_text|>", eos=None, pad="<|end_of_text|>")
     torch.manual_seed(seed)
     # skip layer 2 reads hidden_states[-3]: at least 3 decoder layers so that it is a real layer's output
-    llm = LlamaModel(LlamaConfig(
-        vocab_size=n, hidden_size=config.text_states_dim, intermediate_size=2 * config.text_states_dim,
-        num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=2,
-        max_position_embeddings=max(512, 2 * config.text_len), bos_token_id=0, eos_token_id=1, pad_token_id=1,
-    ))  # fmt: skip
+    llm = LlamaModel(
+        LlamaConfig(
+            vocab_size=n,
+            hidden_size=config.text_states_dim,
+            intermediate_size=2 * config.text_states_dim,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=max(512, 2 * config.text_len),
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
     llm.save_pretrained(str(llm_dir))
     n = build_char_tokenizer(clip_dir, CLIP_SPECIAL, bos="<|startoftext|>", eos="<|endoftext|>", pad="<|endoftext|>")
-    clip = CLIPTextModel(CLIPTextConfig(
-        vocab_size=n, hidden_size=config.text_states_dim_2, intermediate_size=2 * config.text_states_dim_2,
-        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=max(77, config.text_len_2),
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, projection_dim=config.text_states_dim_2,
-    ))  # fmt: skip
+    clip = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=n,
+            hidden_size=config.text_states_dim_2,
+            intermediate_size=2 * config.text_states_dim_2,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=max(77, config.text_len_2),
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            projection_dim=config.text_states_dim_2,
+        )
+    )
     clip.save_pretrained(str(clip_dir))
 
 
@@ -104,8 +122,9 @@ def write_random_checkpoint(
     vae = AutoencoderKLHunyuanVideo(**kw)
     (vae_dir / VAE_CONFIG).write_text(json.dumps(upstream_vae_config(kw), indent=2))
     vae_sd = vae.state_dict()
-    torch.save({"state_dict": {f"vae.{k}": v for k, v in vae_sd.items()}} if vae_nested else vae_sd,
-               vae_dir / VAE_WEIGHTS)  # fmt: skip
+    torch.save(
+        {"state_dict": {f"vae.{k}": v for k, v in vae_sd.items()}} if vae_nested else vae_sd, vae_dir / VAE_WEIGHTS
+    )
 
     write_text_encoders(base, config, seed + 2)
     return base

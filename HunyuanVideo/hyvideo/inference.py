@@ -183,20 +183,29 @@ class HunyuanVideoSampler:
         dtype_of = {name: torch.float32 if cpu else PRECISION_TO_TYPE[name] for name in PRECISION_TO_TYPE}
         home = torch.device("cpu") if cpu_offload else device
         te_kw = {
-            "prompt_template": "dit-llm-encode", "prompt_template_video": "dit-llm-encode-video",
-            "hidden_state_skip_layer": config.hidden_state_skip_layer, "count_crop_start": config.count_crop_start,
+            "prompt_template": "dit-llm-encode",
+            "prompt_template_video": "dit-llm-encode-video",
+            "hidden_state_skip_layer": config.hidden_state_skip_layer,
+            "count_crop_start": config.count_crop_start,
             **(text_encoder_kwargs or {}),
-        }  # fmt: skip
+        }
         text_encoder = TextEncoder(
-            "llm", config.text_len, base / config.text_encoder_dir,
-            dtype=dtype_of[text_encoder_precision], device=home, **te_kw,
-        )  # fmt: skip
+            "llm",
+            config.text_len,
+            base / config.text_encoder_dir,
+            dtype=dtype_of[text_encoder_precision],
+            device=home,
+            **te_kw,
+        )
         text_encoder_2 = None
         if use_text_encoder_2:
             text_encoder_2 = TextEncoder(
-                "clipL", config.text_len_2, base / config.text_encoder_2_dir,
-                dtype=dtype_of[text_encoder_precision], device=home,
-            )  # fmt: skip
+                "clipL",
+                config.text_len_2,
+                base / config.text_encoder_2_dir,
+                dtype=dtype_of[text_encoder_precision],
+                device=home,
+            )
         vae = load_vae(base / config.vae_dir, dtype=dtype_of[vae_precision], device=home, tiling=vae_tiling)
         dit_weight = dit_weight or base / config.dit_weight
         logger.info(f"loading DiT from {dit_weight} (key {load_key!r})")
@@ -274,8 +283,10 @@ class HunyuanVideoSampler:
         height, width = align_to(height), align_to(width)
         seed = random.randint(0, 1_000_000) if seed is None else seed
         seeds = [seed + i for i in range(num_videos_per_prompt)]
-        logger.info(f"seeds {seeds}, {infer_steps} steps, shift {flow_shift}, cfg {guidance_scale}, "
-                    f"embedded guidance {embedded_guidance_scale if cfg.guidance_embed else 'n/a'}")  # fmt: skip
+        logger.info(
+            f"seeds {seeds}, {infer_steps} steps, shift {flow_shift}, cfg {guidance_scale}, "
+            f"embedded guidance {embedded_guidance_scale if cfg.guidance_embed else 'n/a'}"
+        )
         stats = self.stats = GenerationStats(steps=infer_steps)
         if cache is not None:
             cache.start(infer_steps)  # before any work: a mismatched cache fails fast
@@ -306,8 +317,11 @@ class HunyuanVideoSampler:
                 else TextConditioning.cat(neg.repeat(len(chunk)), pos.repeat(len(chunk)))
             )
             n_in = len(chunk) * (1 if neg is None else 2)
-            g = guidance_value(embedded_guidance_scale, PRECISION_TO_TYPE[self.precision], n_in, self.device) if (
-                cfg.guidance_embed and embedded_guidance_scale is not None) else None  # fmt: skip
+            g = (
+                guidance_value(embedded_guidance_scale, PRECISION_TO_TYPE[self.precision], n_in, self.device)
+                if (cfg.guidance_embed and embedded_guidance_scale is not None)
+                else None
+            )
             synchronize(self.device)
             t0 = time.perf_counter()
             with autocast:

@@ -26,8 +26,10 @@ def split_axis(grid: tuple[int, int, int], size: int) -> int:
         return 2
     if w % size == 0:
         return 3
-    raise ValueError(f"neither the latent token height {h} nor width {w} is divisible by the sequence-parallel "
-                     f"size {size}; choose a --video-size whose H/16 or W/16 is a multiple of {size}")  # fmt: skip
+    raise ValueError(
+        f"neither the latent token height {h} nor width {w} is divisible by the sequence-parallel "
+        f"size {size}; choose a --video-size whose H/16 or W/16 is a multiple of {size}"
+    )
 
 
 class GridShardedSequence:
@@ -60,8 +62,9 @@ class GridShardedSequence:
 def parallelize(model: HYVideoDiffusionTransformer, group: SequenceParallelGroup) -> HYVideoDiffusionTransformer:
     """Install the sharding seam and route every joint attention through the group; returns `model`."""
     if model.heads_num % group.ulysses_degree:
-        raise ValueError(f"the model's {model.heads_num} heads are not divisible by the Ulysses degree "
-                         f"{group.ulysses_degree}")  # fmt: skip
+        raise ValueError(
+            f"the model's {model.heads_num} heads are not divisible by the Ulysses degree {group.ulysses_degree}"
+        )
     model.sp = GridShardedSequence(group)
     for m in model.modules():
         if isinstance(m, MMDoubleStreamBlock | MMSingleStreamBlock):

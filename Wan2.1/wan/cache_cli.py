@@ -17,8 +17,12 @@ from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
 def add_cache_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("delta cache (ProfilingDiT)")
     g.add_argument("--delta_cache", action="store_true", help="reuse cached block deltas on most steps")
-    g.add_argument("--cache_preset", choices=list(WAN_CACHE_PRESETS), default=None,
-                   help="release preset (default: the one matching the model's depth)")  # fmt: skip
+    g.add_argument(
+        "--cache_preset",
+        choices=list(WAN_CACHE_PRESETS),
+        default=None,
+        help="release preset (default: the one matching the model's depth)",
+    )
     g.add_argument("--cache_blocks", default=None, help='blocks to cache, e.g. "0,2-7,10-20" (overrides preset)')
     g.add_argument("--block_cache_list_background", default=None, help="release name of --cache_blocks")
     g.add_argument("--block_cache_list_foreground", default=None, help="release flag: blocks always computed")
@@ -27,8 +31,12 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache_refresh_steps", default=None, help='explicit refresh steps, e.g. "6,18,26"')
     g.add_argument("--cache_linear", default=None, help='decreasing interval "TMAX,TMIN" (paper Eq. 15)')
     g.add_argument("--cache_last_full", type=int, default=None, help="always compute the last k steps (preset's)")
-    g.add_argument("--cache_dtype", choices=["auto", *STORAGE_DTYPES], default="auto",
-                   help="dtype the deltas are stored in; auto: bf16 on CUDA, the stream's dtype on CPU")  # fmt: skip
+    g.add_argument(
+        "--cache_dtype",
+        choices=["auto", *STORAGE_DTYPES],
+        default="auto",
+        help="dtype the deltas are stored in; auto: bf16 on CUDA, the stream's dtype on CPU",
+    )
 
 
 def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> CacheConfig | None:
@@ -49,8 +57,9 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> 
     if args.cache_preset is not None:
         preset = WAN_CACHE_PRESETS[args.cache_preset]
         if PRESET_LAYERS[args.cache_preset] != num_layers:
-            raise ValueError(f"preset {args.cache_preset} is for {PRESET_LAYERS[args.cache_preset]} blocks; "
-                             f"{task} has {num_layers}")  # fmt: skip
+            raise ValueError(
+                f"preset {args.cache_preset} is for {PRESET_LAYERS[args.cache_preset]} blocks; {task} has {num_layers}"
+            )
     else:
         matching = [n for n, layers in PRESET_LAYERS.items() if layers == num_layers]
         preset = WAN_CACHE_PRESETS[matching[0]] if matching else None
@@ -63,11 +72,23 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> 
     if args.cache_refresh_steps is not None:
         refresh = parse_index_list(args.cache_refresh_steps, args.sample_steps, "--cache_refresh_steps")
     sched = override_schedule(
-        preset.stacks["blocks"] if preset else None, args.sample_steps, cached=cached, warmup=args.cache_warmup,
-        interval=args.cache_interval, refresh_steps=refresh, last_full=args.cache_last_full,
-        linear=None if args.cache_linear is None else parse_linear(args.cache_linear), what="--delta_cache",
-    )  # fmt: skip
-    overrides = (cached, args.cache_warmup, args.cache_interval, args.cache_refresh_steps, args.cache_linear,
-                 args.cache_last_full)  # fmt: skip
+        preset.stacks["blocks"] if preset else None,
+        args.sample_steps,
+        cached=cached,
+        warmup=args.cache_warmup,
+        interval=args.cache_interval,
+        refresh_steps=refresh,
+        last_full=args.cache_last_full,
+        linear=None if args.cache_linear is None else parse_linear(args.cache_linear),
+        what="--delta_cache",
+    )
+    overrides = (
+        cached,
+        args.cache_warmup,
+        args.cache_interval,
+        args.cache_refresh_steps,
+        args.cache_linear,
+        args.cache_last_full,
+    )
     name = preset.name if preset and all(v is None for v in overrides) else "custom"
     return CacheConfig(name=name, stacks={"blocks": sched})

@@ -116,16 +116,21 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
             p.error(f"--save_file is a directory: {out}; give a file name ending in .mp4")
     reason = unwritable_reason(Path(args.save_file).parent if args.save_file else Path.cwd())
     if reason:
-        p.error(f"--save_file: {reason}" if args.save_file else f"the video would be written here, but {reason}; "
-                "give --save_file in a writable directory")  # fmt: skip
+        p.error(
+            f"--save_file: {reason}"
+            if args.save_file
+            else f"the video would be written here, but {reason}; give --save_file in a writable directory"
+        )
     try:
         args.cache_config = build_cache_config(args, cfg.num_layers, args.task)
     except ValueError as err:
         p.error(str(err))
     if args.ckpt_dir is None and args.task == TINY_TASK:
         if not TINY_CKPT_DIR.is_dir():
-            p.error(f"the shipped {TINY_TASK} model is missing at {TINY_CKPT_DIR}; run scripts/train_tiny.py "
-                    "or pass --ckpt_dir")  # fmt: skip
+            p.error(
+                f"the shipped {TINY_TASK} model is missing at {TINY_CKPT_DIR}; run scripts/train_tiny.py "
+                "or pass --ckpt_dir"
+            )
         args.ckpt_dir = str(TINY_CKPT_DIR)
     if args.ckpt_dir is None:
         if args.task != DEBUG_TASK:

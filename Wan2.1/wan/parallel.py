@@ -33,8 +33,10 @@ class ShardedSequence:
     def shard(self, x: Tensor, seq_lens: Tensor | None, rope: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         """x [B, L, D] and rope [B, L, 1, Dh/2] -> this rank's rows; seq_lens stays global (it masks keys)."""
         if x.shape[1] % self.size:
-            raise ValueError(f"seq_len {x.shape[1]} is not a multiple of the sequence-parallel size {self.size}; "
-                             "pad it with wan.text2video.sequence_length(..., sp_size)")  # fmt: skip
+            raise ValueError(
+                f"seq_len {x.shape[1]} is not a multiple of the sequence-parallel size {self.size}; "
+                "pad it with wan.text2video.sequence_length(..., sp_size)"
+            )
         r = self.group.rank
         return x.chunk(self.size, dim=1)[r], seq_lens, rope.chunk(self.size, dim=1)[r]
 
@@ -45,8 +47,9 @@ class ShardedSequence:
 def parallelize(model: WanModel, group: SequenceParallelGroup) -> WanModel:
     """Install the sharding seam and route every self-attention through the group; returns `model`."""
     if model.num_heads % group.ulysses_degree:
-        raise ValueError(f"the model's {model.num_heads} heads are not divisible by the Ulysses degree "
-                         f"{group.ulysses_degree}")  # fmt: skip
+        raise ValueError(
+            f"the model's {model.num_heads} heads are not divisible by the Ulysses degree {group.ulysses_degree}"
+        )
     model.sp = ShardedSequence(group)
     for m in model.modules():
         if type(m) is WanSelfAttention:  # not WanCrossAttention: its keys are the replicated text

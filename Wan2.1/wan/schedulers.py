@@ -27,10 +27,6 @@ def train_sigma_max(num_train_timesteps: int = 1000) -> float:
     return float(np.float32(1.0 - alphas[0]))
 
 
-def unipc_sigmas(steps: int, shift: float, num_train_timesteps: int = 1000) -> np.ndarray:
-    return shift_sigmas(np.linspace(train_sigma_max(num_train_timesteps), 0, steps + 1)[:-1], shift)
-
-
 def dpm_sigmas(steps: int, shift: float) -> np.ndarray:
     """Upstream's `get_sampling_sigmas`: starts at exactly 1.0."""
     return shift_sigmas(np.linspace(1, 0, steps + 1)[:steps], shift)

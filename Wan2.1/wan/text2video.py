@@ -246,9 +246,16 @@ class WanT2V:
         t0 = time.perf_counter()
         with autocast:
             latent = denoise(
-                self.model, noise, scheduler, context, context_null, guide_scale, seq_len,
-                branch=cache.branch if cache is not None else _no_branch, progress=progress,
-            )  # fmt: skip
+                self.model,
+                noise,
+                scheduler,
+                context,
+                context_null,
+                guide_scale,
+                seq_len,
+                branch=cache.branch if cache is not None else _no_branch,
+                progress=progress,
+            )
         synchronize(self.device)
         stats.denoise_seconds = time.perf_counter() - t0
         stats.model_calls = 2 * sampling_steps

@@ -60,9 +60,14 @@ def _flash(q: Tensor, k: Tensor, v: Tensor, k_lens: Tensor, half: torch.dtype) -
     cu_q = torch.arange(0, (b + 1) * lq, lq, dtype=torch.int32, device=q.device)
     cu_k = F.pad(kl.cumsum(0, dtype=torch.int32), (1, 0))
     out = _flash_varlen()(
-        q.reshape(b * lq, h, dh).to(half), k_valid, v_valid,
-        cu_seqlens_q=cu_q, cu_seqlens_k=cu_k, max_seqlen_q=lq, max_seqlen_k=k.shape[1],  # bounds every length
-    )  # fmt: skip
+        q.reshape(b * lq, h, dh).to(half),
+        k_valid,
+        v_valid,
+        cu_seqlens_q=cu_q,
+        cu_seqlens_k=cu_k,
+        max_seqlen_q=lq,
+        max_seqlen_k=k.shape[1],  # bounds every length
+    )
     if isinstance(out, tuple):  # FA3 returns (out, lse)
         out = out[0]
     return out.view(b, lq, h, dh)

@@ -44,8 +44,16 @@ class MMDoubleStreamBlock(nn.Module):
 
     sp = None  # sequence-parallel group, set from outside by `hyvideo.parallel.parallelize`
 
-    def __init__(self, hidden_size: int, heads_num: int, mlp_width_ratio: float, mlp_act_type: str,
-                 qk_norm: bool, qk_norm_type: str, qkv_bias: bool):  # fmt: skip
+    def __init__(
+        self,
+        hidden_size: int,
+        heads_num: int,
+        mlp_width_ratio: float,
+        mlp_act_type: str,
+        qk_norm: bool,
+        qk_norm_type: str,
+        qkv_bias: bool,
+    ):
         super().__init__()
         self.heads_num = heads_num
         head_dim, mlp_hidden = hidden_size // heads_num, int(hidden_size * mlp_width_ratio)
@@ -78,17 +86,20 @@ class MMDoubleStreamBlock(nn.Module):
         x = x + apply_gate(proj(attn), mod1.gate)
         return x + apply_gate(mlp(modulate(norm2(x), mod2.shift, mod2.scale)), mod2.gate)
 
-    def forward(self, img: Tensor, txt: Tensor, vec: Tensor, k_lens: Tensor | None,
-                freqs: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:  # fmt: skip
+    def forward(
+        self, img: Tensor, txt: Tensor, vec: Tensor, k_lens: Tensor | None, freqs: tuple[Tensor, Tensor] | None
+    ) -> tuple[Tensor, Tensor]:
         img_mod1, img_mod2 = self.img_mod(vec)
         txt_mod1, txt_mod2 = self.txt_mod(vec)
         # [B, L_img, H, Dh] and [B, T, H, Dh]; RoPE on the image tokens only
-        img_q, img_k, img_v = self._qkv(img, img_mod1, self.img_norm1, self.img_attn_qkv, self.img_attn_q_norm,
-                                        self.img_attn_k_norm)  # fmt: skip
+        img_q, img_k, img_v = self._qkv(
+            img, img_mod1, self.img_norm1, self.img_attn_qkv, self.img_attn_q_norm, self.img_attn_k_norm
+        )
         if freqs is not None:
             img_q, img_k = apply_rope(img_q, *freqs), apply_rope(img_k, *freqs)
-        txt_q, txt_k, txt_v = self._qkv(txt, txt_mod1, self.txt_norm1, self.txt_attn_qkv, self.txt_attn_q_norm,
-                                        self.txt_attn_k_norm)  # fmt: skip
+        txt_q, txt_k, txt_v = self._qkv(
+            txt, txt_mod1, self.txt_norm1, self.txt_attn_qkv, self.txt_attn_q_norm, self.txt_attn_k_norm
+        )
         attn = attention(
             torch.cat([img_q, txt_q], 1),
             torch.cat([img_k, txt_k], 1),
@@ -108,8 +119,15 @@ class MMSingleStreamBlock(nn.Module):
 
     sp = None  # sequence-parallel group, set from outside by `hyvideo.parallel.parallelize`
 
-    def __init__(self, hidden_size: int, heads_num: int, mlp_width_ratio: float, mlp_act_type: str,
-                 qk_norm: bool, qk_norm_type: str):  # fmt: skip
+    def __init__(
+        self,
+        hidden_size: int,
+        heads_num: int,
+        mlp_width_ratio: float,
+        mlp_act_type: str,
+        qk_norm: bool,
+        qk_norm_type: str,
+    ):
         super().__init__()
         self.heads_num, self.hidden_size = heads_num, hidden_size
         head_dim, self.mlp_hidden = hidden_size // heads_num, int(hidden_size * mlp_width_ratio)
@@ -121,8 +139,9 @@ class MMSingleStreamBlock(nn.Module):
         self.mlp_act = activation(mlp_act_type)
         self.modulation = ModulateDiT(hidden_size, factor=3)
 
-    def forward(self, x: Tensor, vec: Tensor, txt_len: int, k_lens: Tensor | None,
-                freqs: tuple[Tensor, Tensor] | None) -> Tensor:  # fmt: skip
+    def forward(
+        self, x: Tensor, vec: Tensor, txt_len: int, k_lens: Tensor | None, freqs: tuple[Tensor, Tensor] | None
+    ) -> Tensor:
         (mod,) = self.modulation(vec)
         qkv, mlp = self.linear1(modulate(self.pre_norm(x), mod.shift, mod.scale)).split(
             [3 * self.hidden_size, self.mlp_hidden], dim=-1
@@ -211,8 +230,14 @@ class HYVideoDiffusionTransformer(nn.Module):
         self.time_in = TimestepEmbedder(hidden_size, act="silu")
         self.vector_in = MLPEmbedder(text_states_dim_2, hidden_size)
         self.guidance_in = TimestepEmbedder(hidden_size, act="silu") if guidance_embed else None
-        block_kw = dict(hidden_size=hidden_size, heads_num=heads_num, mlp_width_ratio=mlp_width_ratio,
-                        mlp_act_type=mlp_act_type, qk_norm=qk_norm, qk_norm_type=qk_norm_type)  # fmt: skip
+        block_kw = dict(
+            hidden_size=hidden_size,
+            heads_num=heads_num,
+            mlp_width_ratio=mlp_width_ratio,
+            mlp_act_type=mlp_act_type,
+            qk_norm=qk_norm,
+            qk_norm_type=qk_norm_type,
+        )
         self.double_blocks = nn.ModuleList(
             [MMDoubleStreamBlock(**block_kw, qkv_bias=qkv_bias) for _ in range(mm_double_blocks_depth)]
         )

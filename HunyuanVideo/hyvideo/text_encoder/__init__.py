@@ -88,9 +88,13 @@ class TextEncoder:
         template, crop = self.templates.get(data_type, ("{}", 0))
         texts = [template.format(p) for p in prompts]
         tokens = self.tokenizer(
-            texts, max_length=self.max_length + crop, padding="max_length", truncation=True,
-            return_attention_mask=True, return_tensors="pt",
-        )  # fmt: skip
+            texts,
+            max_length=self.max_length + crop,
+            padding="max_length",
+            truncation=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
         # Follow the model wherever offloading has put it.
         ids, mask = tokens["input_ids"].to(self.model.device), tokens["attention_mask"].to(self.model.device)
         if self.type == "clipL":

@@ -39,28 +39,47 @@ _RULES: list[tuple[str, str]] = [
     (r"^txt_in\.t_embedder\.mlp\.0\.", "context_embedder.time_text_embed.timestep_embedder.linear_1."),
     (r"^txt_in\.t_embedder\.mlp\.2\.", "context_embedder.time_text_embed.timestep_embedder.linear_2."),
     (r"^txt_in\.c_embedder\.", "context_embedder.time_text_embed.text_embedder."),
-    (r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.self_attn_proj\.",
-     r"context_embedder.token_refiner.refiner_blocks.\1.attn.to_out.0."),
-    (r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.adaLN_modulation\.1\.",
-     r"context_embedder.token_refiner.refiner_blocks.\1.norm_out.linear."),
-    (r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.mlp\.fc1\.",
-     r"context_embedder.token_refiner.refiner_blocks.\1.ff.net.0.proj."),
-    (r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.mlp\.fc2\.",
-     r"context_embedder.token_refiner.refiner_blocks.\1.ff.net.2."),
-    (r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.(norm[12])\.",
-     r"context_embedder.token_refiner.refiner_blocks.\1.\2."),
-]  # fmt: skip
+    (
+        r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.self_attn_proj\.",
+        r"context_embedder.token_refiner.refiner_blocks.\1.attn.to_out.0.",
+    ),
+    (
+        r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.adaLN_modulation\.1\.",
+        r"context_embedder.token_refiner.refiner_blocks.\1.norm_out.linear.",
+    ),
+    (
+        r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.mlp\.fc1\.",
+        r"context_embedder.token_refiner.refiner_blocks.\1.ff.net.0.proj.",
+    ),
+    (
+        r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.mlp\.fc2\.",
+        r"context_embedder.token_refiner.refiner_blocks.\1.ff.net.2.",
+    ),
+    (
+        r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.(norm[12])\.",
+        r"context_embedder.token_refiner.refiner_blocks.\1.\2.",
+    ),
+]
 
 # Fused projections split along dim 0: (upstream regex, diffusers prefix, part names).
 _SPLITS: list[tuple[str, str, tuple[str, ...]]] = [
     (r"^double_blocks\.(\d+)\.img_attn_qkv\.", r"transformer_blocks.\1.attn.", ("to_q", "to_k", "to_v")),
-    (r"^double_blocks\.(\d+)\.txt_attn_qkv\.", r"transformer_blocks.\1.attn.",
-     ("add_q_proj", "add_k_proj", "add_v_proj")),
-    (r"^single_blocks\.(\d+)\.linear1\.", r"single_transformer_blocks.\1.",
-     ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp")),
-    (r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.self_attn_qkv\.",
-     r"context_embedder.token_refiner.refiner_blocks.\1.attn.", ("to_q", "to_k", "to_v")),
-]  # fmt: skip
+    (
+        r"^double_blocks\.(\d+)\.txt_attn_qkv\.",
+        r"transformer_blocks.\1.attn.",
+        ("add_q_proj", "add_k_proj", "add_v_proj"),
+    ),
+    (
+        r"^single_blocks\.(\d+)\.linear1\.",
+        r"single_transformer_blocks.\1.",
+        ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp"),
+    ),
+    (
+        r"^txt_in\.individual_token_refiner\.blocks\.(\d+)\.self_attn_qkv\.",
+        r"context_embedder.token_refiner.refiner_blocks.\1.attn.",
+        ("to_q", "to_k", "to_v"),
+    ),
+]
 
 
 def dit_to_diffusers(state_dict: dict[str, Tensor], hidden_size: int) -> dict[str, Tensor]:

@@ -25,9 +25,15 @@ def save_video(video: Tensor, path: str | Path, fps: int) -> Path:
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.mp4")
     try:
         writer = imageio.get_writer(
-            str(tmp), format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=8,
-            pixelformat="yuv420p", macro_block_size=1,
-        )  # fmt: skip
+            str(tmp),
+            format="FFMPEG",
+            mode="I",
+            fps=fps,
+            codec="libx264",
+            quality=8,
+            pixelformat="yuv420p",
+            macro_block_size=1,
+        )
         with writer:
             for frame in to_uint8_frames(video):
                 writer.append_data(frame)

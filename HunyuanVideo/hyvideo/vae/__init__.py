@@ -97,8 +97,12 @@ def load_vae(
     vae = vae.to(device=device).eval().requires_grad_(False)
     if tiling:
         vae.enable_tiling(
-            tile_sample_min_height=256, tile_sample_min_width=256, tile_sample_min_num_frames=64,
-            tile_sample_stride_height=192, tile_sample_stride_width=192, tile_sample_stride_num_frames=48,
-        )  # fmt: skip
+            tile_sample_min_height=256,
+            tile_sample_min_width=256,
+            tile_sample_min_num_frames=64,
+            tile_sample_stride_height=192,
+            tile_sample_stride_width=192,
+            tile_sample_stride_num_frames=48,
+        )
     logger.info(f"VAE from {vae_dir} ({dtype}, tiling {'on' if tiling else 'off'})")
     return vae

@@ -1,7 +1,5 @@
 """Task registry: WAN_CONFIGS, SIZE_CONFIGS, SUPPORTED_SIZES (upstream names, frozen dataclasses)."""
 
-from dataclasses import replace
-
 from .shared import WanConfig, WanT5Config, WanVAEConfig
 from .tasks import DEBUG_T2V, T2V_1_3B, T2V_14B, TINY_T2V
 
@@ -42,5 +40,4 @@ __all__ = [
     "WanConfig",
     "WanT5Config",
     "WanVAEConfig",
-    "replace",
 ]

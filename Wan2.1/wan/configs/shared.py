@@ -88,8 +88,6 @@ class WanConfig:
         head_dim = self.dim // self.num_heads
         if head_dim % 2 or head_dim // 6 < 1:
             raise ValueError(f"head_dim={head_dim} must be even and >= 6 for the 3-axis RoPE")
-        if self.t5.dim != self.text_dim:
-            raise ValueError(f"t5.dim={self.t5.dim} must equal text_dim={self.text_dim}")
 
     @property
     def text_dim(self) -> int:
