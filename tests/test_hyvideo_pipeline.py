@@ -71,3 +71,21 @@ def test_cache_always_refreshing_is_bit_identical_and_demo_preset_reuses(sampler
     assert stats["block_evals_total"] == 36 and stats["block_evals_computed"] == 30
     assert branches == ({"uncond|cond"} if cfg_scale > 1 else {"cond"})
     assert not torch.equal(cached, base) and (cached - base).abs().max() < 0.5
+
+
+def test_predict_starts_the_cache_refuses_other_step_counts_and_decodes_with_it_empty(sampler):
+    with apply_cache(sampler.model, HY_CACHE_SPEC, HY_DEBUG_DEMO, 6) as handle:
+        with pytest.raises(ValueError, match="runs 4 steps but this cache was built for 6"):
+            _run(sampler, cache=handle, infer_steps=4)
+        held_at_decode = []
+        decode = sampler.decode
+        sampler.decode = lambda z: (held_at_decode.append((handle.bytes_held, len(handle._slots))), decode(z))[1]
+        try:
+            first, _ = _run(sampler, cache=handle, num_videos_per_prompt=2, batch_size=1)
+            second, _ = _run(sampler, cache=handle, num_videos_per_prompt=2, batch_size=1)
+        finally:
+            del sampler.decode
+        # two batches of one video: counts cover both batches of the last generation only
+        assert handle.stats()["block_evals_total"] == 2 * 36 and handle.bytes_peak > 0
+    assert held_at_decode == [(0, 0), (0, 0)]
+    assert torch.equal(first, second)
