@@ -142,10 +142,9 @@ def test_blocks_do_not_change_their_inputs(build, stack):
 def test_compiled_wan_blocks_under_the_cache_match_eager():
     """Regional compile (inductor, as `--compile`) of real Wan blocks, the cache wrapped around them."""
     import torch._dynamo
+    from torch._dynamo.utils import counters
 
     from delta_cache import compile_blocks
-
-    from torch._dynamo.utils import counters
 
     torch._dynamo.reset()
     counters.clear()
