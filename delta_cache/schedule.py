@@ -105,8 +105,10 @@ class StackSchedule:
         else:
             listed = self.refresh_steps
             if num_steps != self.for_steps:
-                # Scale a list written for `for_steps` steps proportionally (documented behaviour).
-                listed = tuple(sorted({round(s * num_steps / self.for_steps) for s in listed}))
+                # Scale a list written for `for_steps` steps proportionally (documented behaviour); a step that
+                # rounds onto the end of a shorter run has nothing left to refresh for.
+                scaled = {round(s * num_steps / self.for_steps) for s in listed}
+                listed = tuple(sorted(s for s in scaled if s < num_steps))
             bad = [s for s in listed if s >= num_steps]
             if bad:
                 raise ValueError(f"refresh steps {bad} are beyond the {num_steps} sampling steps")

@@ -2,12 +2,15 @@
 
     python scripts/bench_cache.py --model wan --scale moderate          # CPU-sized, release depth (40 blocks)
     python scripts/bench_cache.py --model hyvideo --scale real          # HYVideo-T/2 at 720p x 129 frames (CUDA)
+    python scripts/bench_cache.py --scale real --frames 21 --steps 20 --cache_dtypes fp32,bf16 --compile
 
-Weights are random (speed does not depend on their values). Three runs of the same loop per model:
-  baseline   no wrappers (the exact code path without --delta_cache)
-  wrapped    wrappers installed but every step computed (their overhead)
-  cached     the release preset
-Printed and appended to --out as JSON lines: seconds, achieved vs theoretical speedup, cache bytes, peak memory.
+Weights are random (speed does not depend on their values). Runs of the same loop per model:
+  baseline        no wrappers (the exact code path without --delta_cache)
+  wrapped         wrappers installed but every step computed (their overhead)
+  cached_<dtype>  the release preset, deltas stored in <dtype> (one run per --cache_dtypes entry)
+  *_compiled      with --compile: baseline and the first cached run again, every block compiled once
+Printed and appended to --out as JSON lines: seconds, achieved vs theoretical speedup, cache bytes per delta
+dtype, peak memory per run (CUDA).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from delta_cache import CacheConfig, StackSchedule, apply_cache
+from delta_cache import STORAGE_DTYPES, CacheConfig, StackSchedule, apply_cache, compile_blocks
 
 # (model, scale) -> what to build: config overrides, video size, frames
 SCALES = {
@@ -49,7 +52,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def wan_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int):
+def wan_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int, frames: int | None):
     """(model, spec, preset, run(branch) -> latent) for Wan T2V-14B geometry."""
     from wan.cache_spec import T2V_14B_RELEASED, WAN_CACHE_SPEC
     from wan.configs import WAN_CONFIGS
@@ -61,7 +64,7 @@ def wan_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int):
     cfg = dataclasses.replace(WAN_CONFIGS["t2v-14B"], **s["overrides"])
     with torch.device(device):
         model = WanModel(**cfg.model_kwargs()).to(dtype).eval().requires_grad_(False)
-    shape = latent_shape(cfg, s["size"], s["frames"])
+    shape = latent_shape(cfg, s["size"], frames or s["frames"])
     seq_len = sequence_length(cfg, shape)
     g = torch.Generator(device).manual_seed(0)
     noise = torch.randn(shape, generator=g, device=device)
@@ -76,7 +79,7 @@ def wan_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int):
     return model, WAN_CACHE_SPEC, T2V_14B_RELEASED, run, f"{seq_len} tokens"
 
 
-def hy_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int):
+def hy_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int, frames: int | None):
     from hyvideo.cache_spec import HY_CACHE_SPEC, HY_T2V_RELEASED
     from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
     from hyvideo.inference import TextConditioning, denoise, latent_shape
@@ -89,7 +92,7 @@ def hy_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int):
     with torch.device(device):
         model = HYVideoDiffusionTransformer(**cfg.model_kwargs()).to(dtype).eval().requires_grad_(False)
     w, h = s["size"]
-    shape = latent_shape(cfg, h, w, s["frames"])
+    shape = latent_shape(cfg, h, w, frames or s["frames"])
     g = torch.Generator(device).manual_seed(0)
     noise = torch.randn((1, *shape), generator=g, device=device)
     mask = torch.zeros(1, cfg.text_len, dtype=torch.int64, device=device)
@@ -123,34 +126,60 @@ def timed(run, branch, device: torch.device) -> float:
 
 
 @torch.inference_mode()
-def bench(model_name: str, scale: str, device: torch.device, dtype: torch.dtype, steps: int, repeats: int) -> dict:
+def bench(
+    model_name: str,
+    scale: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    steps: int,
+    repeats: int,
+    frames: int | None = None,
+    cache_dtypes: tuple[str, ...] = ("auto",),
+    compile_too: bool = False,
+) -> dict:
     build = wan_loop if model_name == "wan" else hy_loop
-    model, spec, preset, run, tokens = build(scale, device, dtype, steps)
+    model, spec, preset, run, tokens = build(scale, device, dtype, steps, frames)
     never = CacheConfig(
         name="never-reuse",
         stacks={k: StackSchedule(cached=v.cached, warmup=steps, interval=1) for k, v in preset.stacks.items()},
     )
-    run(lambda name, step: nullcontext())  # warm-up (kernels, allocator)
-    times: dict[str, list[float]] = {"baseline": [], "wrapped": [], "cached": []}
-    stats = None
-    peak = {}
-    for _ in range(repeats):  # interleaved so that drift hits every variant alike
-        for variant in times:
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            if variant == "baseline":
-                times[variant].append(timed(run, lambda name, step: nullcontext(), device))
-            else:
-                handle = apply_cache(model, spec, never if variant == "wrapped" else preset, steps)
+    storage = {name: None if name == "auto" else STORAGE_DTYPES[name] for name in cache_dtypes}
+    configs = {"baseline": None, "wrapped": (never, None)} | {f"cached_{n}": (preset, d) for n, d in storage.items()}
+    times: dict[str, list[float]] = {k: [] for k in configs}
+    stats: dict[str, dict] = {}
+    peak: dict[str, int] = {}
+
+    def measure(variant: str, config) -> None:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        if config is None:
+            times[variant].append(timed(run, lambda name, step: nullcontext(), device))
+        else:
+            with apply_cache(model, spec, config[0], steps, storage_dtype=config[1]) as handle:
                 times[variant].append(timed(run, handle.branch, device))
-                if variant == "cached":
-                    stats = handle.stats()
-                handle.remove()
-            if device.type == "cuda":
-                peak[variant] = torch.cuda.max_memory_allocated(device)
+                stats[variant] = handle.stats()
+        if device.type == "cuda":
+            peak[variant] = torch.cuda.max_memory_allocated(device)
+
+    run(lambda name, step: nullcontext())  # warm-up (kernels, allocator)
+    for _ in range(repeats):  # interleaved so that drift hits every variant alike
+        for variant, config in configs.items():
+            measure(variant, config)
+    if compile_too:
+        first_cached = next(k for k in configs if k.startswith("cached_"))
+        compile_blocks(model, spec)
+        t0 = time.perf_counter()
+        run(lambda name, step: nullcontext())  # compiles every block shape once
+        compile_seconds = time.perf_counter() - t0
+        times |= {"baseline_compiled": [], f"{first_cached}_compiled": []}
+        for _ in range(repeats):
+            measure("baseline_compiled", None)
+            measure(f"{first_cached}_compiled", configs[first_cached])
     best = {k: min(v) for k, v in times.items()}
-    achieved = best["baseline"] / best["cached"]
-    return {
+    cached = next(k for k in configs if k.startswith("cached_"))
+    achieved = best["baseline"] / best[cached]
+    theory = stats[cached]["theoretical_speedup"]
+    result = {
         "model": model_name,
         "scale": scale,
         "tokens": tokens,
@@ -158,14 +187,25 @@ def bench(model_name: str, scale: str, device: torch.device, dtype: torch.dtype,
         "device": device_name(device),
         "dtype": str(dtype).removeprefix("torch."),
         "seconds": {k: round(v, 3) for k, v in best.items()},
-        "theoretical_speedup": round(stats["theoretical_speedup"], 3),
+        "theoretical_speedup": round(theory, 3),
         "achieved_speedup": round(achieved, 3),
-        "achieved_over_theoretical": round(achieved / stats["theoretical_speedup"], 3),
+        "achieved_over_theoretical": round(achieved / theory, 3),
         "wrapper_overhead_pct": round(100 * (best["wrapped"] / best["baseline"] - 1), 2),
-        "block_evals": f"{stats['block_evals_computed']}/{stats['block_evals_total']}",
-        "cache_bytes_peak": stats["cache_bytes_peak"],
+        "block_evals": f"{stats[cached]['block_evals_computed']}/{stats[cached]['block_evals_total']}",
+        "cache_bytes_peak": {
+            k.removeprefix("cached_"): v["cache_bytes_peak"]
+            for k, v in stats.items()
+            if k.startswith("cached_") and not k.endswith("_compiled")
+        },
         "peak_memory_bytes": peak or None,
     }
+    if compile_too:
+        result["compile_seconds"] = round(compile_seconds, 1)
+        result["compiled_speedup"] = {
+            "baseline": round(best["baseline"] / best["baseline_compiled"], 3),
+            cached: round(best[cached] / best[f"{cached}_compiled"], 3),
+        }
+    return result
 
 
 def device_name(device: torch.device) -> str:
@@ -181,14 +221,25 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--frames", type=int, default=None, help="frames, 4n+1 (default: the scale's)")
+    p.add_argument("--cache_dtypes", default="auto", help='delta dtypes to run the cached loop with, e.g. "fp32,bf16"')
+    p.add_argument("--compile", action="store_true", help="also time baseline and cached with every block compiled")
     p.add_argument("--out", type=Path, default=None, help="append results as JSON lines")
     args = p.parse_args()
     device = torch.device(args.device)
     if args.scale == "real" and device.type != "cuda":
         p.error("--scale real needs a CUDA device (random 14B/13B weights in bf16)")
+    if args.frames is not None and (args.frames < 1 or (args.frames - 1) % 4):
+        p.error(f"--frames must be 4n+1, got {args.frames}")
+    cache_dtypes = tuple(d.strip() for d in args.cache_dtypes.split(","))
+    bad = [d for d in cache_dtypes if d != "auto" and d not in STORAGE_DTYPES]
+    if bad:
+        p.error(f"--cache_dtypes: unknown {bad}; accepted: auto, {', '.join(STORAGE_DTYPES)}")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     for name in ["wan", "hyvideo"] if args.model == "both" else [args.model]:
-        result = bench(name, args.scale, device, dtype, args.steps, args.repeats)
+        result = bench(
+            name, args.scale, device, dtype, args.steps, args.repeats, args.frames, cache_dtypes, args.compile
+        )
         print(json.dumps(result))
         if args.out:
             with args.out.open("a") as f:

@@ -185,6 +185,7 @@ def test_schedules():
     assert StackSchedule(cached=(), warmup=6, linear=(11, 2)).refreshes(50) == (6, 18, 26, 32, 38, 42, 46, 48)
     listed = StackSchedule(cached=(), warmup=3, refresh_steps=(6, 18, 26, 32, 38, 42, 46, 48), for_steps=50)
     assert listed.refreshes(25) == (3, 9, 13, 16, 19, 21, 23, 24)  # scaled for 25 steps
+    assert listed.refreshes(8) == (3, 4, 5, 6, 7)  # 48 -> round(7.68) = 8: past the end of 8 steps, dropped
     last = StackSchedule(cached=(), warmup=2, interval=3, last_full=2).actions(8)
     assert last == (FULL, FULL, REFRESH, REUSE, REUSE, REFRESH, FULL, FULL)
 
