@@ -112,14 +112,14 @@ def _run(args, cfg, device: torch.device, group) -> int:
         from hyvideo.parallel import parallelize
 
         parallelize(sampler.model, group)
-    from delta_cache import apply_cache, compile_blocks, storage_dtype_for
+    from delta_cache import apply_cache, cache_dtype_for, compile_blocks
     from hyvideo.cache_spec import HY_CACHE_SPEC
 
     if args.compile:
         compile_blocks(sampler.model, HY_CACHE_SPEC)
     handle = None
     if args.cache_config is not None:
-        dtype = storage_dtype_for(args.cache_dtype, device)
+        dtype = cache_dtype_for(args.cache_dtype, device)
         handle = apply_cache(sampler.model, HY_CACHE_SPEC, args.cache_config, args.infer_steps, dtype)
         cached = {k: v.cached for k, v in args.cache_config.stacks.items()}
         logger.info(f"delta_cache: {args.cache_config.name}, cached {cached}, deltas in {dtype or 'the stream dtype'}")

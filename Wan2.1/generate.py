@@ -74,14 +74,14 @@ def _run(args, device: torch.device, group) -> int:
                 apply_fsdp(pipe.model, pipe.model.blocks, device, torch.bfloat16 if device.type == "cuda" else None)
             if args.t5_fsdp:
                 apply_fsdp(pipe.text_encoder.model, pipe.text_encoder.model.encoder.block, device)
-        from delta_cache import apply_cache, compile_blocks, storage_dtype_for
+        from delta_cache import apply_cache, cache_dtype_for, compile_blocks
         from wan.cache_spec import WAN_CACHE_SPEC
 
         if args.compile:
             compile_blocks(pipe.model, WAN_CACHE_SPEC)
         handle = None
         if args.cache_config is not None:
-            dtype = storage_dtype_for(args.cache_dtype, device)
+            dtype = cache_dtype_for(args.cache_dtype, device)
             handle = apply_cache(pipe.model, WAN_CACHE_SPEC, args.cache_config, args.sample_steps, dtype)
             logger.info(
                 f"delta_cache: {args.cache_config.name}, cached blocks "

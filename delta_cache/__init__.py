@@ -6,7 +6,7 @@ wraps the cached blocks and returns a `CacheHandle` that owns all state. This pa
 
 from .compile import compile_blocks
 from .distributed import RankDivergence, reduce_stats
-from .handle import STORAGE_DTYPES, CacheHandle, apply_cache, storage_dtype_for
+from .handle import CACHE_DTYPES, CacheHandle, apply_cache, cache_dtype_for
 from .report import run_report, write_report
 from .schedule import (
     FULL,
@@ -23,8 +23,8 @@ from .spec import BlockStack, CacheSpec
 
 __all__ = [
     "apply_cache",
-    "storage_dtype_for",
-    "STORAGE_DTYPES",
+    "cache_dtype_for",
+    "CACHE_DTYPES",
     "compile_blocks",
     "run_report",
     "reduce_stats",

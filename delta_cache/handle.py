@@ -12,16 +12,16 @@ from .schedule import REUSE, CacheConfig, runs_of
 from .spec import CacheSpec
 from .wrappers import ISOLATED, RUN_END, RUN_INNER, RUN_START, CachedBlock
 
-STORAGE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+CACHE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def storage_dtype_for(choice: str, device: torch.device | str) -> torch.dtype | None:
+def cache_dtype_for(choice: str, device: torch.device | str) -> torch.dtype | None:
     """`--cache_dtype`: "auto" is bf16 on CUDA (Wan's fp32 deltas halve) and the stream's own dtype elsewhere."""
     if choice == "auto":
         return torch.bfloat16 if torch.device(device).type == "cuda" else None
-    if choice not in STORAGE_DTYPES:
-        raise ValueError(f"unknown cache dtype {choice!r}; accepted: auto, {', '.join(STORAGE_DTYPES)}")
-    return STORAGE_DTYPES[choice]
+    if choice not in CACHE_DTYPES:
+        raise ValueError(f"unknown cache dtype {choice!r}; accepted: auto, {', '.join(CACHE_DTYPES)}")
+    return CACHE_DTYPES[choice]
 
 
 def _nbytes(tensors: tuple[Tensor, ...]) -> int:
@@ -40,10 +40,10 @@ class CacheHandle:
         spec: CacheSpec,
         config: CacheConfig,
         num_steps: int,
-        storage_dtype: torch.dtype | None = None,
+        cache_dtype: torch.dtype | None = None,
     ):
         self.model, self.spec, self.config, self.num_steps = model, spec, config, num_steps
-        self.storage_dtype = storage_dtype
+        self.cache_dtype = cache_dtype
         self.actions = {attr: sched.actions(num_steps) for attr, sched in config.stacks.items()}
         # After this step a stack's deltas are never read again: they are freed when its pass ends.
         self._last_reuse = {
@@ -146,7 +146,7 @@ class CacheHandle:
     def store_delta(self, stack: str, run: int, streams_out: tuple[Tensor, ...]) -> None:
         slot = self._slot(stack, run)
         anchor = slot["anchor"]
-        dtype = self.storage_dtype
+        dtype = self.cache_dtype
         delta = tuple((o - a) if dtype is None else (o - a).to(dtype) for o, a in zip(streams_out, anchor, strict=True))
         slot["delta"] = delta
         self._hold(delta)  # the anchor is still held here: the peak includes both
@@ -187,7 +187,7 @@ class CacheHandle:
             "block_evals_total": total,
             "theoretical_speedup": total / computed if computed else 1.0,
             "cache_bytes_peak": self.bytes_peak,
-            "cache_dtype": None if self.storage_dtype is None else str(self.storage_dtype).removeprefix("torch."),
+            "cache_dtype": None if self.cache_dtype is None else str(self.cache_dtype).removeprefix("torch."),
             "per_branch_stack": per,
         }
 
@@ -241,11 +241,11 @@ def apply_cache(
     spec: CacheSpec,
     config: CacheConfig,
     num_steps: int,
-    storage_dtype: torch.dtype | None = None,
+    cache_dtype: torch.dtype | None = None,
 ) -> CacheHandle:
     """Wrap the cached blocks of `model` (after its weights are loaded) and return the owning handle.
 
-    `storage_dtype` stores the deltas in that dtype (e.g. bf16 for Wan's fp32 stream: half the memory);
+    `cache_dtype` stores the deltas in that dtype (e.g. bf16 for Wan's fp32 stream: half the memory);
     None keeps the stream's dtype. Reuse adds them back in the stream's dtype.
 
     Example:
@@ -257,6 +257,6 @@ def apply_cache(
         # the original blocks are back
     """
     _validate(model, spec, config, num_steps)
-    handle = CacheHandle(model, spec, config, num_steps, storage_dtype)
+    handle = CacheHandle(model, spec, config, num_steps, cache_dtype)
     handle._install()
     return handle

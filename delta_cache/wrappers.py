@@ -62,5 +62,5 @@ class CachedBlock(nn.Module):
         if self.role in (RUN_START, RUN_INNER):
             return self._join(streams_in)
         delta = handle.delta(self.stack, self.run, self.index)
-        # The stored dtype may be narrower than the stream's (`storage_dtype`); the sum keeps the stream's dtype.
+        # The stored dtype may be narrower than the stream's (`cache_dtype`); the sum keeps the stream's dtype.
         return self._join(tuple(s + d.to(s.dtype) for s, d in zip(streams_in, delta, strict=True)))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from delta_cache import STORAGE_DTYPES, CacheConfig, StackSchedule, apply_cache, compile_blocks
+from delta_cache import CACHE_DTYPES, CacheConfig, StackSchedule, apply_cache, compile_blocks
 
 # (model, scale) -> what to build: config overrides, video size, frames
 SCALES = {
@@ -143,7 +143,7 @@ def bench(
         name="never-reuse",
         stacks={k: StackSchedule(cached=v.cached, warmup=steps, interval=1) for k, v in preset.stacks.items()},
     )
-    storage = {name: None if name == "auto" else STORAGE_DTYPES[name] for name in cache_dtypes}
+    storage = {name: None if name == "auto" else CACHE_DTYPES[name] for name in cache_dtypes}
     configs = {"baseline": None, "wrapped": (never, None)} | {f"cached_{n}": (preset, d) for n, d in storage.items()}
     times: dict[str, list[float]] = {k: [] for k in configs}
     stats: dict[str, dict] = {}
@@ -155,7 +155,7 @@ def bench(
         if config is None:
             times[variant].append(timed(run, lambda name, step: nullcontext(), device))
         else:
-            with apply_cache(model, spec, config[0], steps, storage_dtype=config[1]) as handle:
+            with apply_cache(model, spec, config[0], steps, cache_dtype=config[1]) as handle:
                 times[variant].append(timed(run, handle.branch, device))
                 stats[variant] = handle.stats()
         if device.type == "cuda":
@@ -232,9 +232,9 @@ def main() -> None:
     if args.frames is not None and (args.frames < 1 or (args.frames - 1) % 4):
         p.error(f"--frames must be 4n+1, got {args.frames}")
     cache_dtypes = tuple(d.strip() for d in args.cache_dtypes.split(","))
-    bad = [d for d in cache_dtypes if d != "auto" and d not in STORAGE_DTYPES]
+    bad = [d for d in cache_dtypes if d != "auto" and d not in CACHE_DTYPES]
     if bad:
-        p.error(f"--cache_dtypes: unknown {bad}; accepted: auto, {', '.join(STORAGE_DTYPES)}")
+        p.error(f"--cache_dtypes: unknown {bad}; accepted: auto, {', '.join(CACHE_DTYPES)}")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     for name in ["wan", "hyvideo"] if args.model == "both" else [args.model]:
         result = bench(

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
 
-    from delta_cache import apply_cache, storage_dtype_for
+    from delta_cache import apply_cache, cache_dtype_for
     from wan import WanT2V
     from wan.cache_spec import WAN_CACHE_SPEC
 
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cached_seconds, cached_videos = None, []
     if cache_config is not None:
-        dtype = storage_dtype_for(args.cache_dtype, pipe.device)
+        dtype = cache_dtype_for(args.cache_dtype, pipe.device)
         handle = apply_cache(pipe.model, WAN_CACHE_SPEC, cache_config, args.sample_steps, dtype)
         t0 = time.perf_counter()
         for i, (scene, row) in enumerate(zip(scenes, rows, strict=True)):

@@ -167,7 +167,7 @@ def part_memory(device: torch.device, smoke: bool) -> dict:
                 denoise(model, noise, sched, ctx, null, 5.0, seq_len, progress=False)
                 cache = 0
             else:
-                with apply_cache(model, WAN_CACHE_SPEC, preset, 3, storage_dtype=storage) as handle:
+                with apply_cache(model, WAN_CACHE_SPEC, preset, 3, cache_dtype=storage) as handle:
                     denoise(model, noise, sched, ctx, null, 5.0, seq_len, branch=handle.branch, progress=False)
                     cache = handle.bytes_peak
         if device.type == "cuda":

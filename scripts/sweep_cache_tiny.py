@@ -81,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             videos = []
             for i in range(len(scenes)):
-                handle.reset()
-                videos.append(generate(i, handle))
+                videos.append(generate(i, handle))  # the pipeline starts the handle afresh for each video
             speedup = handle.stats()["theoretical_speedup"]
         finally:
             handle.remove()

@@ -359,7 +359,7 @@ def test_bf16_storage_halves_the_memory_and_keeps_the_stream_dtype():
     outs, peaks = {}, {}
     for dtype in (None, torch.bfloat16):
         model = ToyModel(n=6)
-        h = apply_cache(model, SPEC, config((0, 1, 2, 4), warmup=1, interval=3), 6, storage_dtype=dtype)
+        h = apply_cache(model, SPEC, config((0, 1, 2, 4), warmup=1, interval=3), 6, cache_dtype=dtype)
         outs[dtype] = run(model, h, 6)
         peaks[dtype] = h.bytes_peak
         assert h.stats()["cache_dtype"] == (None if dtype is None else "bfloat16")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from delta_cache import STORAGE_DTYPES, CacheConfig, override_schedule, parse_index_list, parse_linear
+from delta_cache import CACHE_DTYPES, CacheConfig, override_schedule, parse_index_list, parse_linear
 
 from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
 
@@ -33,7 +33,7 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache_last_full", type=int, default=None, help="always compute the last k steps (preset's)")
     g.add_argument(
         "--cache_dtype",
-        choices=["auto", *STORAGE_DTYPES],
+        choices=["auto", *CACHE_DTYPES],
         default="auto",
         help="dtype the deltas are stored in; auto: bf16 on CUDA, the stream's dtype on CPU",
     )
