@@ -168,3 +168,16 @@ def test_help_lists_upstream_flags():
         "--step_cache_list",
     ):
         assert flag in proc.stdout, flag
+
+
+def test_compile_flag_compiles_both_stacks(sample_video_main, tmp_path, monkeypatch):
+    import delta_cache
+
+    real, counts = delta_cache.compile_blocks, []
+    monkeypatch.setattr(delta_cache, "compile_blocks", lambda m, s, **kw: counts.append(real(m, s, backend="eager")))
+    out = tmp_path / "r"
+    assert sample_video_main(["--save-path", str(out), "--infer-steps", "6", "--delta_cache", "--compile"]) == 0
+    assert counts == [2 + 4]  # HYVideo-debug: 2 double + 4 single blocks
+    (report,) = out.glob("*.delta_cache.json")
+    stats = json.loads(report.read_text())
+    assert stats["block_evals_computed"] < stats["block_evals_total"]  # and the cache still reused
