@@ -7,6 +7,7 @@ wraps the cached blocks and returns a `CacheHandle` that owns all state. This pa
 from .compile import compile_blocks
 from .distributed import RankDivergence, reduce_stats
 from .handle import CACHE_DTYPES, CacheHandle, apply_cache, cache_dtype_for
+from .preset_file import check_preset_name, load_preset, preset_from_dict, preset_to_dict, save_preset
 from .report import run_report, write_report
 from .schedule import (
     FULL,
@@ -23,6 +24,11 @@ from .spec import BlockStack, CacheSpec
 
 __all__ = [
     "apply_cache",
+    "check_preset_name",
+    "load_preset",
+    "save_preset",
+    "preset_to_dict",
+    "preset_from_dict",
     "cache_dtype_for",
     "CACHE_DTYPES",
     "compile_blocks",

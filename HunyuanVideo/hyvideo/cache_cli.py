@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import argparse
 
-from delta_cache import CACHE_DTYPES, CacheConfig, override_schedule, parse_index_list, parse_linear
+from delta_cache import (
+    CACHE_DTYPES,
+    CacheConfig,
+    check_preset_name,
+    load_preset,
+    override_schedule,
+    parse_index_list,
+    parse_linear,
+)
 
 from .cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS
 from .configs import HYVideoConfig
@@ -25,9 +33,9 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--delta_cache", action="store_true", help="reuse cached block deltas on most steps")
     g.add_argument(
         "--cache_preset",
-        choices=list(HY_CACHE_PRESETS),
         default=None,
-        help="preset (default: the one matching the model's depths)",
+        help=f"a built-in preset ({', '.join(HY_CACHE_PRESETS)}) or a preset file PATH.json "
+        "(default: the built-in one matching the model's depths)",
     )
     for short in ("single", "double"):
         g.add_argument(f"--cache_{short}_blocks", default=None, help=f'cached {short} blocks, e.g. "0,2,4-7"')
@@ -94,11 +102,14 @@ def _cached_sets(args: argparse.Namespace, depth: dict[str, int]) -> dict[str, t
 
 def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig) -> CacheConfig | None:
     """The CacheConfig the flags describe, or None without --delta_cache. Raises ValueError on bad input."""
+    check_preset_name(args.cache_preset, HY_CACHE_PRESETS)
     if not args.delta_cache:
         return None
     depth = {"double_blocks": cfg.mm_double_blocks_depth, "single_blocks": cfg.mm_single_blocks_depth}
     key = (cfg.mm_double_blocks_depth, cfg.mm_single_blocks_depth)
-    if args.cache_preset is not None:
+    if args.cache_preset is not None and args.cache_preset.endswith(".json"):
+        preset = load_preset(args.cache_preset, depth)
+    elif args.cache_preset is not None:
         if PRESET_DEPTHS[args.cache_preset] != key:
             raise ValueError(
                 f"preset {args.cache_preset} is for {PRESET_DEPTHS[args.cache_preset]} (double, single) "

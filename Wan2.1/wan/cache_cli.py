@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import argparse
 
-from delta_cache import CACHE_DTYPES, CacheConfig, override_schedule, parse_index_list, parse_linear
+from delta_cache import (
+    CACHE_DTYPES,
+    CacheConfig,
+    check_preset_name,
+    load_preset,
+    override_schedule,
+    parse_index_list,
+    parse_linear,
+)
 
 from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
 
@@ -19,9 +27,9 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--delta_cache", action="store_true", help="reuse cached block deltas on most steps")
     g.add_argument(
         "--cache_preset",
-        choices=list(WAN_CACHE_PRESETS),
         default=None,
-        help="release preset (default: the one matching the model's depth)",
+        help=f"a built-in preset ({', '.join(WAN_CACHE_PRESETS)}) or a preset file PATH.json "
+        "(default: the built-in one matching the model's depth)",
     )
     g.add_argument("--cache_blocks", default=None, help='blocks to cache, e.g. "0,2-7,10-20" (overrides preset)')
     g.add_argument("--block_cache_list_background", default=None, help="release name of --cache_blocks")
@@ -41,6 +49,7 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
 
 def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> CacheConfig | None:
     """The CacheConfig the flags describe, or None without --delta_cache. Raises ValueError on bad input."""
+    check_preset_name(args.cache_preset, WAN_CACHE_PRESETS)
     if not args.delta_cache:
         return None
     cached = None
@@ -54,7 +63,9 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> 
             raise ValueError("--block_cache_list_foreground must be the complement of the cached blocks")
         cached = complement
     preset = None
-    if args.cache_preset is not None:
+    if args.cache_preset is not None and args.cache_preset.endswith(".json"):
+        preset = load_preset(args.cache_preset, {"blocks": num_layers})
+    elif args.cache_preset is not None:
         preset = WAN_CACHE_PRESETS[args.cache_preset]
         if PRESET_LAYERS[args.cache_preset] != num_layers:
             raise ValueError(

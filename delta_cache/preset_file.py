@@ -1,0 +1,107 @@
+"""Cache presets as JSON files: what to cache per block stack, the schedule, and where it came from.
+
+    {"format": "delta_cache.preset", "version": 1, "name": "...",
+     "depths": {"blocks": 40},                                  # blocks per stack of the model it was made for
+     "stacks": {"blocks": {"cached": [0, 2, 3], "warmup": 6, "interval": 6, "last_full": 0}},
+     "provenance": {...}}                                       # free-form: model, checkpoint, prompts, ...
+
+A stack's schedule has exactly one of `interval`, `refresh_steps` (with `for_steps`) or `linear` ([t_max,
+t_min]), as `StackSchedule`. Both CLIs take such a file as `--cache_preset PATH.json`; the built-in presets
+write out to it and read back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .schedule import CacheConfig, StackSchedule
+
+FORMAT, VERSION = "delta_cache.preset", 1
+_SOURCES = ("interval", "refresh_steps", "linear")
+
+
+def preset_to_dict(config: CacheConfig, depths: dict[str, int], provenance: dict | None = None) -> dict:
+    """The file's content for `config`, made for a model with `depths` blocks per stack."""
+    stacks = {}
+    for attr, s in config.stacks.items():
+        entry: dict = {"cached": list(s.cached), "warmup": s.warmup, "last_full": s.last_full}
+        if s.interval is not None:
+            entry["interval"] = s.interval
+        elif s.refresh_steps is not None:
+            entry.update(refresh_steps=list(s.refresh_steps), for_steps=s.for_steps)
+        else:
+            entry["linear"] = list(s.linear)
+        stacks[attr] = entry
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": config.name,
+        "depths": dict(depths),
+        "stacks": stacks,
+        "provenance": provenance or {},
+    }
+
+
+def save_preset(path: str | Path, config: CacheConfig, depths: dict[str, int], provenance: dict | None = None) -> Path:
+    """Write the preset atomically (a crash never leaves half a file); returns the path."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(preset_to_dict(config, depths, provenance), indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def preset_from_dict(data: dict, depths: dict[str, int], what: str = "preset") -> CacheConfig:
+    """A CacheConfig from a file's content, checked against the model's `depths`; ValueError names the problem."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f'{what} is not a delta_cache preset (no "format": "{FORMAT}")')
+    if data.get("version") != VERSION:
+        raise ValueError(f"{what} has version {data.get('version')!r}; this code reads version {VERSION}")
+    made_for = data.get("depths", {})
+    if made_for != depths:
+        raise ValueError(f"{what} was made for a model with {made_for} blocks per stack; this model has {depths}")
+    stacks = data.get("stacks")
+    if not isinstance(stacks, dict) or not stacks:
+        raise ValueError(f"{what} caches no block stack")
+    unknown = sorted(set(stacks) - set(depths))
+    if unknown:
+        raise ValueError(f"{what} names block stacks {unknown}; this model has {sorted(depths)}")
+    out = {}
+    for attr, entry in stacks.items():
+        extra = sorted(set(entry) - {"cached", "warmup", "last_full", "for_steps", *_SOURCES})
+        if extra:
+            raise ValueError(f"{what}, stack {attr}: unknown fields {extra}")
+        kw = {k: entry[k] for k in ("warmup", "last_full", "interval", "for_steps") if k in entry}
+        if "refresh_steps" in entry:
+            kw["refresh_steps"] = tuple(entry["refresh_steps"])
+        if "linear" in entry:
+            kw["linear"] = tuple(entry["linear"])
+        try:
+            cached = tuple(sorted(int(i) for i in entry["cached"]))
+            out[attr] = StackSchedule(cached=cached, **kw)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{what}, stack {attr}: {err}") from err
+        bad = [i for i in cached if i >= depths[attr]]
+        if bad:
+            raise ValueError(f"{what}, stack {attr}: blocks {bad} out of range 0..{depths[attr] - 1}")
+    return CacheConfig(stacks=out, name=str(data.get("name", "custom")))
+
+
+def load_preset(path: str | Path, depths: dict[str, int]) -> CacheConfig:
+    """Read a preset file for a model with `depths` blocks per stack; one-line ValueError on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--cache_preset file not found: {path}")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"--cache_preset {path} is not valid JSON: {err}") from err
+    return preset_from_dict(data, depths, what=f"--cache_preset {path}")
+
+
+def check_preset_name(value: str | None, builtin: dict) -> None:
+    """`--cache_preset` is a built-in name or a path ending in .json; anything else is a one-line error."""
+    if value is not None and value not in builtin and not value.endswith(".json"):
+        raise ValueError(f"unknown --cache_preset {value!r}; give one of {', '.join(builtin)} or a preset file .json")

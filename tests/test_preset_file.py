@@ -1,0 +1,118 @@
+"""Preset files (`--cache_preset PATH.json`): the built-in presets round-trip, both CLIs read them, bad files are
+one-line errors before anything loads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from delta_cache import CacheConfig, StackSchedule, load_preset, preset_from_dict, preset_to_dict, save_preset
+from hyvideo.cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS
+from wan.cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
+
+
+def _builtins():
+    for name, cfg in WAN_CACHE_PRESETS.items():
+        yield name, cfg, {"blocks": PRESET_LAYERS[name]}
+    for name, cfg in HY_CACHE_PRESETS.items():
+        double, single = PRESET_DEPTHS[name]
+        yield name, cfg, {"double_blocks": double, "single_blocks": single}
+
+
+@pytest.mark.parametrize(("name", "config", "depths"), list(_builtins()), ids=[b[0] for b in _builtins()])
+def test_builtin_presets_round_trip_with_identical_block_counts(tmp_path, name, config, depths):
+    path = save_preset(tmp_path / "p.json", config, depths, provenance={"source": "built-in"})
+    back = load_preset(path, depths)
+    assert back == config and back.name == name
+    for steps in (50, 30, 25):  # explicit refresh lists are scaled the same way after the round trip
+        for attr, sched in config.stacks.items():
+            assert back.stacks[attr].actions(steps) == sched.actions(steps)
+            computed = sum(depths[attr] - len(sched.cached) * (a == "reuse") for a in back.stacks[attr].actions(steps))
+            assert computed == sum(depths[attr] - len(sched.cached) * (a == "reuse") for a in sched.actions(steps))
+    assert json.loads(path.read_text())["provenance"] == {"source": "built-in"}
+
+
+def test_every_schedule_source_survives_the_file():
+    for sched in (
+        StackSchedule(cached=(1, 3), warmup=2, linear=(11.0, 2.0), last_full=1),
+        StackSchedule(cached=(0,), warmup=1, refresh_steps=(1, 4, 9), for_steps=12),
+    ):
+        cfg = CacheConfig(stacks={"blocks": sched}, name="x")
+        data = json.loads(json.dumps(preset_to_dict(cfg, {"blocks": 4})))
+        assert preset_from_dict(data, {"blocks": 4}) == cfg
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"format": "other"}', "is not a delta_cache preset"),
+        ('{"format": "delta_cache.preset", "version": 9}', "this code reads version 1"),
+        ('{"format": "delta_cache.preset", "version": 1, "depths": {"blocks": 40}, "stacks": {}}', "made for a model"),
+        (
+            '{"format": "delta_cache.preset", "version": 1, "depths": {"blocks": 8}, '
+            '"stacks": {"blocks": {"cached": [9], "warmup": 1, "interval": 2}}}',
+            "out of range 0..7",
+        ),
+        (
+            '{"format": "delta_cache.preset", "version": 1, "depths": {"blocks": 8}, '
+            '"stacks": {"blocks": {"cached": [1], "warmup": 1}}}',
+            "exactly one of",
+        ),
+        (
+            '{"format": "delta_cache.preset", "version": 1, "depths": {"blocks": 8}, '
+            '"stacks": {"blocks": {"cached": [1], "warmup": 1, "interval": 2, "every": 3}}}',
+            "unknown fields",
+        ),
+    ],
+)
+def test_bad_preset_files_fail_before_loading(tmp_path, generate_main, capsys, content, message):
+    (tmp_path / "bad.json").write_text(content)
+    with pytest.raises(SystemExit) as exc:
+        generate_main(
+            ["--delta_cache", "--cache_preset", str(tmp_path / "bad.json"), "--save_file", str(tmp_path / "o.mp4")]
+        )
+    assert exc.value.code != 0
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+@pytest.mark.parametrize("value", ["no-such-preset", "missing.json"])
+def test_unknown_preset_names_and_missing_files(tmp_path, generate_main, capsys, value):
+    with pytest.raises(SystemExit):
+        generate_main(
+            [
+                "--delta_cache",
+                "--cache_preset",
+                str(tmp_path / value) if value.endswith("json") else value,
+                "--save_file",
+                str(tmp_path / "o.mp4"),
+            ]
+        )
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ("not found" in err) if value.endswith("json") else ("unknown --cache_preset" in err and "t2v-tiny" in err)
+
+
+def test_generate_runs_a_preset_file(tmp_path, generate_main):
+    cfg = CacheConfig(name="mine", stacks={"blocks": StackSchedule(cached=(1, 2), warmup=1, interval=3)})
+    path = save_preset(tmp_path / "mine.json", cfg, {"blocks": 4})
+    args = ["--task", "t2v-debug", "--sample_steps", "7", "--base_seed", "2", "--delta_cache"]
+    assert generate_main([*args, "--cache_preset", str(path), "--save_file", str(tmp_path / "v.mp4")]) == 0
+    report = json.loads((tmp_path / "v.delta_cache.json").read_text())
+    # 7 steps: full, refresh, reuse, reuse, refresh, reuse, reuse -> 4 reuse steps x 2 blocks x 2 branches
+    assert report["preset"] == "mine" and report["block_evals_computed"] == 2 * 7 * 4 - 16
+
+
+def test_sample_video_runs_a_preset_file_with_one_stack(tmp_path, sample_video_main):
+    cfg = CacheConfig(name="singles", stacks={"single_blocks": StackSchedule(cached=(0, 1, 2), warmup=2, interval=2)})
+    path = save_preset(tmp_path / "s.json", cfg, {"double_blocks": 2, "single_blocks": 4})
+    out = tmp_path / "r"
+    assert (
+        sample_video_main(["--save-path", str(out), "--infer-steps", "6", "--delta_cache", "--cache_preset", str(path)])
+        == 0
+    )
+    (report,) = out.glob("*.delta_cache.json")
+    stats = json.loads(report.read_text())
+    # 6 steps: full, full, refresh, reuse, refresh, reuse -> 2 reuse steps x 3 single blocks, of 6 x 6 blocks
+    assert stats["preset"] == "singles" and (stats["block_evals_computed"], stats["block_evals_total"]) == (30, 36)
