@@ -75,7 +75,6 @@ class CacheHandle:
     def reset(self) -> None:
         """Forget all deltas and counters (`start` calls it; `apply_cache` starts clean)."""
         self.clear_deltas()
-        self._reused: dict[tuple[str, str], int] = {}
         self.records: list[dict] = []
         self.bytes_peak = 0
 
@@ -116,8 +115,6 @@ class CacheHandle:
 
     @torch.compiler.disable
     def count_reuse(self, stack: str) -> None:
-        key = (self._branch, stack)
-        self._reused[key] = self._reused.get(key, 0) + 1
         self._record[f"{stack}_reused"] = self._record.get(f"{stack}_reused", 0) + 1
 
     # -- the tensors -----------------------------------------------------------------------------------
@@ -178,7 +175,7 @@ class CacheHandle:
         for branch, n_passes in sorted(passes.items()):
             for stack in stacks:
                 total = n_passes * len(getattr(self.model, stack))
-                reused = self._reused.get((branch, stack), 0)
+                reused = sum(r.get(f"{stack}_reused", 0) for r in self.records if r["branch"] == branch)
                 per[f"{branch}/{stack}"] = {"computed": total - reused, "total": total, "reused": reused}
         computed = sum(v["computed"] for v in per.values())
         total = sum(v["total"] for v in per.values())
