@@ -23,7 +23,9 @@ TIMEOUT = 240
 
 def env() -> dict:
     clean = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    return {**clean, "PYTHONPATH": f"{REPO / 'Wan2.1'}{os.pathsep}{REPO / 'HunyuanVideo'}{os.pathsep}{REPO}"}
+    paths = f"{REPO / 'Wan2.1'}{os.pathsep}{REPO / 'HunyuanVideo'}{os.pathsep}{REPO}"
+    # PYTHONFAULTHANDLER: a worker that aborts (SIGABRT) prints its Python stacks into the failure message
+    return {**clean, "PYTHONPATH": paths, "PYTHONFAULTHANDLER": "1"}
 
 
 def torchrun(nproc: int, script, *args: str, cwd=None) -> subprocess.CompletedProcess:

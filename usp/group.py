@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import gc
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,4 +175,7 @@ def init_sequence_parallel(
 
 def destroy_sequence_parallel() -> None:
     if dist.is_initialized():
+        # Free what still refers to the groups (an FSDP model left as garbage by its caller) while they exist,
+        # not at interpreter teardown after them.
+        gc.collect()
         dist.destroy_process_group()
