@@ -4,9 +4,10 @@ from delta_cache import BlockStack, CacheConfig, CacheSpec, StackSchedule, parse
 
 HY_CACHE_SPEC = CacheSpec(
     stacks=(
-        BlockStack(attr="double_blocks", streams=("img", "txt")),
-        BlockStack(attr="single_blocks", streams=("x",)),
-    )
+        BlockStack(attr="double_blocks", streams=("img", "txt"), attention=""),
+        BlockStack(attr="single_blocks", streams=("x",), attention=""),
+    ),
+    prediction=lambda out: (out["x"] if isinstance(out, dict) else out)[0],  # [B, C, F, H, W] velocity
 )
 
 # 20 double blocks: 6-19 as one run refreshed every 6 steps from 6; 40 single blocks: 24 cached,

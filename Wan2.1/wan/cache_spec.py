@@ -2,7 +2,10 @@
 
 from delta_cache import BlockStack, CacheConfig, CacheSpec, StackSchedule, parse_index_list
 
-WAN_CACHE_SPEC = CacheSpec(stacks=(BlockStack(attr="blocks", streams=("x",)),))
+WAN_CACHE_SPEC = CacheSpec(
+    stacks=(BlockStack(attr="blocks", streams=("x",), attention="self_attn"),),
+    prediction=lambda out: out[0],  # WanModel returns one velocity [C, F, H, W] per sample
+)
 
 # T2V-14B (40 blocks): 28 cached blocks, warm-up 6, refresh every 6 steps; one state per CFG branch.
 T2V_14B_RELEASED = CacheConfig(

@@ -43,6 +43,7 @@ class MMDoubleStreamBlock(nn.Module):
     """img and txt streams with their own weights, attending jointly (image tokens first)."""
 
     sp = None  # sequence-parallel group, set from outside by `hyvideo.parallel.parallelize`
+    observe = None  # profiling seam, set from outside by `delta_cache.AttentionProfiler`
 
     def __init__(
         self,
@@ -100,14 +101,11 @@ class MMDoubleStreamBlock(nn.Module):
         txt_q, txt_k, txt_v = self._qkv(
             txt, txt_mod1, self.txt_norm1, self.txt_attn_qkv, self.txt_attn_q_norm, self.txt_attn_k_norm
         )
-        attn = attention(
-            torch.cat([img_q, txt_q], 1),
-            torch.cat([img_k, txt_k], 1),
-            torch.cat([img_v, txt_v], 1),
-            k_lens=k_lens,
-            sp=self.sp,
-            joint_len=txt_q.shape[1],
-        ).flatten(2)  # [B, L, D]
+        q, k = torch.cat([img_q, txt_q], 1), torch.cat([img_k, txt_k], 1)
+        if self.observe is not None:
+            self.observe(q, k, k_lens, txt_q.shape[1])
+        attn = attention(q, k, torch.cat([img_v, txt_v], 1), k_lens=k_lens, sp=self.sp, joint_len=txt_q.shape[1])
+        attn = attn.flatten(2)  # [B, L, D]
         n = img.shape[1]
         img = self._update(img, attn[:, :n], img_mod1, img_mod2, self.img_attn_proj, self.img_norm2, self.img_mlp)
         txt = self._update(txt, attn[:, n:], txt_mod1, txt_mod2, self.txt_attn_proj, self.txt_norm2, self.txt_mlp)
@@ -118,6 +116,7 @@ class MMSingleStreamBlock(nn.Module):
     """One stream x = [img | txt]: parallel attention and MLP from one input Linear (`linear1`)."""
 
     sp = None  # sequence-parallel group, set from outside by `hyvideo.parallel.parallelize`
+    observe = None  # profiling seam, set from outside by `delta_cache.AttentionProfiler`
 
     def __init__(
         self,
@@ -151,6 +150,8 @@ class MMSingleStreamBlock(nn.Module):
         if freqs is not None:  # rotate the image tokens: everything before the last txt_len
             q = torch.cat([apply_rope(q[:, :-txt_len], *freqs), q[:, -txt_len:]], dim=1)
             k = torch.cat([apply_rope(k[:, :-txt_len], *freqs), k[:, -txt_len:]], dim=1)
+        if self.observe is not None:
+            self.observe(q, k, k_lens, txt_len)
         attn = attention(q, k, v, k_lens=k_lens, sp=self.sp, joint_len=txt_len).flatten(2)  # [B, L, D]
         return x + apply_gate(self.linear2(torch.cat([attn, self.mlp_act(mlp)], dim=-1)), mod.gate)
 

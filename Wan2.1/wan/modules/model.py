@@ -123,6 +123,8 @@ class WanLayerNorm(nn.LayerNorm):
 class WanSelfAttention(nn.Module):
     # Sequence-parallel group, set from outside by `wan.parallel.parallelize`; None on one device.
     sp = None
+    # Profiling seam, set from outside by `delta_cache.AttentionProfiler`: observe(q, k, k_lens, joint_len).
+    observe = None
 
     def __init__(self, dim: int, num_heads: int, qk_norm: bool = True, eps: float = 1e-6):
         super().__init__()
@@ -140,7 +142,10 @@ class WanSelfAttention(nn.Module):
         q = self.norm_q(self.q(x)).unflatten(-1, (self.num_heads, self.head_dim))  # [B, L, H, Dh]
         k = self.norm_k(self.k(x)).unflatten(-1, (self.num_heads, self.head_dim))
         v = self.v(x).unflatten(-1, (self.num_heads, self.head_dim))
-        out = attention(apply_rope(q, rope), apply_rope(k, rope), v, k_lens=seq_lens, sp=self.sp)
+        q, k = apply_rope(q, rope), apply_rope(k, rope)
+        if self.observe is not None:
+            self.observe(q, k, seq_lens, 0)
+        out = attention(q, k, v, k_lens=seq_lens, sp=self.sp)
         return self.o(out.flatten(2))  # [B, L, D]
 
 
