@@ -3,10 +3,10 @@
 All masks end on the token grid [f, h, w] (bool) that ā is reshaped to; `to_token_grid` does the pooling
 from a finer grid (the latent grid, or pixels) with an explicit area rule.
 
-`motion` (the default for real models) follows the paper's first step, PCA of the prediction to 3 channels,
-then replaces SAM2 by a rule that needs no checkpoint: the foreground is where a voxel deviates from the
-per-pixel temporal median of the clip (a static background is its own median), split by Otsu's threshold.
-docs/profiler.md measures this rule, and variants of it, against the tiny model's ground truth.
+`motion` (the default for real models) replaces the paper's PCA + SAM2 by a rule that needs no checkpoint: the
+foreground is where a voxel of the prediction deviates from the per-pixel temporal median of the clip (a static
+background is its own median), split by Otsu's threshold. The paper's PCA to 3 channels is an option;
+docs/profiler.md measures the variants against the tiny model's ground truth.
 
 Mask file format (`--mask file`): a .npy or .npz (key "mask") array of shape [F, H, W] (one clip, used for
 every prompt) or [P, F, H, W] (one per prompt), nonzero = foreground, on the pixel grid (F = frames), the
@@ -75,17 +75,20 @@ def otsu(values: Tensor, bins: int = 256) -> float:
     return float(centres[int(between.argmax())])
 
 
-def motion_mask(prediction: Tensor, reduce: str = "pca", reference: str = "median") -> Tensor:
+def motion_mask(prediction: Tensor, reduce: str = "none", standardise: bool = True) -> Tensor:
     """Foreground [F, H, W] bool from a latent-grid prediction [C, F, H, W] (the final x0 of a generation).
 
-    `reduce`: "pca" (3 channels, as the paper) or "none" (all channels); `reference`: the per-pixel temporal
-    "median" or "mean" the deviation is measured from. The threshold is Otsu's over all voxels.
+    `reduce`: "none" (all channels) or "pca" (3 channels, the paper's image); `standardise`: each latent frame's
+    channels brought to zero mean and unit variance first (the causal VAE's first latent frame holds one frame,
+    the others four, and their statistics differ). The deviation from the per-pixel temporal median is split by
+    Otsu's threshold over all voxels. The defaults are the best of these variants on the tiny model (docs).
     """
-    if reduce not in ("pca", "none") or reference not in ("median", "mean"):
-        raise ValueError(f"motion mask: reduce must be pca|none and reference median|mean, got {reduce}, {reference}")
+    if reduce not in ("pca", "none"):
+        raise ValueError(f"motion mask: reduce must be pca or none, got {reduce!r}")
     x = pca3(prediction) if reduce == "pca" else prediction.float()
-    ref = x.median(dim=1, keepdim=True).values if reference == "median" else x.mean(dim=1, keepdim=True)
-    deviation = (x - ref).norm(dim=0)  # [F, H, W]
+    if standardise:
+        x = (x - x.mean(dim=(2, 3), keepdim=True)) / x.std(dim=(2, 3), keepdim=True).clamp(min=1e-6)
+    deviation = (x - x.median(dim=1, keepdim=True).values).norm(dim=0)  # [F, H, W]
     return deviation > otsu(deviation)
 
 

@@ -111,8 +111,8 @@ class WanTarget:
 
         return to_frames(self.pipe.vae.decode([latent.to(self.pipe.device)])[0])
 
-    def teacher_forced(self, scene, seed: int, observer) -> torch.Tensor:
-        """The model's passes on a true rendering noised to each sampler sigma; returns its latent-grid mask."""
+    def teacher_forced(self, scene, seed: int, observer) -> tuple[torch.Tensor, np.ndarray]:
+        """The model's passes on a true rendering noised to each sampler sigma; returns its mask and frames."""
         from scenes import render_scene
         from wan.schedulers import make_scheduler
         from wan.text2video import latent_shape, sequence_length
@@ -136,7 +136,8 @@ class WanTarget:
                 for name, ctx in (("cond", context), ("uncond", null)):
                     with observer.branch(name, i):
                         pipe.model([x], t=t.reshape(1), context=ctx, seq_len=seq_len)
-        return torch.from_numpy(rendered.foreground)  # pixel grid [F, H, W]
+        self.true_latent = z0.cpu()  # for the motion rule's IoU against the ground truth
+        return torch.from_numpy(rendered.foreground), rendered.video  # pixel mask [F, H, W], frames [F, H, W, 3]
 
 
 class HunyuanTarget:
@@ -437,11 +438,10 @@ def collect(args: argparse.Namespace, target) -> dict:
             generated = profiler.finish()
             entry = {"prompt": prompt, "seed": seed, "latent": latent, "drift": generated.drift}
             if args.mask == "scene":
-                pixel_mask = target.teacher_forced(args.scenes[i], seed, profiler)
+                pixel_mask, entry["frames"] = target.teacher_forced(args.scenes[i], seed, profiler)
                 entry["scores"] = profiler.finish().scores
                 entry["mask"] = to_token_grid(pixel_mask, target.grid, args.mask_area)
-                # the motion rule, measured on the true clip's latent and on the generation (docs: IoU)
-                entry["pixel_mask"] = pixel_mask
+                entry["motion_iou"] = motion_ious(target, entry["mask"], target.true_latent, latent, args.mask_area)
             else:
                 entry["scores"] = generated.scores
                 if args.mask == "motion":
@@ -458,6 +458,24 @@ def collect(args: argparse.Namespace, target) -> dict:
             out["prompts"].append(entry)
     finally:
         profiler.remove()
+    return out
+
+
+def motion_ious(target, truth: torch.Tensor, true_latent: torch.Tensor, generated: torch.Tensor, area: float) -> dict:
+    """IoU of the `motion` rule's variants against the ground truth (true clip), and on the generated clip
+    against the scene metric's pixel foreground (frames farther than 0.25 from their temporal median)."""
+    from delta_cache.masks import iou, motion_mask, to_token_grid
+    from scenes.metrics import foreground_masks
+
+    out = {}
+    for reduce in ("pca", "none"):
+        for standardise in (False, True):
+            m = to_token_grid(motion_mask(true_latent, reduce, standardise), target.grid, area)
+            out[f"true/{reduce}/{'standardised' if standardise else 'raw'}"] = iou(m, truth)
+    pixel = torch.from_numpy(foreground_masks(target.decode(generated))[0])
+    out["generated/none/standardised"] = iou(
+        to_token_grid(motion_mask(generated), target.grid, area), to_token_grid(pixel, target.grid, area)
+    )
     return out
 
 
@@ -650,6 +668,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             for ps, rel, c in validated
         ],
+        "motion_iou": {
+            k: float(np.mean([e["motion_iou"][k] for e in stats["prompts"]]))
+            for k in (stats["prompts"][0].get("motion_iou") or {})
+        },
         "profile_seconds": stats.get("profile_seconds"),
         "sensitivity_seconds": stats.get("sensitivity_seconds"),
     }
@@ -669,7 +691,9 @@ def main(argv: list[str] | None = None) -> int:
     first = stats["prompts"][0]
     stack = next(iter(target.depths))
     r = s["r"][stack]
-    frame = target.decode(first["latent"]) if needs_model else None
+    frame = first.get("frames")  # the true rendering the scene masks belong to
+    if frame is None and needs_model:
+        frame = target.decode(first["latent"])
     branch = sorted({b for b, _ in first["scores"]})[0]
     abar = first["scores"][(branch, stack)][s["from_step"] :].float().mean(dim=0)  # [blocks, f, h, w]
     hi, lo = int(np.nanargmax(r)), int(np.nanargmin(r))
