@@ -46,6 +46,7 @@ def received_attention(
     queries: int | None = None,
     seed: int = 0,
     group: Group | None = None,
+    token_order: Tensor | None = None,
     chunk_bytes: int = 1 << 28,
 ) -> Tensor:
     """ā over the video keys, [B, N_video] float32 (N_video = every rank's video rows together).
@@ -58,6 +59,8 @@ def received_attention(
         seed: the sampling seed (the same positions on every rank, so the group agrees).
         group: the sequence-parallel group when q/k hold this rank's shard; the result is reduced over it and
             identical on every rank.
+        token_order: the natural position of each gathered video row, when shards are not contiguous: sampled
+            queries are then drawn in natural positions, the same ones as on a single device.
         chunk_bytes: bound on one chunk of fp32 scores.
     """
     b, rows, h, dh = q.shape
@@ -79,6 +82,10 @@ def received_attention(
         valid_video = min(n_video, valid_keys)
         picked = query_positions(valid_video, queries, seed)
         counts[i] = len(picked)
+        if token_order is not None and queries is not None:  # natural positions -> gathered rows
+            inverse = torch.empty_like(token_order)
+            inverse[token_order] = torch.arange(len(token_order))
+            picked = inverse[picked].cpu()
         mine = picked[(picked >= offset) & (picked < offset + s)] - offset  # this rank's rows of them
         key_mask = None
         if valid_keys < n_keys:

@@ -15,7 +15,7 @@ statistic of the paper's Fig. 4, mean |ε_s − ε_{s+1}| per CFG branch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -35,8 +35,22 @@ class ProfileRecord:
     drift: dict[str, Tensor] = field(default_factory=dict)
 
 
+def gathered_token_order(shard: Callable[[Tensor], Tensor], num_tokens: int, group: Group) -> Tensor:
+    """`token_order` for a model whose shards are not contiguous: the natural position of each gathered row.
+
+    `shard` is the model's own sharding rule applied to a [1, N, 1] tensor (e.g. HunyuanVideo's
+    `lambda x: model.sp.shard(x, None, grid)[0]`); call on every rank of the group.
+    """
+    positions = torch.arange(num_tokens, dtype=torch.float32).view(1, -1, 1)
+    return group.all_gather(shard(positions).contiguous(), dim=1).view(-1).round().long()
+
+
 def seam_owner(block: nn.Module, path: str) -> nn.Module:
     """The module of `block` that carries the `observe` seam ("" = the block itself)."""
+    from .wrappers import CachedBlock
+
+    if isinstance(block, CachedBlock):  # a reused block is never called: its statistic would be missing
+        raise ValueError("the model has delta_cache wrappers; profile it without a cache (remove the handle first)")
     owner = block.get_submodule(path) if path else block
     if not hasattr(owner, "observe"):
         raise ValueError(f"{type(owner).__name__} has no `observe` seam; the spec's attention path is wrong")
@@ -123,7 +137,16 @@ class AttentionProfiler:
         if self._step is None:
             raise RuntimeError("AttentionProfiler: model called outside `with profiler.branch(name, step)`")
         with torch.no_grad():
-            abar = received_attention(q, k, k_lens, joint_len, queries=self.queries, seed=self.seed, group=self.group)
+            abar = received_attention(
+                q,
+                k,
+                k_lens,
+                joint_len,
+                queries=self.queries,
+                seed=self.seed,
+                group=self.group,
+                token_order=self.token_order,
+            )
         f, h, w = self.grid
         n = f * h * w
         if abar.shape[1] < n:

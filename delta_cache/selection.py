@@ -41,12 +41,11 @@ def equal_drift_refreshes(drift: np.ndarray, warmup: int, refreshes: int) -> tup
     cumulative = np.concatenate([[0.0], np.cumsum(d[warmup:])])[:span] + 1e-12 * np.arange(span)
     marks = np.linspace(0, cumulative[-1], refreshes, endpoint=False)
     steps = sorted({warmup + int(np.searchsorted(cumulative, m, side="left")) for m in marks})
-    j = warmup + 1  # merged marks (flat stretches) are topped up with the next free steps: exactly `refreshes`
-    while len(steps) < refreshes:
-        if j not in steps:
-            steps.append(j)
-        j += 1
-    return tuple(sorted(steps))
+    while len(steps) < refreshes:  # marks that fell on one step (steep stretches): split the longest reuse run
+        bounds = [*steps, num_steps]
+        gap, at = max((bounds[i + 1] - bounds[i], i) for i in range(len(steps)))
+        steps = sorted([*steps, bounds[at] + gap // 2])
+    return tuple(steps)
 
 
 def staleness(drift: np.ndarray, actions: tuple[str, ...]) -> float:

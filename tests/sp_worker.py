@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 import torch
@@ -103,16 +104,44 @@ def wan_cases(group, device, diverge_rank: int | None = None) -> dict:
 
         ref["cached"], h = cached_run()
         h.remove()
+        x = latents["odd"].to(device)  # 9 tokens: padded on the group
+        ref.update(
+            profile_scores(model, _wan_spec(), (3, 3, 1), lambda: model([x], t=t, context=ctx, seq_len=seq_len(x)))
+        )
 
         parallelize(model, group)
         for name, x in latents.items():
             out[name] = model([x.to(device)], t=t, context=ctx, seq_len=seq_len(x))[0]
         out["batch"] = torch.stack(model(xb, t=t.repeat(2), context=ctx + ctx_null, seq_len=seq_len(xb[0])))
+        out.update(
+            profile_scores(
+                model, _wan_spec(), (3, 3, 1), lambda: model([x], t=t, context=ctx, seq_len=seq_len(x)), group
+            )
+        )
         out["cached"], h = cached_run(diverge=diverge_rank == group.rank)
         result = summary(ref, out, h)
         h.remove()
         unparallelize(model)
     return result
+
+
+def profile_scores(model, spec, grid, run, group=None, token_order=None) -> dict:
+    """ā of every profiled block for one pass, exact and with 5 sampled queries, as one tensor per mode."""
+    from delta_cache.profiler import AttentionProfiler
+
+    out = {}
+    for name, queries in (("profile_exact", None), ("profile_sampled", 5)):
+        with AttentionProfiler(model, spec, grid, queries=queries, seed=4, group=group, token_order=token_order) as p:
+            p.start(1)
+            with p.branch("cond", 0):
+                run()
+            out[name] = torch.cat([v.float().flatten() for _, v in sorted(p.finish().scores.items())])
+    if group is not None:  # every rank must hold the same profile, not only rank 0
+        everyone: list = [None] * dist.get_world_size()
+        dist.all_gather_object(everyone, [out["profile_exact"], out["profile_sampled"]])
+        if not all(all(torch.equal(a, b) for a, b in zip(e, everyone[0], strict=True)) for e in everyone):
+            raise RuntimeError("the ranks' profiles differ")
+    return out
 
 
 def _wan_spec():
@@ -251,9 +280,17 @@ def hyvideo_cases(group, device) -> dict:
             ref[name] = forward(x)
         ref["cached"], h = cached_run()
         h.remove()
+        x = latents["split_height"]
+        grid = (x.shape[2], x.shape[3] // 2, x.shape[4] // 2)
+        ref.update(profile_scores(model, HY_CACHE_SPEC, grid, lambda: forward(x)))
         parallelize(model, group)
         for name, x in latents.items():
             out[name] = forward(x)
+        from delta_cache.profiler import gathered_token_order
+
+        x = latents["split_height"]
+        order = gathered_token_order(lambda p: model.sp.shard(p, None, grid)[0], math.prod(grid), group)
+        out.update(profile_scores(model, HY_CACHE_SPEC, grid, lambda: forward(x), group, order))
         out["cached"], h = cached_run()
         result = summary(ref, out, h)
         h.remove()

@@ -52,6 +52,8 @@ def test_sequence_parallel_equals_single_process(tmp_path, model):
     # wan: divisible and padded (9 tokens on 2 ranks) sequences, a batch of 2, a cached UniPC loop;
     # hyvideo: split along height and along width, padded unequal text masks in a batch of 2, a cached loop
     cases = ["even", "odd", "batch", "cached"] if model == "wan" else ["split_height", "split_width", "cached"]
+    # the profiler's ā, exact and query-sampled, reduced over the group: the single-process values
+    cases += ["profile_exact", "profile_sampled"]
     for case in cases:
         assert result[case] <= 1e-5, (case, result[case])
     assert len(result["reused_per_rank"]) == 2 and min(result["reused_per_rank"]) > 0

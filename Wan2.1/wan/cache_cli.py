@@ -47,6 +47,16 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def profile_command(args: argparse.Namespace, task: str) -> str:
+    """The scripts/profile.py command that makes a preset for this very model and sampler."""
+    parts = ["python scripts/profile.py", f"--task {task}"]
+    for flag in ("ckpt_dir", "size", "frame_num", "sample_steps"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            parts.append(f"--{flag} {value}")
+    return " ".join([*parts, f"--out {task}.json"])
+
+
 def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> CacheConfig | None:
     """The CacheConfig the flags describe, or None without --delta_cache. Raises ValueError on bad input."""
     check_preset_name(args.cache_preset, WAN_CACHE_PRESETS)
@@ -76,8 +86,8 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> 
         preset = WAN_CACHE_PRESETS[matching[0]] if matching else None
     if preset is None and cached is None:
         raise ValueError(
-            f"no delta_cache preset for {task} ({num_layers} blocks); give --cache_blocks and a schedule "
-            "(--cache_interval, --cache_refresh_steps or --cache_linear)"
+            f"no delta_cache preset for {task} ({num_layers} blocks); profile one with: {profile_command(args, task)} "
+            f"and pass --cache_preset {task}.json (or give --cache_blocks and a schedule)"
         )
     refresh = None
     if args.cache_refresh_steps is not None:

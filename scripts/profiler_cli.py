@@ -1,0 +1,708 @@
+"""`python scripts/profile.py`: profile a video DiT and write the delta_cache preset it reveals.
+
+    python scripts/profile.py                                      # shipped t2v-tiny, scene masks, 1.96x
+    python scripts/profile.py --target_speedup 2.2                 # rerun: statistics come from the cache
+    python scripts/profile.py --task t2v-1.3B --ckpt_dir ./Wan2.1-T2V-1.3B --size 832*480 --mask motion \\
+        --prompts prompts.txt --target_speedup 2 --out wan1.3b.json     # then: generate.py --cache_preset wan1.3b.json
+    python scripts/profile.py --model hunyuanvideo                 # HYVideo-debug (random weights: a path check)
+
+Per prompt: one full-compute generation with every self-attention observed (ā per block and step, the step
+statistic per CFG branch, the final latent for `motion` masks); with `--mask scene` (tiny model) also the
+model's passes on a true rendering noised to each sampler sigma, whose foreground is known exactly. Then
+R_attn per block, the background/foreground split, the schedule from the step statistic, the sensitivity of
+caching each block (and each run of background blocks) alone, a selection for the target, its validation
+against full compute, the preset file and the figures. Statistics are stored under --stats_dir keyed by
+everything they depend on, so a rerun with another target, threshold or τ recomputes nothing but the choice.
+Memory model and measurements: docs/profiler.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from loguru import logger
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+for sub in ("Wan2.1", "HunyuanVideo", ""):
+    sys.path.insert(0, str(REPO / sub))
+
+from delta_cache.masks import MASK_SOURCES, check_mask_grid  # noqa: E402
+from delta_cache.r_attn import DEFAULT_VALUES, THRESHOLDS  # noqa: E402
+from delta_cache.selection import max_speedup  # noqa: E402
+from scenes import training_combos  # noqa: E402
+
+STATS_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# The two models: what the profiler needs of each (load, generate, teacher-force, decode, token grid)
+
+
+class WanTarget:
+    family = "wan"
+
+    def __init__(self, args: argparse.Namespace):
+        from wan.configs import WAN_CONFIGS
+
+        self.args, self.cfg = args, WAN_CONFIGS[args.task]
+        c, f, h, w = _wan_latent(self.cfg, args.size_wh, args.frame_num)
+        pt, ph, pw = self.cfg.patch_size
+        self.latent = (c, f, h, w)
+        self.grid = (f // pt, h // ph, w // pw)
+        self.depths = {"blocks": self.cfg.num_layers}
+        self.steps = args.sample_steps
+        self.tiny = args.task == "t2v-tiny"
+
+    def identity(self) -> dict:
+        a = self.args
+        return {
+            "model": "wan2.1",
+            "task": a.task,
+            "checkpoint": _checkpoint_identity(Path(a.ckpt_dir)) if a.ckpt_dir else "random weights (t2v-debug)",
+            "size": a.size,
+            "frames": a.frame_num,
+            "steps": a.sample_steps,
+            "solver": a.sample_solver,
+            "shift": a.sample_shift,
+            "guide_scale": a.sample_guide_scale,
+        }
+
+    def load(self, device: torch.device, tmp: str) -> None:
+        from wan import WanT2V
+        from wan.cache_spec import WAN_CACHE_SPEC
+        from wan.debug import write_random_checkpoint
+
+        ckpt = self.args.ckpt_dir or write_random_checkpoint(tmp, self.cfg, seed=0)
+        self.pipe = WanT2V.from_checkpoint(self.cfg, ckpt, device=device)
+        self.model, self.spec = self.pipe.model, WAN_CACHE_SPEC
+
+    def generate(self, prompt: str, seed: int, cache=None) -> torch.Tensor:
+        a = self.args
+        return self.pipe.generate(
+            prompt,
+            size=a.size_wh,
+            frame_num=a.frame_num,
+            shift=a.sample_shift,
+            sample_solver=a.sample_solver,
+            sampling_steps=a.sample_steps,
+            guide_scale=a.sample_guide_scale,
+            seed=seed,
+            offload_model=False,
+            cache=cache,
+            progress=False,
+            decode=False,
+        )
+
+    def decode(self, latent: torch.Tensor) -> np.ndarray:
+        from scenes.metrics import to_frames
+
+        return to_frames(self.pipe.vae.decode([latent.to(self.pipe.device)])[0])
+
+    def teacher_forced(self, scene, seed: int, observer) -> tuple[torch.Tensor, np.ndarray]:
+        """The model's passes on a true rendering noised to each sampler sigma; returns its mask and frames."""
+        from scenes import render_scene
+        from wan.schedulers import make_scheduler
+        from wan.text2video import latent_shape, sequence_length
+
+        a, pipe = self.args, self.pipe
+        w, h = a.size_wh
+        rendered = render_scene(scene, a.frame_num, h, w, seed)
+        video = torch.from_numpy(rendered.video).permute(3, 0, 1, 2) * 2 - 1  # [3, F, H, W] in [-1, 1]
+        z0 = pipe.vae.encode([video.to(pipe.device)])[0]
+        shape = latent_shape(self.cfg, a.size_wh, a.frame_num)
+        seq_len = sequence_length(self.cfg, shape)
+        noise = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(pipe.device)
+        sched = make_scheduler(a.sample_solver, a.sample_steps, a.sample_shift, pipe.device)
+        context = pipe.encode_prompts([scene.prompt], False)
+        null = pipe.encode_prompts([self.cfg.sample_neg_prompt], False)
+        observer.start(a.sample_steps)
+        with torch.no_grad():
+            for i, t in enumerate(sched.timesteps):
+                sigma = float(sched.sigmas[i])
+                x = (1 - sigma) * z0 + sigma * noise
+                for name, ctx in (("cond", context), ("uncond", null)):
+                    with observer.branch(name, i):
+                        pipe.model([x], t=t.reshape(1), context=ctx, seq_len=seq_len)
+        self.true_latent = z0.cpu()  # for the motion rule's IoU against the ground truth
+        return torch.from_numpy(rendered.foreground), rendered.video  # pixel mask [F, H, W], frames [F, H, W, 3]
+
+
+class HunyuanTarget:
+    family = "hunyuanvideo"
+
+    def __init__(self, args: argparse.Namespace):
+        from sample_video import model_config
+
+        self.args, self.cfg = args, model_config(args)
+        cfg = self.cfg
+        height, width = (-(-n // 16) * 16 for n in args.video_size)
+        st, sh, sw = cfg.vae_stride
+        f, h, w = (args.video_length - 1) // st + 1, height // sh, width // sw
+        pt, ph, pw = cfg.patch_size
+        self.latent = (cfg.latent_channels, f, h, w)
+        self.grid = (f // pt, h // ph, w // pw)
+        self.depths = {"double_blocks": cfg.mm_double_blocks_depth, "single_blocks": cfg.mm_single_blocks_depth}
+        self.steps = args.infer_steps
+        self.tiny = False
+
+    def identity(self) -> dict:
+        a = self.args
+        return {
+            "model": "hunyuanvideo",
+            "config": self.cfg.name,
+            "checkpoint": "random weights (HYVideo-debug)" if a.random_weights else str(a.dit_weight or a.model_base),
+            "size": list(a.video_size),
+            "frames": a.video_length,
+            "steps": a.infer_steps,
+            "shift": a.flow_shift,
+            "embedded_cfg_scale": a.embedded_cfg_scale,
+            "cfg_scale": a.cfg_scale,
+        }
+
+    def load(self, device: torch.device, tmp: str) -> None:
+        from hyvideo.cache_spec import HY_CACHE_SPEC
+        from hyvideo.inference import HunyuanVideoSampler
+
+        a = self.args
+        if a.random_weights:
+            from hyvideo.debug import write_random_checkpoint
+
+            a.model_base = str(write_random_checkpoint(tmp, self.cfg, seed=0))
+        self.sampler = HunyuanVideoSampler.from_checkpoint(
+            self.cfg, a.model_base, a.dit_weight, a.load_key, device=device, precision=a.precision
+        )
+        self.model, self.spec = self.sampler.model, HY_CACHE_SPEC
+
+    def generate(self, prompt: str, seed: int, cache=None) -> torch.Tensor:
+        a = self.args
+        height, width = a.video_size
+        latents, _ = self.sampler.predict(
+            prompt,
+            height,
+            width,
+            a.video_length,
+            seed=seed,
+            negative_prompt=a.neg_prompt,
+            infer_steps=a.infer_steps,
+            guidance_scale=a.cfg_scale,
+            flow_shift=a.flow_shift,
+            embedded_guidance_scale=a.embedded_cfg_scale,
+            flow_reverse=a.flow_reverse,
+            cache=cache,
+            progress=False,
+            decode=False,
+        )
+        return latents[0]
+
+    def decode(self, latent: torch.Tensor) -> np.ndarray:
+        from scenes.metrics import to_frames
+
+        return to_frames(self.sampler.decode(latent[None])[0])
+
+
+def _wan_latent(cfg, size_wh, frames) -> tuple[int, int, int, int]:
+    w, h = size_wh
+    st, sh, sw = cfg.vae_stride
+    return (cfg.vae.z_dim, (frames - 1) // st + 1, h // sh, w // sw)
+
+
+def _checkpoint_identity(ckpt: Path) -> str:
+    """The checkpoint folder and a hash of its config and the DiT files' names and sizes (cheap, no weights)."""
+    h = hashlib.sha256()
+    for f in sorted(ckpt.glob("*")):
+        if f.is_file() and (f.suffix in (".json", ".safetensors", ".pth")):
+            h.update(f"{f.name}:{f.stat().st_size}".encode())
+    return f"{ckpt.resolve()} ({h.hexdigest()[:12]})"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Arguments
+
+
+def build_parser(family: str) -> argparse.ArgumentParser:
+    if family == "wan":
+        from wan.cli import build_parser as model_parser
+    else:
+        from hyvideo.cli import build_parser as model_parser
+    p = model_parser()
+    p.description = "Profile the model's attention and write the delta_cache preset it reveals."
+    if family == "wan":  # HunyuanVideo's own --model names its configs; both spellings select the family
+        p.add_argument("--model", choices=["wan"], default="wan", help="wan (default) or hunyuanvideo")
+    g = p.add_argument_group("profiler")
+    g.add_argument("--prompts", type=Path, default=None, help="text file, one prompt per line")
+    g.add_argument("--num_prompts", type=int, default=None, help="profile N prompts (tiny: training split; 4)")
+    g.add_argument("--mask", choices=MASK_SOURCES, default=None, help="foreground source (tiny: scene; motion)")
+    g.add_argument("--mask_file", type=Path, default=None, help="--mask file: .npy/.npz [F,H,W] or [P,F,H,W]")
+    g.add_argument("--mask_area", type=float, default=0.5, help="share of a token's cells that makes it foreground")
+    g.add_argument("--sam2_checkpoint", default=None)
+    g.add_argument("--sam2_config", default=None)
+    g.add_argument("--queries", default="auto", help="scored queries: all, N, or auto (all up to 4096 tokens, 1024)")
+    g.add_argument("--threshold", choices=THRESHOLDS, default="quantile", help="high-attention rule per frame")
+    g.add_argument("--threshold_value", type=float, default=None, help=f"rule parameter (defaults {DEFAULT_VALUES})")
+    g.add_argument("--tau", default="otsu", help="R_attn split: otsu (largest gap) or a number")
+    g.add_argument("--from_step", type=int, default=None, help="pool R_attn over steps >= this (default: warm-up)")
+    g.add_argument("--target_speedup", type=float, default=None, help="theoretical speedup to reach (tiny: 1.96)")
+    g.add_argument("--block_budget", type=int, default=None, help="or: block evaluations per generation")
+    g.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: from the step statistic)")
+    g.add_argument("--sensitivity", choices=["runs", "blocks", "none"], default="runs")
+    g.add_argument("--validate", type=int, default=3, help="candidates measured against full compute (0: none)")
+    g.add_argument("--out", type=Path, default=None, help="preset file .json (default outputs/profile/<model>.json)")
+    g.add_argument("--figures", type=Path, default=None, help="directory for the PNGs (default: beside --out)")
+    g.add_argument("--stats_dir", type=Path, default=REPO / "outputs" / "profile_cache")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    return p
+
+
+def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    family = "wan"
+    if "--model" in argv:
+        i = argv.index("--model")
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
+
+        if value == "hunyuanvideo":
+            family = "hunyuanvideo"
+            del argv[i : i + 2]  # HunyuanVideo's --model then defaults to its own rule (debug without weights)
+        elif value in HUNYUAN_VIDEO_CONFIG:
+            family = "hunyuanvideo"
+        elif value != "wan":
+            sys.exit(
+                f"profile.py: error: unknown --model {value!r}; accepted: wan, hunyuanvideo, "
+                f"{', '.join(HUNYUAN_VIDEO_CONFIG)}"
+            )
+    p = build_parser(family)
+    args = p.parse_args(argv)
+    args.family = family
+    if family == "wan":
+        from wan.cli import validate
+    else:
+        from hyvideo.cli import validate
+    return validate(p, args), p
+
+
+def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, target) -> None:
+    """Every profiler check, before any model loads (p.error: one line, exit 2, nothing written)."""
+    if args.mask is None:
+        args.mask = "scene" if target.tiny else "motion"
+    if args.mask == "scene" and not target.tiny:
+        p.error("--mask scene needs the shipped t2v-tiny model (its scenes have ground truth); use motion or file")
+    if args.mask == "file":
+        if args.mask_file is None:
+            p.error("--mask file needs --mask_file PATH (.npy/.npz of [F, H, W] or [P, F, H, W])")
+    elif args.mask_file is not None:
+        p.error(f"--mask_file is only read with --mask file (got --mask {args.mask})")
+    if not 0 < args.mask_area <= 1:
+        p.error(f"--mask_area must be in (0, 1], got {args.mask_area}")
+    if args.prompts is not None and args.num_prompts is not None:
+        p.error("give --prompts FILE or --num_prompts N, not both")
+    if args.prompts is not None:
+        if not args.prompts.is_file():
+            p.error(f"--prompts file not found: {args.prompts}")
+        args.prompt_list = [line.strip() for line in args.prompts.read_text().splitlines() if line.strip()]
+        if not args.prompt_list:
+            p.error(f"--prompts file {args.prompts} holds no prompt")
+        if args.mask == "scene":
+            p.error("--mask scene draws its prompts from the scenes' training split; use --num_prompts")
+        args.scenes = None
+    else:
+        n = 4 if args.num_prompts is None else args.num_prompts
+        if target.tiny:
+            pool = training_combos()
+            if not 1 <= n <= len(pool):
+                p.error(f"--num_prompts must be in 1..{len(pool)}, got {n}")
+            args.scenes = [pool[i] for i in np.random.default_rng(2).permutation(len(pool))[:n]]
+            args.prompt_list = [s.prompt for s in args.scenes]
+        else:
+            if n != 1 and args.num_prompts is not None:
+                p.error("--num_prompts N needs the tiny model's scenes; give --prompts FILE for this model")
+            args.prompt_list, args.scenes = [args.prompt], None
+    if args.mask == "file":
+        import numpy as _np
+
+        try:
+            arr = _np.load(args.mask_file, mmap_mode="r") if args.mask_file.suffix == ".npy" else None
+        except (OSError, ValueError) as err:
+            p.error(f"--mask_file {args.mask_file} is not a .npy/.npz file: {err}")
+        if not args.mask_file.is_file():
+            p.error(f"--mask_file not found: {args.mask_file}")
+        if arr is not None:
+            if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[0] != len(args.prompt_list)):
+                p.error(
+                    f"--mask_file {args.mask_file} has shape {list(arr.shape)}; expected [F, H, W] or "
+                    f"[{len(args.prompt_list)}, F, H, W] (one per prompt)"
+                )
+            try:
+                check_mask_grid(arr.shape, target.grid, f"--mask_file {args.mask_file}")
+            except ValueError as err:
+                p.error(str(err))
+    if args.queries != "auto" and args.queries != "all":
+        if not args.queries.isdigit() or int(args.queries) < 1:
+            p.error(f"--queries must be all, auto or a positive count, got {args.queries!r}")
+    tokens = int(np.prod(target.grid))
+    args.query_count = (
+        None
+        if args.queries == "all" or (args.queries == "auto" and tokens <= 4096)
+        else (1024 if args.queries == "auto" else int(args.queries))
+    )
+    if args.tau != "otsu":
+        try:
+            float(args.tau)
+        except ValueError:
+            p.error(f"--tau must be otsu or a number, got {args.tau!r}")
+    try:
+        from delta_cache.r_attn import RAttnRule
+
+        args.rule = RAttnRule(threshold=args.threshold, value=args.threshold_value, from_step=args.from_step)
+    except ValueError as err:
+        p.error(str(err))
+    total = target.steps * sum(target.depths.values()) * (2 if target.family == "wan" else 1)
+    if args.target_speedup is not None and args.block_budget is not None:
+        p.error("give --target_speedup or --block_budget, not both")
+    if args.block_budget is not None:
+        if not 0 < args.block_budget <= total:
+            p.error(f"--block_budget must be in 1..{total} (block evaluations of a full-compute generation)")
+        args.target_speedup = total / args.block_budget
+    if args.target_speedup is None:
+        args.target_speedup = 400 / 204 if target.tiny else 2.0
+    bound = max_speedup(target.depths, target.steps, warmup=args.warmup or 1)
+    if not 1 < args.target_speedup <= bound:
+        p.error(
+            f"--target_speedup {args.target_speedup:.3g} cannot be reached: {target.steps} steps allow at most "
+            f"{bound:.2f}x (every block cached, one refresh); give a target in (1, {bound:.2f}]"
+        )
+    if args.warmup is not None and not 1 <= args.warmup < target.steps - 1:
+        p.error(f"--warmup must be in 1..{target.steps - 2}, got {args.warmup}")
+    if args.out is None:
+        args.out = REPO / "outputs" / "profile" / f"{target.family}-{target.identity().get('task', 'hy')}.json"
+    if args.out.suffix != ".json":
+        p.error(f"--out must end with .json, got {args.out}")
+    if args.out.exists() and not args.overwrite:
+        p.error(f"--out {args.out} exists; pass --overwrite to replace it or choose another name")
+    from usp import unwritable_reason
+
+    for d in (args.out.parent, args.figures or args.out.parent, args.stats_dir):
+        d.mkdir(parents=True, exist_ok=True) if not d.exists() and d.parent.is_dir() else None
+        reason = unwritable_reason(d) if d.is_dir() else f"{d} cannot be created"
+        if reason:
+            p.error(f"cannot write the profile: {reason}")
+    if args.figures is None:
+        args.figures = args.out.with_name(args.out.stem + "_figures")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Statistics (cached)
+
+
+def stats_key(args: argparse.Namespace, target) -> str:
+    what = {
+        "version": STATS_VERSION,
+        "identity": target.identity(),
+        "prompts": args.prompt_list,
+        "seed": args.base_seed if target.family == "wan" else args.seed,
+        "mask": args.mask,
+        "mask_file": str(args.mask_file) if args.mask_file else None,
+        "queries": args.query_count,
+        "sensitivity": args.sensitivity,
+        "warmup": args.warmup,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def collect(args: argparse.Namespace, target) -> dict:
+    """Run the model: ā, masks, step statistic and latents per prompt (the expensive part)."""
+    from delta_cache.masks import load_mask_file, motion_mask, sam2_mask, to_token_grid
+    from delta_cache.profiler import AttentionProfiler
+
+    seed0 = max(0, (args.base_seed if target.family == "wan" else args.seed) or 0)
+    files = load_mask_file(args.mask_file, len(args.prompt_list)) if args.mask == "file" else None
+    out: dict = {"prompts": [], "grid": list(target.grid)}
+    profiler = AttentionProfiler(target.model, target.spec, target.grid, queries=args.query_count, seed=0)
+    try:
+        for i, prompt in enumerate(tqdm(args.prompt_list, desc="profile", unit="prompt")):
+            seed = seed0 + i
+            latent = target.generate(prompt, seed, cache=profiler)
+            generated = profiler.finish()
+            entry = {"prompt": prompt, "seed": seed, "latent": latent, "drift": generated.drift}
+            if args.mask == "scene":
+                pixel_mask, entry["frames"] = target.teacher_forced(args.scenes[i], seed, profiler)
+                entry["scores"] = profiler.finish().scores
+                entry["mask"] = to_token_grid(pixel_mask, target.grid, args.mask_area)
+                entry["motion_iou"] = motion_ious(target, entry["mask"], target.true_latent, latent, args.mask_area)
+            else:
+                entry["scores"] = generated.scores
+                if args.mask == "motion":
+                    entry["mask"] = to_token_grid(motion_mask(latent), target.grid, args.mask_area)
+                elif args.mask == "file":
+                    entry["mask"] = to_token_grid(torch.from_numpy(files[i]), target.grid, args.mask_area)
+                else:
+                    from delta_cache.masks import pca3
+
+                    rgb = pca3(latent)
+                    rgb = ((rgb - rgb.amin()) / (rgb.amax() - rgb.amin() + 1e-8)).permute(1, 2, 3, 0).numpy()
+                    m = sam2_mask(rgb, args.sam2_checkpoint, args.sam2_config)
+                    entry["mask"] = to_token_grid(m, target.grid, args.mask_area)
+            out["prompts"].append(entry)
+    finally:
+        profiler.remove()
+    return out
+
+
+def motion_ious(target, truth: torch.Tensor, true_latent: torch.Tensor, generated: torch.Tensor, area: float) -> dict:
+    """IoU of the `motion` rule's variants against the ground truth (true clip), and on the generated clip
+    against the scene metric's pixel foreground (frames farther than 0.25 from their temporal median)."""
+    from delta_cache.masks import iou, motion_mask, to_token_grid
+    from scenes.metrics import foreground_masks
+
+    out = {}
+    for reduce in ("pca", "none"):
+        for standardise in (False, True):
+            m = to_token_grid(motion_mask(true_latent, reduce, standardise), target.grid, area)
+            out[f"true/{reduce}/{'standardised' if standardise else 'raw'}"] = iou(m, truth)
+    pixel = torch.from_numpy(foreground_masks(target.decode(generated))[0])
+    out["generated/none/standardised"] = iou(
+        to_token_grid(motion_mask(generated), target.grid, area), to_token_grid(pixel, target.grid, area)
+    )
+    return out
+
+
+def measure_sensitivity(args, target, stats: dict, warmup: int, refreshes: int, drift: np.ndarray, units) -> list:
+    """Error of caching each unit (a block or a run of blocks of one stack) alone, against full compute."""
+    from delta_cache import CacheConfig, StackSchedule, apply_cache
+    from delta_cache.selection import equal_drift_refreshes
+    from scenes.metrics import psnr
+
+    steps = equal_drift_refreshes(drift, warmup, refreshes)
+    fulls = [e["latent"] for e in stats["prompts"]]
+    full_frames = [target.decode(z) for z in fulls]
+    rows = []
+    for stack, blocks in tqdm(units, desc="sensitivity", unit="unit"):
+        sched = StackSchedule(cached=tuple(blocks), warmup=warmup, refresh_steps=steps, for_steps=target.steps)
+        config = CacheConfig(name="probe", stacks={stack: sched})
+        with apply_cache(target.model, target.spec, config, target.steps) as handle:
+            rel, ps = [], []
+            for e, z_full, f_full in zip(stats["prompts"], fulls, full_frames, strict=True):
+                z = target.generate(e["prompt"], e["seed"], cache=handle)
+                rel.append(float((z - z_full).norm() / z_full.norm()))
+                ps.append(psnr(target.decode(z), f_full))
+        rows.append(
+            {"stack": stack, "blocks": list(blocks), "latent_rel_l2": float(np.mean(rel)), "psnr": float(np.mean(ps))}
+        )
+    return rows
+
+
+def load_or_collect(args, target, device: torch.device) -> tuple[dict, Path]:
+    path = args.stats_dir / f"{target.family}-{stats_key(args, target)}.pt"
+    if path.is_file():
+        logger.info(f"statistics from {path} (delete it, or change an input, to measure again)")
+        return torch.load(path, weights_only=False), path
+    return {}, path
+
+
+def save_stats(stats: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    torch.save(stats, tmp)
+    tmp.replace(path)
+
+
+def summarise(args, target, stats: dict) -> dict:
+    """R_attn per stack (pooled) and as [steps, blocks] tables, the step statistic, the warm-up."""
+    from delta_cache.r_attn import pool_steps, r_attn
+
+    branches = sorted({b for e in stats["prompts"] for b, _ in e["scores"]})
+    drift = {
+        b: np.nanmean([e["drift"][b].numpy() for e in stats["prompts"] if b in e["drift"]], axis=0)
+        for b in sorted({b for e in stats["prompts"] for b in e["drift"]})
+    }
+    mean_drift = np.nanmean(np.stack(list(drift.values())), axis=0)
+    from delta_cache.selection import choose_warmup
+
+    warmup = args.warmup if args.warmup is not None else choose_warmup(mean_drift)
+    from_step = warmup if args.rule.from_step is None else args.rule.from_step
+    tables, pooled = {}, {}
+    for stack in target.depths:
+        per_prompt = []
+        for e in stats["prompts"]:
+            rows = [r_attn(e["scores"][(b, stack)].float(), e["mask"], args.rule) for b in branches]
+            per_prompt.append(torch.stack(rows).nanmean(dim=0))  # [steps, blocks], branches pooled
+        table = torch.stack(per_prompt).nanmean(dim=0)
+        tables[stack] = table.numpy()
+        pooled[stack] = torch.stack([pool_steps(t, from_step) for t in per_prompt]).nanmean(dim=0).numpy()
+    return {
+        "drift": drift,
+        "mean_drift": mean_drift,
+        "warmup": warmup,
+        "from_step": from_step,
+        "tables": tables,
+        "r": pooled,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, p = parse(argv)
+    target = WanTarget(args) if args.family == "wan" else HunyuanTarget(args)
+    validate_profile(p, args, target)
+
+    import tempfile
+
+    from delta_cache import CacheConfig, StackSchedule, apply_cache, save_preset
+    from delta_cache.figures import attention_overlay, r_attn_heatmap, sensitivity_bars, step_curve
+    from delta_cache.r_attn import split_blocks
+    from delta_cache.schedule import runs_of
+    from delta_cache.selection import block_order, candidates, reference_refreshes
+    from scenes.metrics import psnr
+    from usp import rank_device
+
+    device = rank_device(args.device)
+    t_start = time.perf_counter()
+    stats, stats_path = load_or_collect(args, target, device)
+    with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
+        needs_model = not stats or args.validate > 0
+        if needs_model:
+            target.load(device, tmp)
+        if not stats:
+            stats = collect(args, target)
+            stats["profile_seconds"] = time.perf_counter() - t_start
+            save_stats(stats, stats_path)
+        s = summarise(args, target, stats)
+        tau = args.tau if args.tau == "otsu" else float(args.tau)
+        split = {stack: split_blocks(torch.from_numpy(s["r"][stack]), tau) for stack in target.depths}
+        background = {stack: v[1] for stack, v in split.items()}
+        for stack, (t, bg, fg) in split.items():
+            logger.info(f"{stack}: tau {t:.3f}; background (cached first) {list(bg)}; foreground {list(fg)}")
+
+        k_ref = reference_refreshes(target.steps, s["warmup"])
+        if "sensitivity" not in stats and args.sensitivity != "none":
+            t0 = time.perf_counter()
+            units = [(st, (i,)) for st, n in target.depths.items() for i in range(n)]
+            if args.sensitivity == "runs":
+                runs = [(st, a, b) for st in target.depths for a, b in runs_of(background[st]) if b > a]
+                units += [(st, tuple(range(a, b + 1))) for st, a, b in runs]
+            stats["sensitivity"] = measure_sensitivity(args, target, stats, s["warmup"], k_ref, s["mean_drift"], units)
+            stats["sensitivity_seconds"] = time.perf_counter() - t0
+            save_stats(stats, stats_path)
+        rows = stats.get("sensitivity")
+        error = None
+        if rows:
+            error = {st: np.zeros(n) for st, n in target.depths.items()}
+            for r in rows:
+                if len(r["blocks"]) == 1:
+                    error[r["stack"]][r["blocks"][0]] = r["latent_rel_l2"]
+        order = block_order(background, s["r"], error)
+        cands = candidates(
+            target.depths, target.steps, s["mean_drift"], order, args.target_speedup, error, s["warmup"], k_ref
+        )
+        if not cands:
+            logger.error(f"no selection reaches {args.target_speedup:.2f}x with a {s['warmup']}-step warm-up")
+            return 1
+
+        def config_of(c) -> CacheConfig:
+            return CacheConfig(
+                name=args.out.stem,
+                stacks={
+                    st: StackSchedule(
+                        cached=blocks,
+                        warmup=c.schedule.warmup,
+                        refresh_steps=c.schedule.refresh_steps,
+                        for_steps=target.steps,
+                    )
+                    for st, blocks in c.cached.items()
+                    if blocks
+                },
+            )
+
+        validated = []
+        if args.validate > 0:
+            fulls = [e["latent"] for e in stats["prompts"]]
+            full_frames = [target.decode(z) for z in fulls]
+            for c in tqdm(cands[: args.validate], desc="validate", unit="candidate"):
+                with apply_cache(target.model, target.spec, config_of(c), target.steps) as handle:
+                    rel, ps = [], []
+                    for e, zf, ff in zip(stats["prompts"], fulls, full_frames, strict=True):
+                        z = target.generate(e["prompt"], e["seed"], cache=handle)
+                        rel.append(float((z - zf).norm() / zf.norm()))
+                        ps.append(psnr(target.decode(z), ff))
+                validated.append((float(np.mean(ps)), float(np.mean(rel)), c))
+            chosen = max(validated, key=lambda v: v[0])[2]
+        else:
+            chosen = cands[0]
+    config = config_of(chosen)
+
+    summary = {
+        "target_speedup": args.target_speedup,
+        "theoretical_speedup": chosen.speedup,
+        "warmup": s["warmup"],
+        "refresh_steps": list(chosen.schedule.refresh_steps),
+        "cached": {k: list(v) for k, v in chosen.cached.items()},
+        "uses_foreground_blocks": chosen.uses_foreground,
+        "tau": {st: v[0] for st, v in split.items()},
+        "background": {st: list(v[1]) for st, v in split.items()},
+        "foreground": {st: list(v[2]) for st, v in split.items()},
+        "r_attn": {st: [round(float(x), 4) for x in v] for st, v in s["r"].items()},
+        "rule": {"threshold": args.rule.threshold, "value": args.rule.v, "from_step": s["from_step"]},
+        "mask": args.mask,
+        "mask_area": args.mask_area,
+        "queries": args.query_count or "all",
+        "sensitivity": rows,
+        "validated": [
+            {
+                "cached": {k: list(v) for k, v in c.cached.items()},
+                "refreshes": len(c.schedule.refresh_steps),
+                "speedup": c.speedup,
+                "predicted": c.predicted_error,
+                "psnr": ps,
+                "latent_rel_l2": rel,
+            }
+            for ps, rel, c in validated
+        ],
+        "motion_iou": {
+            k: float(np.mean([e["motion_iou"][k] for e in stats["prompts"]]))
+            for k in (stats["prompts"][0].get("motion_iou") or {})
+        },
+        "profile_seconds": stats.get("profile_seconds"),
+        "sensitivity_seconds": stats.get("sensitivity_seconds"),
+    }
+    provenance = {
+        **target.identity(),
+        "prompts": args.prompt_list,
+        "profiled_by": "scripts/profile.py",
+        "statistics": summary,
+    }
+
+    figs = args.figures
+    figs.mkdir(parents=True, exist_ok=True)
+    r_attn_heatmap(s["tables"], figs / "r_attn.png", background)
+    step_curve(s["drift"], chosen.schedule.refresh_steps, s["warmup"], figs / "step_statistic.png")
+    if rows:
+        sensitivity_bars(rows, background, figs / "sensitivity.png")
+    first = stats["prompts"][0]
+    stack = next(iter(target.depths))
+    r = s["r"][stack]
+    frame = first.get("frames")  # the true rendering the scene masks belong to
+    if frame is None and needs_model:
+        frame = target.decode(first["latent"])
+    branch = sorted({b for b, _ in first["scores"]})[0]
+    abar = first["scores"][(branch, stack)][s["from_step"] :].float().mean(dim=0)  # [blocks, f, h, w]
+    hi, lo = int(np.nanargmax(r)), int(np.nanargmin(r))
+    titles = (f"{stack}[{hi}] (foreground-focused)", f"{stack}[{lo}] (background-focused)")
+    attention_overlay(abar[hi], abar[lo], first["mask"], frame, titles, figs / "attention_overlay.png")
+    save_preset(args.out, config, target.depths, provenance)  # last: no preset without its figures
+    (figs / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    print(
+        f"cached {summary['cached']} | warm-up {s['warmup']}, refreshes {summary['refresh_steps']} | "
+        f"theoretical {chosen.speedup:.2f}x (target {args.target_speedup:.2f}x)"
+    )
+    print(f"wrote {args.out} and {figs}/; use it: --delta_cache --cache_preset {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())  # normally run through scripts/profile.py

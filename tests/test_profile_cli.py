@@ -1,0 +1,172 @@
+"""scripts/profile.py end to end (t2v-tiny with scene masks, HYVideo-debug), the preset it writes, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+PROFILE = REPO / "scripts" / "profile.py"
+
+
+def run_profile(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'Wan2.1'}{os.pathsep}{REPO}"}
+    return subprocess.run(
+        [sys.executable, str(PROFILE), *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def test_tiny_profile_writes_a_preset_that_generate_reads(tmp_path):
+    out, stats = tmp_path / "tiny.json", tmp_path / "stats"
+    common = ("--num_prompts", "1", "--sample_steps", "8", "--stats_dir", str(stats), "--validate", "1")
+    res = run_profile(*common, "--out", str(out), "--sensitivity", "blocks")
+    assert res.returncode == 0, res.stderr[-3000:]
+    preset = json.loads(out.read_text())
+    assert preset["format"] == "delta_cache.preset" and preset["depths"] == {"blocks": 8}
+    summary = preset["provenance"]["statistics"]
+    assert summary["theoretical_speedup"] >= 400 / 204 - 1e-9
+    assert len(summary["r_attn"]["blocks"]) == 8 and len(summary["sensitivity"]) == 8
+    assert summary["mask"] == "scene"
+    figures = tmp_path / "tiny_figures"
+    for name in ("r_attn.png", "step_statistic.png", "sensitivity.png", "attention_overlay.png"):
+        assert (figures / name).stat().st_size > 1000, name
+    cached = list(stats.glob("*.pt"))
+    assert len(cached) == 1
+
+    # another target reuses the statistics: nothing is measured again
+    again = tmp_path / "again.json"
+    res = run_profile(*common, "--out", str(again), "--sensitivity", "blocks", "--target_speedup", "1.5")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "statistics from" in res.stderr and "profile:" not in res.stderr  # no profiling progress bar
+    assert json.loads(again.read_text())["provenance"]["statistics"]["theoretical_speedup"] >= 1.5
+
+    # generate.py takes the file
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'Wan2.1'}{os.pathsep}{REPO}"}
+    video = tmp_path / "v.mp4"
+    gen = subprocess.run(
+        [sys.executable, str(REPO / "Wan2.1" / "generate.py"), "--sample_steps", "8", "--delta_cache"]
+        + ["--cache_preset", str(out), "--save_file", str(video), "--base_seed", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    report = json.loads(video.with_suffix(".json").read_text())
+    assert report["theoretical_speedup"] == pytest.approx(summary["theoretical_speedup"])
+
+
+def test_hyvideo_debug_profile_end_to_end(tmp_path):
+    out = tmp_path / "hy.json"
+    res = run_profile(
+        "--model",
+        "hunyuanvideo",
+        "--video-size",
+        "64",
+        "64",
+        "--video-length",
+        "5",
+        "--infer-steps",
+        "6",
+        "--seed",
+        "0",
+        "--target_speedup",
+        "1.3",
+        "--validate",
+        "1",
+        "--sensitivity",
+        "none",
+        "--stats_dir",
+        str(tmp_path / "stats"),
+        "--out",
+        str(out),
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    preset = json.loads(out.read_text())
+    assert preset["depths"] == {"double_blocks": 2, "single_blocks": 4}
+    assert preset["provenance"]["config"] == "HYVideo-debug"
+    stats = preset["provenance"]["statistics"]
+    assert set(stats["r_attn"]) == {"double_blocks", "single_blocks"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--mask", "depth"], "invalid choice: 'depth'"),
+        (["--mask", "file"], "--mask file needs --mask_file"),
+        (["--target_speedup", "40"], "cannot be reached"),
+        (["--target_speedup", "0.5"], "cannot be reached"),
+        (["--queries", "many"], "--queries must be"),
+        (["--tau", "high"], "--tau must be otsu or a number"),
+        (["--threshold", "quantile", "--threshold_value", "3"], "share in (0, 1)"),
+        (["--out", "x.txt"], "--out must end with .json"),
+        (["--prompts", "/nonexistent/prompts.txt"], "--prompts file not found"),
+        (["--model", "sd3"], "unknown --model 'sd3'"),
+    ],
+)
+def test_bad_input_is_one_line_before_loading(tmp_path, args, message):
+    res = run_profile(*args, "--stats_dir", str(tmp_path / "s"), timeout=120)
+    assert res.returncode != 0
+    assert message in res.stderr, res.stderr[-2000:]
+    assert "loading" not in res.stderr  # nothing loaded
+    assert not list((tmp_path / "s").glob("*.pt")) if (tmp_path / "s").exists() else True
+
+
+def test_mask_file_of_the_wrong_shape_and_an_existing_out(tmp_path):
+    bad = tmp_path / "mask.npy"
+    np.save(bad, np.zeros((17, 60, 60)))  # 60 px does not pool onto the 8x8 token grid
+    res = run_profile("--mask", "file", "--mask_file", str(bad), timeout=120)
+    assert res.returncode != 0 and "does not divide onto the 8x8 token grid" in res.stderr
+    np.save(bad, np.zeros((3, 17, 64, 64)))  # masks for 3 prompts, profiling 1
+    res = run_profile("--mask", "file", "--mask_file", str(bad), "--num_prompts", "1", timeout=120)
+    assert res.returncode != 0 and "one per prompt" in res.stderr
+    existing = tmp_path / "p.json"
+    existing.write_text("{}")
+    res = run_profile("--out", str(existing), timeout=120)
+    assert res.returncode != 0 and "exists; pass --overwrite" in res.stderr
+    assert existing.read_text() == "{}"
+
+
+def test_generate_without_a_preset_names_the_profile_command(tmp_path):
+    import argparse
+
+    from wan.cache_cli import build_cache_config
+    from wan.configs import WAN_CONFIGS
+
+    args = argparse.Namespace(
+        delta_cache=True,
+        cache_preset=None,
+        cache_blocks=None,
+        block_cache_list_background=None,
+        block_cache_list_foreground=None,
+        cache_warmup=None,
+        cache_interval=None,
+        cache_refresh_steps=None,
+        cache_linear=None,
+        cache_last_full=None,
+        sample_steps=50,
+        ckpt_dir="./Wan2.1-T2V-1.3B",
+        size="832*480",
+        frame_num=81,
+    )
+    cfg = WAN_CONFIGS["t2v-1.3B"]
+    with pytest.raises(ValueError, match="scripts/profile.py --task t2v-1.3B --ckpt_dir ./Wan2.1-T2V-1.3B"):
+        build_cache_config(args, cfg.num_layers, "t2v-1.3B")
+
+
+def test_the_other_scripts_still_find_the_standard_librarys_profile():
+    # scripts/ is first on their path and torch imports `profile` (via cProfile) when delta_cache loads
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'Wan2.1'}{os.pathsep}{REPO}"}
+    res = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "sweep_cache_tiny.py"), "--num_prompts", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == 2 and "--num_prompts must be in 1..64" in res.stderr, res.stderr[-2000:]
