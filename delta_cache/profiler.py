@@ -28,7 +28,8 @@ from .spec import CacheSpec
 
 @dataclass
 class ProfileRecord:
-    """One generation's statistics. `scores[(branch, stack)]`: ā [steps, blocks, f, h, w] (fp16, CPU);
+    """One generation's statistics. `scores[(branch, stack)]`: ā [steps, blocks, f, h, w] (fp32, CPU:
+    fp16 would tie the near-uniform values of an untrained model);
     `drift[branch]`: [steps - 1] mean |ε_s − ε_{s+1}|; `prediction[branch]`: the last pass's output."""
 
     scores: dict[tuple[str, str], Tensor] = field(default_factory=dict)
@@ -159,8 +160,8 @@ class AttentionProfiler:
         key = (self._branch, stack)
         if key not in self.record.scores:
             depth = len(getattr(self.model, stack))
-            self.record.scores[key] = torch.zeros(self.num_steps, depth, f, h, w, dtype=torch.float16)
-        self.record.scores[key][self._step, index] = abar.view(f, h, w).to("cpu", torch.float16)
+            self.record.scores[key] = torch.zeros(self.num_steps, depth, f, h, w, dtype=torch.float32)
+        self.record.scores[key][self._step, index] = abar.view(f, h, w).to("cpu", torch.float32)
 
     def _on_output(self, module: nn.Module, args, output) -> None:
         if self._step is None:

@@ -39,7 +39,7 @@ from delta_cache.r_attn import DEFAULT_VALUES, THRESHOLDS  # noqa: E402
 from delta_cache.selection import max_speedup  # noqa: E402
 from scenes import training_combos  # noqa: E402
 
-STATS_VERSION = 1
+STATS_VERSION = 2  # 2: ā kept in fp32
 
 
 # ---------------------------------------------------------------------------------------------------
