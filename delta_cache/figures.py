@@ -31,7 +31,7 @@ def r_attn_heatmap(tables: dict[str, np.ndarray], path: Path, background: dict[s
     for ax, (stack, t) in zip(axes[0], tables.items(), strict=True):
         im = ax.imshow(t.T, aspect="auto", origin="lower", cmap="magma", interpolation="nearest")
         ax.set_xlabel("step")
-        ax.set_ylabel(f"{stack} block")
+        ax.set_ylabel(f"block of {stack}")
         ax.set_title(f"R_attn ({stack})")
         for i in background[stack]:
             ax.plot(-0.9, i, "o", color="tab:cyan", ms=4, clip_on=False)

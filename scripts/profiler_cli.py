@@ -220,7 +220,9 @@ def _checkpoint_identity(ckpt: Path) -> str:
     for f in sorted(ckpt.glob("*")):
         if f.is_file() and (f.suffix in (".json", ".safetensors", ".pth")):
             h.update(f"{f.name}:{f.stat().st_size}".encode())
-    return f"{ckpt.resolve()} ({h.hexdigest()[:12]})"
+    where = ckpt.resolve()
+    where = where.relative_to(REPO) if where.is_relative_to(REPO) else where  # the shipped model: no local path
+    return f"{where} ({h.hexdigest()[:12]})"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def test_tiny_profile_writes_a_preset_that_generate_reads(tmp_path):
         timeout=300,
     )
     assert gen.returncode == 0, gen.stderr[-3000:]
-    report = json.loads(video.with_suffix(".json").read_text())
+    report = json.loads(video.with_name("v.delta_cache.json").read_text())
     assert report["theoretical_speedup"] == pytest.approx(summary["theoretical_speedup"])
 
 
@@ -92,6 +92,19 @@ def test_hyvideo_debug_profile_end_to_end(tmp_path):
     assert preset["provenance"]["config"] == "HYVideo-debug"
     stats = preset["provenance"]["statistics"]
     assert set(stats["r_attn"]) == {"double_blocks", "single_blocks"}
+    # sample_video.py takes the file
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'HunyuanVideo'}{os.pathsep}{REPO}"}
+    gen = subprocess.run(
+        [sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), "--video-size", "64", "64"]
+        + ["--video-length", "5", "--infer-steps", "6", "--seed", "0", "--delta_cache", "--cache_preset", str(out)]
+        + ["--save-path", str(tmp_path / "videos")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    assert f"theoretical {stats['theoretical_speedup']:.2f}x" in gen.stderr
 
 
 @pytest.mark.parametrize(
