@@ -107,12 +107,12 @@ def load_mask_file(path: str | Path, prompts: int) -> np.ndarray:
         raise ValueError(f"--mask_file not found: {path}")
     try:
         data = np.load(path)
-        if isinstance(data, np.lib.npyio.NpzFile):
-            if "mask" not in data:
-                raise ValueError(f"--mask_file {path} has no array named 'mask' (found: {', '.join(data.files)})")
-            data = data["mask"]
-    except (OSError, EOFError) as err:  # numpy's "not a .npy file" is a ValueError, passed through below
+    except (OSError, EOFError, ValueError) as err:
         raise ValueError(f"--mask_file {path} is not a .npy/.npz file: {err}") from err
+    if isinstance(data, np.lib.npyio.NpzFile):
+        if "mask" not in data:
+            raise ValueError(f"--mask_file {path} has no array named 'mask' (found: {', '.join(data.files)})")
+        data = data["mask"]
     if data.ndim == 3:
         data = np.broadcast_to(data, (prompts, *data.shape))
     if data.ndim != 4:

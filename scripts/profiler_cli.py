@@ -328,24 +328,12 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
                 p.error("--num_prompts N needs the tiny model's scenes; give --prompts FILE for this model")
             args.prompt_list, args.scenes = [args.prompt], None
     if args.mask == "file":
-        import numpy as _np
+        from delta_cache.masks import load_mask_file
 
-        try:
-            arr = _np.load(args.mask_file, mmap_mode="r") if args.mask_file.suffix == ".npy" else None
-        except (OSError, ValueError) as err:
-            p.error(f"--mask_file {args.mask_file} is not a .npy/.npz file: {err}")
-        if not args.mask_file.is_file():
-            p.error(f"--mask_file not found: {args.mask_file}")
-        if arr is not None:
-            if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[0] != len(args.prompt_list)):
-                p.error(
-                    f"--mask_file {args.mask_file} has shape {list(arr.shape)}; expected [F, H, W] or "
-                    f"[{len(args.prompt_list)}, F, H, W] (one per prompt)"
-                )
-            try:
-                check_mask_grid(arr.shape, target.grid, f"--mask_file {args.mask_file}")
-            except ValueError as err:
-                p.error(str(err))
+        try:  # masks are small: read and check them whole, before any model
+            check_mask_grid(load_mask_file(args.mask_file, len(args.prompt_list)).shape, target.grid, "--mask_file")
+        except ValueError as err:
+            p.error(str(err).replace("--mask_file:", f"--mask_file {args.mask_file}:"))
     if args.queries != "auto" and args.queries != "all":
         if not args.queries.isdigit() or int(args.queries) < 1:
             p.error(f"--queries must be all, auto or a positive count, got {args.queries!r}")
@@ -384,7 +372,8 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
     if args.warmup is not None and not 1 <= args.warmup < target.steps - 1:
         p.error(f"--warmup must be in 1..{target.steps - 2}, got {args.warmup}")
     if args.out is None:
-        args.out = REPO / "outputs" / "profile" / f"{target.family}-{target.identity().get('task', 'hy')}.json"
+        name = target.identity().get("task") or target.cfg.name.replace("/", "-")
+        args.out = REPO / "outputs" / "profile" / f"{target.family}-{name}.json"
     if args.out.suffix != ".json":
         p.error(f"--out must end with .json, got {args.out}")
     if args.out.exists() and not args.overwrite:
@@ -392,10 +381,10 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
     from usp import unwritable_reason
 
     for d in (args.out.parent, args.figures or args.out.parent, args.stats_dir):
-        d.mkdir(parents=True, exist_ok=True) if not d.exists() and d.parent.is_dir() else None
-        reason = unwritable_reason(d) if d.is_dir() else f"{d} cannot be created"
+        existing = next(q for q in (d, *d.parents) if q.exists())  # created later, where it can be
+        reason = unwritable_reason(existing) if existing.is_dir() else f"{existing} is not a directory"
         if reason:
-            p.error(f"cannot write the profile: {reason}")
+            p.error(f"cannot write the profile to {d}: {reason}")
     if args.figures is None:
         args.figures = args.out.with_name(args.out.stem + "_figures")
 
@@ -501,7 +490,7 @@ def measure_sensitivity(args, target, stats: dict, warmup: int, refreshes: int, 
     return rows
 
 
-def load_or_collect(args, target, device: torch.device) -> tuple[dict, Path]:
+def load_or_collect(args, target) -> tuple[dict, Path]:
     path = args.stats_dir / f"{target.family}-{stats_key(args, target)}.pt"
     if path.is_file():
         logger.info(f"statistics from {path} (delete it, or change an input, to measure again)")
@@ -510,6 +499,7 @@ def load_or_collect(args, target, device: torch.device) -> tuple[dict, Path]:
 
 
 def save_stats(stats: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     torch.save(stats, tmp)
     tmp.replace(path)
@@ -565,9 +555,10 @@ def main(argv: list[str] | None = None) -> int:
 
     device = rank_device(args.device)
     t_start = time.perf_counter()
-    stats, stats_path = load_or_collect(args, target, device)
+    stats, stats_path = load_or_collect(args, target)
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
-        needs_model = not stats or args.validate > 0
+        measured = args.sensitivity == "none" or "sensitivity" in stats
+        needs_model = not stats or not measured or args.validate > 0
         if needs_model:
             target.load(device, tmp)
         if not stats:
@@ -696,6 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     hi, lo = int(np.nanargmax(r)), int(np.nanargmin(r))
     titles = (f"{stack}[{hi}] (foreground-focused)", f"{stack}[{lo}] (background-focused)")
     attention_overlay(abar[hi], abar[lo], first["mask"], frame, titles, figs / "attention_overlay.png")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     save_preset(args.out, config, target.depths, provenance)  # last: no preset without its figures
     (figs / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     print(

@@ -137,7 +137,10 @@ def test_mask_file_of_the_wrong_shape_and_an_existing_out(tmp_path):
     assert res.returncode != 0 and "does not divide onto the 8x8 token grid" in res.stderr
     np.save(bad, np.zeros((3, 17, 64, 64)))  # masks for 3 prompts, profiling 1
     res = run_profile("--mask", "file", "--mask_file", str(bad), "--num_prompts", "1", timeout=120)
-    assert res.returncode != 0 and "one per prompt" in res.stderr
+    assert res.returncode != 0 and "holds masks for 3 prompts; profiling 1" in res.stderr
+    bad.write_text("not an array")
+    res = run_profile("--mask", "file", "--mask_file", str(bad), timeout=120)
+    assert res.returncode != 0 and "is not a .npy/.npz file" in res.stderr
     existing = tmp_path / "p.json"
     existing.write_text("{}")
     res = run_profile("--out", str(existing), timeout=120)
