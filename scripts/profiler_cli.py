@@ -538,6 +538,44 @@ def summarise(args, target, stats: dict) -> dict:
     }
 
 
+def validate_candidates(target, stats: dict, cands: list, config_of) -> list[tuple[float, float, object]]:
+    """(decoded PSNR, latent rel. L2, candidate) of each candidate against full compute on the profiled prompts."""
+    from delta_cache import apply_cache
+    from scenes.metrics import psnr
+
+    fulls = [e["latent"] for e in stats["prompts"]]
+    full_frames = [target.decode(z) for z in fulls]
+    out = []
+    for c in tqdm(cands, desc="validate", unit="candidate"):
+        with apply_cache(target.model, target.spec, config_of(c), target.steps) as handle:
+            rel, ps = [], []
+            for e, zf, ff in zip(stats["prompts"], fulls, full_frames, strict=True):
+                z = target.generate(e["prompt"], e["seed"], cache=handle)
+                rel.append(float((z - zf).norm() / zf.norm()))
+                ps.append(psnr(target.decode(z), ff))
+        out.append((float(np.mean(ps)), float(np.mean(rel)), c))
+    return out
+
+
+def write_figures(figs: Path, target, stats: dict, s: dict, chosen, background: dict, rows, frame) -> None:
+    """The R_attn heatmap, the step curve, the sensitivity bars and ā over a frame of the first prompt."""
+    from delta_cache.figures import attention_overlay, r_attn_heatmap, sensitivity_bars, step_curve
+
+    figs.mkdir(parents=True, exist_ok=True)
+    r_attn_heatmap(s["tables"], figs / "r_attn.png", background)
+    step_curve(s["drift"], chosen.schedule.refresh_steps, s["warmup"], figs / "step_statistic.png")
+    if rows:
+        sensitivity_bars(rows, background, figs / "sensitivity.png")
+    first = stats["prompts"][0]
+    stack = next(iter(target.depths))
+    r = s["r"][stack]
+    branch = sorted({b for b, _ in first["scores"]})[0]
+    abar = first["scores"][(branch, stack)][s["from_step"] :].float().mean(dim=0)  # [blocks, f, h, w]
+    hi, lo = int(np.nanargmax(r)), int(np.nanargmin(r))
+    titles = (f"{stack}[{hi}] (foreground-focused)", f"{stack}[{lo}] (background-focused)")
+    attention_overlay(abar[hi], abar[lo], first["mask"], frame, titles, figs / "attention_overlay.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     args, p = parse(argv)
     target = WanTarget(args) if args.family == "wan" else HunyuanTarget(args)
@@ -545,12 +583,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import tempfile
 
-    from delta_cache import CacheConfig, StackSchedule, apply_cache, save_preset
-    from delta_cache.figures import attention_overlay, r_attn_heatmap, sensitivity_bars, step_curve
+    from delta_cache import CacheConfig, StackSchedule, save_preset
     from delta_cache.r_attn import split_blocks
     from delta_cache.schedule import runs_of
     from delta_cache.selection import block_order, candidates, reference_refreshes
-    from scenes.metrics import psnr
     from usp import rank_device
 
     device = rank_device(args.device)
@@ -612,21 +648,8 @@ def main(argv: list[str] | None = None) -> int:
                 },
             )
 
-        validated = []
-        if args.validate > 0:
-            fulls = [e["latent"] for e in stats["prompts"]]
-            full_frames = [target.decode(z) for z in fulls]
-            for c in tqdm(cands[: args.validate], desc="validate", unit="candidate"):
-                with apply_cache(target.model, target.spec, config_of(c), target.steps) as handle:
-                    rel, ps = [], []
-                    for e, zf, ff in zip(stats["prompts"], fulls, full_frames, strict=True):
-                        z = target.generate(e["prompt"], e["seed"], cache=handle)
-                        rel.append(float((z - zf).norm() / zf.norm()))
-                        ps.append(psnr(target.decode(z), ff))
-                validated.append((float(np.mean(ps)), float(np.mean(rel)), c))
-            chosen = max(validated, key=lambda v: v[0])[2]
-        else:
-            chosen = cands[0]
+        validated = validate_candidates(target, stats, cands[: args.validate], config_of) if args.validate else []
+        chosen = max(validated, key=lambda v: v[0])[2] if validated else cands[0]
     config = config_of(chosen)
 
     summary = {
@@ -670,31 +693,18 @@ def main(argv: list[str] | None = None) -> int:
         "statistics": summary,
     }
 
-    figs = args.figures
-    figs.mkdir(parents=True, exist_ok=True)
-    r_attn_heatmap(s["tables"], figs / "r_attn.png", background)
-    step_curve(s["drift"], chosen.schedule.refresh_steps, s["warmup"], figs / "step_statistic.png")
-    if rows:
-        sensitivity_bars(rows, background, figs / "sensitivity.png")
-    first = stats["prompts"][0]
-    stack = next(iter(target.depths))
-    r = s["r"][stack]
-    frame = first.get("frames")  # the true rendering the scene masks belong to
+    frame = stats["prompts"][0].get("frames")  # the true rendering the scene masks belong to
     if frame is None and needs_model:
-        frame = target.decode(first["latent"])
-    branch = sorted({b for b, _ in first["scores"]})[0]
-    abar = first["scores"][(branch, stack)][s["from_step"] :].float().mean(dim=0)  # [blocks, f, h, w]
-    hi, lo = int(np.nanargmax(r)), int(np.nanargmin(r))
-    titles = (f"{stack}[{hi}] (foreground-focused)", f"{stack}[{lo}] (background-focused)")
-    attention_overlay(abar[hi], abar[lo], first["mask"], frame, titles, figs / "attention_overlay.png")
+        frame = target.decode(stats["prompts"][0]["latent"])
+    write_figures(args.figures, target, stats, s, chosen, background, rows, frame)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_preset(args.out, config, target.depths, provenance)  # last: no preset without its figures
-    (figs / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    (args.figures / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     print(
         f"cached {summary['cached']} | warm-up {s['warmup']}, refreshes {summary['refresh_steps']} | "
         f"theoretical {chosen.speedup:.2f}x (target {args.target_speedup:.2f}x)"
     )
-    print(f"wrote {args.out} and {figs}/; use it: --delta_cache --cache_preset {args.out}")
+    print(f"wrote {args.out} and {args.figures}/; use it: --delta_cache --cache_preset {args.out}")
     return 0
 
 
