@@ -465,28 +465,40 @@ def motion_ious(target, truth: torch.Tensor, true_latent: torch.Tensor, generate
     return out
 
 
-def measure_sensitivity(args, target, stats: dict, warmup: int, refreshes: int, drift: np.ndarray, units) -> list:
+class FullCompute:
+    """The profiled prompts' full-compute results, and the error of a cache config against them."""
+
+    def __init__(self, target, stats: dict):
+        self.target, self.prompts = target, stats["prompts"]
+        self.latents = [e["latent"] for e in self.prompts]
+        self.frames = [target.decode(z) for z in self.latents]
+
+    def error(self, config) -> tuple[float, float]:
+        """(decoded PSNR, latent relative L2), means over the prompts, of generating with `config`."""
+        from delta_cache import apply_cache
+        from scenes.metrics import psnr
+
+        t = self.target
+        rel, ps = [], []
+        with apply_cache(t.model, t.spec, config, t.steps) as handle:
+            for e, z_full, f_full in zip(self.prompts, self.latents, self.frames, strict=True):
+                z = t.generate(e["prompt"], e["seed"], cache=handle)
+                rel.append(float((z - z_full).norm() / z_full.norm()))
+                ps.append(psnr(t.decode(z), f_full))
+        return float(np.mean(ps)), float(np.mean(rel))
+
+
+def measure_sensitivity(full: FullCompute, warmup: int, refreshes: int, drift: np.ndarray, units) -> list:
     """Error of caching each unit (a block or a run of blocks of one stack) alone, against full compute."""
-    from delta_cache import CacheConfig, StackSchedule, apply_cache
+    from delta_cache import CacheConfig, StackSchedule
     from delta_cache.selection import equal_drift_refreshes
-    from scenes.metrics import psnr
 
     steps = equal_drift_refreshes(drift, warmup, refreshes)
-    fulls = [e["latent"] for e in stats["prompts"]]
-    full_frames = [target.decode(z) for z in fulls]
     rows = []
     for stack, blocks in tqdm(units, desc="sensitivity", unit="unit"):
-        sched = StackSchedule(cached=tuple(blocks), warmup=warmup, refresh_steps=steps, for_steps=target.steps)
-        config = CacheConfig(name="probe", stacks={stack: sched})
-        with apply_cache(target.model, target.spec, config, target.steps) as handle:
-            rel, ps = [], []
-            for e, z_full, f_full in zip(stats["prompts"], fulls, full_frames, strict=True):
-                z = target.generate(e["prompt"], e["seed"], cache=handle)
-                rel.append(float((z - z_full).norm() / z_full.norm()))
-                ps.append(psnr(target.decode(z), f_full))
-        rows.append(
-            {"stack": stack, "blocks": list(blocks), "latent_rel_l2": float(np.mean(rel)), "psnr": float(np.mean(ps))}
-        )
+        sched = StackSchedule(cached=tuple(blocks), warmup=warmup, refresh_steps=steps, for_steps=full.target.steps)
+        ps, rel = full.error(CacheConfig(name="probe", stacks={stack: sched}))
+        rows.append({"stack": stack, "blocks": list(blocks), "latent_rel_l2": rel, "psnr": ps})
     return rows
 
 
@@ -538,23 +550,9 @@ def summarise(args, target, stats: dict) -> dict:
     }
 
 
-def validate_candidates(target, stats: dict, cands: list, config_of) -> list[tuple[float, float, object]]:
+def validate_candidates(full: FullCompute, cands: list, config_of) -> list[tuple[float, float, object]]:
     """(decoded PSNR, latent rel. L2, candidate) of each candidate against full compute on the profiled prompts."""
-    from delta_cache import apply_cache
-    from scenes.metrics import psnr
-
-    fulls = [e["latent"] for e in stats["prompts"]]
-    full_frames = [target.decode(z) for z in fulls]
-    out = []
-    for c in tqdm(cands, desc="validate", unit="candidate"):
-        with apply_cache(target.model, target.spec, config_of(c), target.steps) as handle:
-            rel, ps = [], []
-            for e, zf, ff in zip(stats["prompts"], fulls, full_frames, strict=True):
-                z = target.generate(e["prompt"], e["seed"], cache=handle)
-                rel.append(float((z - zf).norm() / zf.norm()))
-                ps.append(psnr(target.decode(z), ff))
-        out.append((float(np.mean(ps)), float(np.mean(rel)), c))
-    return out
+    return [(*full.error(config_of(c)), c) for c in tqdm(cands, desc="validate", unit="candidate")]
 
 
 def write_figures(figs: Path, target, stats: dict, s: dict, chosen, background: dict, rows, frame) -> None:
@@ -609,13 +607,15 @@ def main(argv: list[str] | None = None) -> int:
             logger.info(f"{stack}: tau {t:.3f}; background (cached first) {list(bg)}; foreground {list(fg)}")
 
         k_ref = reference_refreshes(target.steps, s["warmup"])
+        full = None  # decoded once, when something is measured against it
         if "sensitivity" not in stats and args.sensitivity != "none":
             t0 = time.perf_counter()
             units = [(st, (i,)) for st, n in target.depths.items() for i in range(n)]
             if args.sensitivity == "runs":
                 runs = [(st, a, b) for st in target.depths for a, b in runs_of(background[st]) if b > a]
                 units += [(st, tuple(range(a, b + 1))) for st, a, b in runs]
-            stats["sensitivity"] = measure_sensitivity(args, target, stats, s["warmup"], k_ref, s["mean_drift"], units)
+            full = full or FullCompute(target, stats)
+            stats["sensitivity"] = measure_sensitivity(full, s["warmup"], k_ref, s["mean_drift"], units)
             stats["sensitivity_seconds"] = time.perf_counter() - t0
             save_stats(stats, stats_path)
         rows = stats.get("sensitivity")
@@ -648,7 +648,9 @@ def main(argv: list[str] | None = None) -> int:
                 },
             )
 
-        validated = validate_candidates(target, stats, cands[: args.validate], config_of) if args.validate else []
+        validated = []
+        if args.validate:
+            validated = validate_candidates(full or FullCompute(target, stats), cands[: args.validate], config_of)
         chosen = max(validated, key=lambda v: v[0])[2] if validated else cands[0]
     config = config_of(chosen)
 
