@@ -401,6 +401,7 @@ def stats_key(args: argparse.Namespace, target) -> str:
         "seed": args.base_seed if target.family == "wan" else args.seed,
         "mask": args.mask,
         "mask_file": str(args.mask_file) if args.mask_file else None,
+        "mask_area": args.mask_area,  # the masks are pooled to tokens when measured
         "queries": args.query_count,
         "sensitivity": args.sensitivity,
         "warmup": args.warmup,
