@@ -66,7 +66,9 @@ class WanTarget:
         return {
             "model": "wan2.1",
             "task": a.task,
-            "checkpoint": _checkpoint_identity(Path(a.ckpt_dir)) if a.ckpt_dir else "random weights (t2v-debug)",
+            "checkpoint": "random weights (t2v-debug)"
+            if a.task == "t2v-debug"
+            else _checkpoint_identity(Path(a.ckpt_dir)),
             "size": a.size,
             "frames": a.frame_num,
             "steps": a.sample_steps,
@@ -75,14 +77,27 @@ class WanTarget:
             "guide_scale": a.sample_guide_scale,
         }
 
-    def load(self, device: torch.device, tmp: str) -> None:
+    sp_degrees = property(lambda self: (self.args.ulysses_size, self.args.ring_size))
+
+    def prepare(self, tmp: str) -> None:
+        """Random weights for t2v-debug, written before any process group exists (each rank its own copy)."""
+        if not self.args.ckpt_dir:
+            from wan.debug import write_random_checkpoint
+
+            self.args.ckpt_dir = str(write_random_checkpoint(tmp, self.cfg, seed=0))
+            self.random_weights = True
+
+    def load(self, device: torch.device, group) -> None:
         from wan import WanT2V
         from wan.cache_spec import WAN_CACHE_SPEC
-        from wan.debug import write_random_checkpoint
 
-        ckpt = self.args.ckpt_dir or write_random_checkpoint(tmp, self.cfg, seed=0)
-        self.pipe = WanT2V.from_checkpoint(self.cfg, ckpt, device=device)
+        self.pipe = WanT2V.from_checkpoint(self.cfg, self.args.ckpt_dir, device=device)
         self.model, self.spec = self.pipe.model, WAN_CACHE_SPEC
+        if group is not None:
+            from wan.parallel import parallelize
+
+            parallelize(self.model, group)
+        self.token_order = None  # contiguous shards: the gathered order is the natural one
 
     def generate(self, prompt: str, seed: int, cache=None) -> torch.Tensor:
         a = self.args
@@ -118,7 +133,7 @@ class WanTarget:
         video = torch.from_numpy(rendered.video).permute(3, 0, 1, 2) * 2 - 1  # [3, F, H, W] in [-1, 1]
         z0 = pipe.vae.encode([video.to(pipe.device)])[0]
         shape = latent_shape(self.cfg, a.size_wh, a.frame_num)
-        seq_len = sequence_length(self.cfg, shape)
+        seq_len = sequence_length(self.cfg, shape, sp_size=pipe.model.sp.size)
         noise = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(pipe.device)
         sched = make_scheduler(a.sample_solver, a.sample_steps, a.sample_shift, pipe.device)
         context = pipe.encode_prompts([scene.prompt], False)
@@ -167,19 +182,34 @@ class HunyuanTarget:
             "cfg_scale": a.cfg_scale,
         }
 
-    def load(self, device: torch.device, tmp: str) -> None:
+    sp_degrees = property(lambda self: (self.args.ulysses_degree, self.args.ring_degree))
+
+    def prepare(self, tmp: str) -> None:
+        """Random weights for HYVideo-debug, written before any process group exists (transformers writes
+        nothing on ranks other than 0 once torch.distributed is up)."""
+        if self.args.random_weights:
+            from hyvideo.debug import write_random_checkpoint
+
+            self.args.model_base = str(write_random_checkpoint(tmp, self.cfg, seed=0))
+
+    def load(self, device: torch.device, group) -> None:
         from hyvideo.cache_spec import HY_CACHE_SPEC
         from hyvideo.inference import HunyuanVideoSampler
 
         a = self.args
-        if a.random_weights:
-            from hyvideo.debug import write_random_checkpoint
-
-            a.model_base = str(write_random_checkpoint(tmp, self.cfg, seed=0))
         self.sampler = HunyuanVideoSampler.from_checkpoint(
             self.cfg, a.model_base, a.dit_weight, a.load_key, device=device, precision=a.precision
         )
         self.model, self.spec = self.sampler.model, HY_CACHE_SPEC
+        self.token_order = None
+        if group is not None:
+            from delta_cache.profiler import gathered_token_order
+            from hyvideo.parallel import parallelize
+
+            parallelize(self.model, group)
+            grid = self.grid
+            shard = lambda x: self.model.sp.shard(x, None, grid)[0]  # noqa: E731  the model's own rule
+            self.token_order = gathered_token_order(shard, int(np.prod(grid)), group)
 
     def generate(self, prompt: str, seed: int, cache=None) -> torch.Tensor:
         a = self.args
@@ -409,7 +439,7 @@ def stats_key(args: argparse.Namespace, target) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def collect(args: argparse.Namespace, target) -> dict:
+def collect(args: argparse.Namespace, target, group=None) -> dict:
     """Run the model: ā, masks, step statistic and latents per prompt (the expensive part)."""
     from delta_cache.masks import load_mask_file, motion_mask, sam2_mask, to_token_grid
     from delta_cache.profiler import AttentionProfiler
@@ -417,9 +447,17 @@ def collect(args: argparse.Namespace, target) -> dict:
     seed0 = max(0, (args.base_seed if target.family == "wan" else args.seed) or 0)
     files = load_mask_file(args.mask_file, len(args.prompt_list)) if args.mask == "file" else None
     out: dict = {"prompts": [], "grid": list(target.grid)}
-    profiler = AttentionProfiler(target.model, target.spec, target.grid, queries=args.query_count, seed=0)
+    profiler = AttentionProfiler(
+        target.model,
+        target.spec,
+        target.grid,
+        queries=args.query_count,
+        seed=0,
+        group=group,
+        token_order=target.token_order,
+    )
     try:
-        for i, prompt in enumerate(tqdm(args.prompt_list, desc="profile", unit="prompt")):
+        for i, prompt in enumerate(tqdm(args.prompt_list, desc="profile", unit="prompt", disable=not args.main_rank)):
             seed = seed0 + i
             latent = target.generate(prompt, seed, cache=profiler)
             generated = profiler.finish()
@@ -469,8 +507,8 @@ def motion_ious(target, truth: torch.Tensor, true_latent: torch.Tensor, generate
 class FullCompute:
     """The profiled prompts' full-compute results, and the error of a cache config against them."""
 
-    def __init__(self, target, stats: dict):
-        self.target, self.prompts = target, stats["prompts"]
+    def __init__(self, target, stats: dict, progress: bool = True):
+        self.target, self.prompts, self.progress = target, stats["prompts"], progress
         self.latents = [e["latent"] for e in self.prompts]
         self.frames = [target.decode(z) for z in self.latents]
 
@@ -496,7 +534,7 @@ def measure_sensitivity(full: FullCompute, warmup: int, refreshes: int, drift: n
 
     steps = equal_drift_refreshes(drift, warmup, refreshes)
     rows = []
-    for stack, blocks in tqdm(units, desc="sensitivity", unit="unit"):
+    for stack, blocks in tqdm(units, desc="sensitivity", unit="unit", disable=not full.progress):
         sched = StackSchedule(cached=tuple(blocks), warmup=warmup, refresh_steps=steps, for_steps=full.target.steps)
         ps, rel = full.error(CacheConfig(name="probe", stacks={stack: sched}))
         rows.append({"stack": stack, "blocks": list(blocks), "latent_rel_l2": rel, "psnr": ps})
@@ -553,7 +591,8 @@ def summarise(args, target, stats: dict) -> dict:
 
 def validate_candidates(full: FullCompute, cands: list, config_of) -> list[tuple[float, float, object]]:
     """(decoded PSNR, latent rel. L2, candidate) of each candidate against full compute on the profiled prompts."""
-    return [(*full.error(config_of(c)), c) for c in tqdm(cands, desc="validate", unit="candidate")]
+    bar = tqdm(cands, desc="validate", unit="candidate", disable=not full.progress)
+    return [(*full.error(config_of(c)), c) for c in bar]
 
 
 def write_figures(figs: Path, target, stats: dict, s: dict, chosen, background: dict, rows, frame) -> None:
@@ -582,77 +621,91 @@ def main(argv: list[str] | None = None) -> int:
 
     import tempfile
 
+    from usp import init_sequence_parallel, quiet_other_ranks, rank_device, run_on_group, world_from_env
+
+    world = world_from_env()[2]
+    quiet_other_ranks()
+    device = rank_device(args.device)
+    with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
+        target.prepare(tmp)
+        group = init_sequence_parallel(*target.sp_degrees, device) if world > 1 else None
+        args.main_rank = group is None or group.rank == 0
+        return run_on_group(lambda: _run(args, target, device, group), group, (ValueError, FileNotFoundError))
+
+
+def _run(args: argparse.Namespace, target, device: torch.device, group) -> int:
+    """Every rank computes (the statistics are reduced over the group, identical everywhere); rank 0 writes."""
     from delta_cache import CacheConfig, StackSchedule, save_preset
     from delta_cache.r_attn import split_blocks
     from delta_cache.schedule import runs_of
     from delta_cache.selection import block_order, candidates, reference_refreshes
-    from usp import rank_device
 
-    device = rank_device(args.device)
     t_start = time.perf_counter()
     stats, stats_path = load_or_collect(args, target)
-    with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
-        measured = args.sensitivity == "none" or "sensitivity" in stats
-        needs_model = not stats or not measured or args.validate > 0
-        if needs_model:
-            target.load(device, tmp)
-        if not stats:
-            stats = collect(args, target)
-            stats["profile_seconds"] = time.perf_counter() - t_start
+    measured = args.sensitivity == "none" or "sensitivity" in stats
+    needs_model = not stats or not measured or args.validate > 0
+    if needs_model:
+        target.load(device, group)
+    if not stats:
+        stats = collect(args, target, group)
+        stats["profile_seconds"] = time.perf_counter() - t_start
+        if args.main_rank:
             save_stats(stats, stats_path)
-        s = summarise(args, target, stats)
-        tau = args.tau if args.tau == "otsu" else float(args.tau)
-        split = {stack: split_blocks(torch.from_numpy(s["r"][stack]), tau) for stack in target.depths}
-        background = {stack: v[1] for stack, v in split.items()}
-        for stack, (t, bg, fg) in split.items():
-            logger.info(f"{stack}: tau {t:.3f}; background (cached first) {list(bg)}; foreground {list(fg)}")
+    s = summarise(args, target, stats)
+    tau = args.tau if args.tau == "otsu" else float(args.tau)
+    split = {stack: split_blocks(torch.from_numpy(s["r"][stack]), tau) for stack in target.depths}
+    background = {stack: v[1] for stack, v in split.items()}
+    for stack, (t, bg, fg) in split.items():
+        logger.info(f"{stack}: tau {t:.3f}; background (cached first) {list(bg)}; foreground {list(fg)}")
 
-        k_ref = reference_refreshes(target.steps, s["warmup"])
-        full = None  # decoded once, when something is measured against it
-        if "sensitivity" not in stats and args.sensitivity != "none":
-            t0 = time.perf_counter()
-            units = [(st, (i,)) for st, n in target.depths.items() for i in range(n)]
-            if args.sensitivity == "runs":
-                runs = [(st, a, b) for st in target.depths for a, b in runs_of(background[st]) if b > a]
-                units += [(st, tuple(range(a, b + 1))) for st, a, b in runs]
-            full = full or FullCompute(target, stats)
-            stats["sensitivity"] = measure_sensitivity(full, s["warmup"], k_ref, s["mean_drift"], units)
-            stats["sensitivity_seconds"] = time.perf_counter() - t0
+    k_ref = reference_refreshes(target.steps, s["warmup"])
+    full = None  # decoded once, when something is measured against it
+    if "sensitivity" not in stats and args.sensitivity != "none":
+        t0 = time.perf_counter()
+        units = [(st, (i,)) for st, n in target.depths.items() for i in range(n)]
+        if args.sensitivity == "runs":
+            runs = [(st, a, b) for st in target.depths for a, b in runs_of(background[st]) if b > a]
+            units += [(st, tuple(range(a, b + 1))) for st, a, b in runs]
+        full = full or FullCompute(target, stats, args.main_rank)
+        stats["sensitivity"] = measure_sensitivity(full, s["warmup"], k_ref, s["mean_drift"], units)
+        stats["sensitivity_seconds"] = time.perf_counter() - t0
+        if args.main_rank:
             save_stats(stats, stats_path)
-        rows = stats.get("sensitivity")
-        error = None
-        if rows:
-            error = {st: np.zeros(n) for st, n in target.depths.items()}
-            for r in rows:
-                if len(r["blocks"]) == 1:
-                    error[r["stack"]][r["blocks"][0]] = r["latent_rel_l2"]
-        order = block_order(background, s["r"], error)
-        cands = candidates(
-            target.depths, target.steps, s["mean_drift"], order, args.target_speedup, error, s["warmup"], k_ref
+    rows = stats.get("sensitivity")
+    error = None
+    if rows:
+        error = {st: np.zeros(n) for st, n in target.depths.items()}
+        for r in rows:
+            if len(r["blocks"]) == 1:
+                error[r["stack"]][r["blocks"][0]] = r["latent_rel_l2"]
+    order = block_order(background, s["r"], error)
+    cands = candidates(
+        target.depths, target.steps, s["mean_drift"], order, args.target_speedup, error, s["warmup"], k_ref
+    )
+    if not cands:
+        logger.error(f"no selection reaches {args.target_speedup:.2f}x with a {s['warmup']}-step warm-up")
+        return 1
+
+    def config_of(c) -> CacheConfig:
+        return CacheConfig(
+            name=args.out.stem,
+            stacks={
+                st: StackSchedule(
+                    cached=blocks,
+                    warmup=c.schedule.warmup,
+                    refresh_steps=c.schedule.refresh_steps,
+                    for_steps=target.steps,
+                )
+                for st, blocks in c.cached.items()
+                if blocks
+            },
         )
-        if not cands:
-            logger.error(f"no selection reaches {args.target_speedup:.2f}x with a {s['warmup']}-step warm-up")
-            return 1
 
-        def config_of(c) -> CacheConfig:
-            return CacheConfig(
-                name=args.out.stem,
-                stacks={
-                    st: StackSchedule(
-                        cached=blocks,
-                        warmup=c.schedule.warmup,
-                        refresh_steps=c.schedule.refresh_steps,
-                        for_steps=target.steps,
-                    )
-                    for st, blocks in c.cached.items()
-                    if blocks
-                },
-            )
-
-        validated = []
-        if args.validate:
-            validated = validate_candidates(full or FullCompute(target, stats), cands[: args.validate], config_of)
-        chosen = max(validated, key=lambda v: v[0])[2] if validated else cands[0]
+    validated = []
+    if args.validate:
+        full = full or FullCompute(target, stats, args.main_rank)
+        validated = validate_candidates(full, cands[: args.validate], config_of)
+    chosen = max(validated, key=lambda v: v[0])[2] if validated else cands[0]
     config = config_of(chosen)
 
     summary = {
@@ -696,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
         "statistics": summary,
     }
 
+    if not args.main_rank:
+        return 0
     frame = stats["prompts"][0].get("frames")  # the true rendering the scene masks belong to
     if frame is None and needs_model:
         frame = target.decode(stats["prompts"][0]["latent"])

@@ -298,3 +298,29 @@ def test_launcher_runs_two_processes(tmp_path, launcher, flags, prefix):
 def test_launcher_refuses_other_gpu_counts():
     res = subprocess.run(["bash", str(REPO / "scripts" / "launch_hyvideo.sh"), "3"], capture_output=True, text=True)
     assert res.returncode == 2 and "usage" in res.stderr
+
+
+def test_profile_under_torchrun_writes_the_single_process_profile(tmp_path):
+    common = ("--num_prompts", "1", "--sample_steps", "6", "--validate", "1", "--sensitivity", "blocks")
+    script = REPO / "scripts" / "profile.py"
+    one = python(script, *common, "--out", str(tmp_path / "one.json"), "--stats_dir", str(tmp_path / "s1"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = torchrun(
+        2,
+        script,
+        *common,
+        "--out",
+        str(tmp_path / "two.json"),
+        "--stats_dir",
+        str(tmp_path / "s2"),
+        "--ulysses_size",
+        "2",
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert a["stacks"] == b["stacks"]
+    sa, sb = a["provenance"]["statistics"], b["provenance"]["statistics"]
+    assert sa["r_attn"] == sb["r_attn"]  # ā reduced over the group: the same to 4 decimals
+    for ra, rb in zip(sa["sensitivity"], sb["sensitivity"], strict=True):
+        assert abs(ra["latent_rel_l2"] - rb["latent_rel_l2"]) < 1e-5
+    assert len(list((tmp_path / "s2").glob("*.pt"))) == 1  # one statistics file: rank 0 writes
