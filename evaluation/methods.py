@@ -1,0 +1,162 @@
+"""The evaluated methods: named cache configurations built for the model at hand (the paper's Tables 1-4).
+
+    full            no cache (the reference every other method is scored against)
+    ours            the model's ProfilingDiT preset (`ours:PATH.json`: a preset file, e.g. from scripts/profile.py)
+    fg-reuse        Table 3: the blocks ours computes are cached instead, on ours' schedule
+    stepwise        Table 4: ours' blocks, the same refresh count, gaps decreasing over the run
+    step-inverse    Table 4: the same with gaps increasing
+    step-average    Table 4: the same with equal gaps
+    delta-dit       one contiguous range of the same size, the last blocks of each stack (Δ-DiT caches the rear
+                    blocks, which shape the outline, in the early steps), on ours' schedule
+
+Table 3's "split" and "alternate" (foreground and background blocks cached in different step phases) need a
+cached set that changes with the step, which `StackSchedule` does not have yet; they are not in the registry.
+The peer methods will register here under their own names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from delta_cache import CacheConfig, StackSchedule, load_preset
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What a method needs to know of the model: its depths, the step count, its own preset (or None)."""
+
+    depths: dict[str, int]
+    num_steps: int
+    preset: CacheConfig | None
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    about: str
+    build: Callable[[ModelContext, str | None], CacheConfig | None]  # (context, argument after ":") -> config
+
+
+def _ours(ctx: ModelContext, arg: str | None) -> CacheConfig:
+    if arg is not None:
+        return load_preset(arg, ctx.depths)
+    if ctx.preset is None:
+        raise ValueError("method ours: this model has no built-in preset; give ours:PATH.json (scripts/profile.py)")
+    return ctx.preset
+
+
+def _refresh_list(sched: StackSchedule, num_steps: int, shape: str) -> tuple[int, ...]:
+    """As many refreshes as `sched` makes in `num_steps`, from its warm-up on, with gaps shaped as asked."""
+    count = len(sched.refreshes(num_steps))
+    span = num_steps - sched.warmup
+    if count <= 1:
+        return sched.refreshes(num_steps)
+    if shape == "decreasing":
+        where = [1 - (1 - k / count) ** 2 for k in range(count)]
+    elif shape == "increasing":
+        where = [(k / count) ** 2 for k in range(count)]
+    else:
+        where = [k / count for k in range(count)]
+    scale = span if shape == "equal" else span - 1  # the decreasing shape's last point would round onto the end
+    steps = sorted({sched.warmup + round(scale * x) for x in where})
+    while len(steps) < count:  # neighbours that rounded onto one step: split the longest reuse run
+        bounds = [*steps, num_steps]
+        gap, at = max((bounds[i + 1] - bounds[i], i) for i in range(len(steps)))
+        steps = sorted([*steps, bounds[at] + gap // 2])
+    return tuple(steps)
+
+
+def _with(ctx: ModelContext, arg: str | None, name: str, change) -> CacheConfig:
+    base = _ours(ctx, arg)
+    stacks = {}
+    for attr, sched in base.stacks.items():
+        new = change(attr, sched)
+        if new is not None:
+            stacks[attr] = new
+    if not stacks:
+        raise ValueError(f"method {name}: nothing left to cache for this model")
+    return CacheConfig(name=name, stacks=stacks)
+
+
+def _schedule(sched: StackSchedule, num_steps: int, cached: tuple[int, ...], refresh: tuple[int, ...] | None = None):
+    kw = dict(cached=cached, warmup=sched.warmup, last_full=sched.last_full)
+    if refresh is not None:
+        return StackSchedule(**kw, refresh_steps=refresh, for_steps=num_steps)
+    return StackSchedule(
+        **kw,
+        interval=sched.interval,
+        refresh_steps=sched.refresh_steps,
+        linear=sched.linear,
+        for_steps=sched.for_steps,
+    )
+
+
+def _fg_reuse(ctx: ModelContext, arg: str | None) -> CacheConfig:
+    def change(attr, sched):
+        computed = tuple(i for i in range(ctx.depths[attr]) if i not in sched.cached)
+        return _schedule(sched, ctx.num_steps, computed) if computed else None
+
+    return _with(ctx, arg, "fg-reuse", change)
+
+
+def _steps(shape: str, name: str):
+    def build(ctx: ModelContext, arg: str | None) -> CacheConfig:
+        return _with(
+            ctx,
+            arg,
+            name,
+            lambda attr, s: _schedule(s, ctx.num_steps, s.cached, _refresh_list(s, ctx.num_steps, shape)),
+        )
+
+    return build
+
+
+def _delta_dit(ctx: ModelContext, arg: str | None) -> CacheConfig:
+    def change(attr, sched):
+        n = ctx.depths[attr]
+        return _schedule(sched, ctx.num_steps, tuple(range(n - len(sched.cached), n)))
+
+    return _with(ctx, arg, "delta-dit", change)
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("full", "no cache: the reference", lambda ctx, arg: None),
+        Method("ours", "the model's ProfilingDiT preset, or ours:PATH.json", _ours),
+        Method("fg-reuse", "Table 3: the blocks ours computes are cached instead", _fg_reuse),
+        Method("stepwise", "Table 4: ours' blocks, decreasing refresh gaps", _steps("decreasing", "stepwise")),
+        Method("step-inverse", "Table 4: ours' blocks, increasing refresh gaps", _steps("increasing", "step-inverse")),
+        Method("step-average", "Table 4: ours' blocks, equal refresh gaps", _steps("equal", "step-average")),
+        Method("delta-dit", "one contiguous range of the last blocks, ours' size", _delta_dit),
+    )
+}
+
+
+def parse_methods(text: str) -> list[tuple[str, str | None]]:
+    """ "full,ours,ours:p.json" -> [(name, argument or None)]; unknown names are a one-line error."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        name, _, arg = item.partition(":")
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; accepted: {', '.join(METHODS)}")
+        if arg and name != "ours":
+            raise ValueError(f"method {name} takes no argument (got {item!r}); only ours:PATH.json does")
+        out.append((name, arg or None))
+    if not out:
+        raise ValueError("--methods is empty; give e.g. full,ours")
+    if len({f"{n}:{a}" for n, a in out}) != len(out):
+        raise ValueError(f"--methods lists a method twice: {text}")
+    return out
+
+
+def label(name: str, arg: str | None) -> str:
+    """The method's name in tables and folder names (a preset file by its stem)."""
+    if arg is None:
+        return name
+    from pathlib import Path
+
+    return f"{name}-{Path(arg).stem}"

@@ -1,0 +1,162 @@
+"""Reproduce the paper's tables: every method's videos against full compute, scored the paper's way.
+
+    python scripts/reproduce.py --methods full,ours --num_prompts 2 --out RUN        # shipped t2v-tiny
+    python scripts/reproduce.py --methods full,ours,fg-reuse,stepwise,step-inverse,step-average --out RUN
+    python scripts/reproduce.py --model hunyuanvideo --methods full,ours --out RUN   # HYVideo-debug (a path check)
+    python scripts/reproduce.py ... --dry_run                                         # what would run
+
+Every flag of generate.py / sample_video.py (model, checkpoint, size, frames, steps, sampler) applies; the seed
+of prompt i is `--base_seed` (Wan) / `--seed` (HunyuanVideo) + i (default 0 + i). Methods: evaluation/methods.py.
+A rerun into the same RUN folder reuses every video already there. Outputs: evaluation/harness.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+for sub in ("Wan2.1", "HunyuanVideo", ""):
+    sys.path.insert(0, str(REPO / sub))
+
+from evaluation.methods import METHODS, ModelContext, label, parse_methods  # noqa: E402
+from evaluation.targets import HunyuanTarget, WanTarget, model_family, model_parser, validate_model_args  # noqa: E402
+
+
+def build_parser(family: str) -> argparse.ArgumentParser:
+    p = model_parser(family, "Generate and score every method against full compute (the paper's tables).")
+    g = p.add_argument_group("reproduce")
+    g.add_argument("--methods", default="full,ours", help=f"comma-separated: {', '.join(METHODS)}; ours:PATH.json")
+    g.add_argument("--prompts", type=Path, default=None, help="text file, one prompt per line")
+    g.add_argument("--num_prompts", type=int, default=None, help="N prompts (tiny: the held-out split; default 64)")
+    g.add_argument("--out", type=Path, required=True, help="run folder (created; reused by a rerun)")
+    g.add_argument("--dry_run", action="store_true", help="list what would be generated and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    family, argv = model_family(argv, "reproduce.py")
+    p = build_parser(family)
+    args = validate_model_args(p, p.parse_args(argv), family)
+    target = WanTarget(args) if family == "wan" else HunyuanTarget(args)
+    try:
+        methods = parse_methods(args.methods)
+    except ValueError as err:
+        p.error(str(err))
+    if ("full", None) not in methods:
+        methods.insert(0, ("full", None))  # the reference is always generated
+
+    scenes = None
+    if args.prompts is not None:
+        if args.num_prompts is not None:
+            p.error("give --prompts FILE or --num_prompts N, not both")
+        if not args.prompts.is_file():
+            p.error(f"--prompts file not found: {args.prompts}")
+        prompts = [line.strip() for line in args.prompts.read_text().splitlines() if line.strip()]
+        if not prompts:
+            p.error(f"--prompts file {args.prompts} holds no prompt")
+    elif target.tiny:
+        from scenes import held_out_combos
+
+        n = 64 if args.num_prompts is None else args.num_prompts
+        if not 1 <= n <= 64:
+            p.error(f"--num_prompts must be in 1..64 (the held-out split), got {n}")
+        scenes = held_out_combos()[:n]
+        prompts = [s.prompt for s in scenes]
+    else:
+        if args.num_prompts not in (None, 1):
+            p.error("--num_prompts N needs the tiny model's scenes; give --prompts FILE for this model")
+        prompts = [args.prompt]
+
+    from usp import unwritable_reason
+
+    preset = _model_preset(args, target)
+    ctx = ModelContext(depths=target.depths, num_steps=target.steps, preset=preset)
+    configs = []
+    for name, arg in methods:
+        try:
+            configs.append((label(name, arg), METHODS[name].build(ctx, arg)))
+        except ValueError as err:
+            p.error(str(err))
+    reason = unwritable_reason(args.out)
+    if reason:
+        p.error(f"--out {args.out}: {reason}")
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"--out {args.out} exists and is not a directory")
+    _check_run_matches(p, args, target)
+
+    from evaluation.harness import Job, generate_all, score, summarise, write_pareto, write_results, write_tables
+
+    seed0 = max(0, (args.base_seed if family == "wan" else args.seed) or 0)
+    jobs = [Job(m, c, i, prompt, seed0 + i) for m, c in configs for i, prompt in enumerate(prompts)]
+    todo = [j for j in jobs if not j.stem(args.out).with_suffix(".json").is_file()]
+    if args.dry_run:
+        for j in jobs:
+            state = "to generate" if j in todo else "done"
+            print(f"{j.method:<16} prompt {j.index:>3} seed {j.seed:<6} {state}: {j.prompt[:60]}")
+        print(f"{len(todo)} of {len(jobs)} videos to generate into {args.out}")
+        return 0
+
+    import tempfile
+
+    from usp import rank_device
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "run.json").write_text(json.dumps(_run_identity(args, target), indent=1) + "\n")
+    with tempfile.TemporaryDirectory(prefix="reproduce-") as tmp:
+        if todo:
+            target.prepare(tmp)
+            target.load(rank_device(args.device), None)
+            fps = 16 if family == "wan" else 24
+            generate_all(target, jobs, args.out, fps)
+    adherence = None
+    if scenes is not None:
+        from scenes.metrics import adherence as measure
+
+        def adherence(index, frames):
+            a = measure(frames.astype("float32") / 255.0, scenes[index])
+            return {"colour_ok": a.colour_ok, "direction_ok": a.direction_ok, "background_ok": a.background_ok}
+
+    rows = score(jobs, args.out, adherence)
+    write_results(rows, args.out)
+    summary = summarise(rows)
+    header = f"# {target.identity()}\n\n{len(prompts)} prompts, seeds {seed0}..{seed0 + len(prompts) - 1}"
+    write_tables(summary, args.out, header)
+    write_pareto(summary, args.out)
+    print((args.out / "tables.md").read_text())
+    return 0
+
+
+def _model_preset(args, target):
+    """The model's built-in preset (what `--delta_cache` alone would use), or None."""
+    if target.family == "wan":
+        from wan.cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
+
+        names = [n for n, layers in PRESET_LAYERS.items() if layers == target.cfg.num_layers]
+        return WAN_CACHE_PRESETS[names[0]] if names else None
+    from hyvideo.cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS
+
+    depths = (target.depths["double_blocks"], target.depths["single_blocks"])
+    names = [n for n, d in PRESET_DEPTHS.items() if d == depths]
+    return HY_CACHE_PRESETS[names[0]] if names else None
+
+
+def _run_identity(args, target) -> dict:
+    return {"model": target.identity(), "prompts_file": str(args.prompts) if args.prompts else None}
+
+
+def _check_run_matches(p, args, target) -> None:
+    """A rerun must describe the same model and sampler as the videos already in the folder."""
+    known = args.out / "run.json"
+    if known.is_file():
+        before = json.loads(known.read_text())["model"]
+        now = json.loads(json.dumps(target.identity()))
+        if before != now:
+            diff = ", ".join(f"{k}: {before.get(k)} -> {now.get(k)}" for k in now if before.get(k) != now.get(k))
+            p.error(f"--out {args.out} holds videos of another setting ({diff}); choose another folder")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

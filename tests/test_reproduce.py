@@ -1,0 +1,110 @@
+"""scripts/reproduce.py and the methods registry: outputs, resume, dry run, bad input; the ablation configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from evaluation.methods import METHODS, ModelContext, parse_methods
+
+REPRODUCE = REPO / "scripts" / "reproduce.py"
+
+
+def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'Wan2.1'}{os.pathsep}{REPO / 'HunyuanVideo'}{os.pathsep}{REPO}"}
+    return subprocess.run(
+        [sys.executable, str(REPRODUCE), *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+WAN_DEBUG = ("--task", "t2v-debug", "--size", "64*64", "--frame_num", "5", "--sample_steps", "8")
+
+
+def test_two_methods_on_the_wan_debug_model_write_everything_and_resume(tmp_path):
+    out = tmp_path / "run"
+    res = run(*WAN_DEBUG, "--methods", "full,ours", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["method"] for r in rows] == ["full", "ours"]
+    ours = rows[1]
+    for key in ("prompt", "seed", "video", "psnr", "ssim", "psnr_mp4", "ssim_mp4", "theoretical_speedup", "latency_s"):
+        assert key in ours, key
+    assert 0 < ours["psnr"] < 200 and 0 < ours["ssim"] <= 1 and ours["theoretical_speedup"] > 1
+    assert (out / ours["video"]).stat().st_size > 0 and (out / "pareto.png").stat().st_size > 1000
+    tables = (out / "tables.md").read_text()
+    assert "| ours |" in tables and "| full |" in tables
+    mp4 = out / ours["video"]
+    stamp = mp4.stat().st_mtime_ns
+
+    again = run(*WAN_DEBUG, "--methods", "full,ours", "--out", str(out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "videos:" not in again.stderr  # nothing generated
+    assert mp4.stat().st_mtime_ns == stamp  # never overwritten
+    assert [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()] == rows
+
+    dry = run(*WAN_DEBUG, "--methods", "full,ours,fg-reuse", "--out", str(out), "--dry_run")
+    assert dry.returncode == 0 and "1 of 3 videos to generate" in dry.stdout
+    # another size into the same folder is refused before anything runs
+    other = run("--task", "t2v-debug", "--size", "128*64", "--frame_num", "5", "--sample_steps", "8", "--out", str(out))
+    assert other.returncode != 0 and "holds videos of another setting" in other.stderr
+
+
+def test_hyvideo_debug_dry_run_and_a_run(tmp_path):
+    common = ("--model", "hunyuanvideo", "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6")
+    dry = run(*common, "--methods", "full,ours", "--out", str(tmp_path / "hy"), "--dry_run")
+    assert dry.returncode == 0 and "2 of 2 videos to generate" in dry.stdout
+    assert not (tmp_path / "hy").exists()  # a dry run writes nothing
+    res = run(*common, "--methods", "full,ours", "--out", str(tmp_path / "hy"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert len((tmp_path / "hy" / "results.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--methods", "full,magic"], "unknown method 'magic'"),
+        (["--methods", "fg-reuse:x.json"], "takes no argument"),
+        (["--methods", "ours:/nonexistent.json"], "--cache_preset file not found"),
+        (["--prompts", "/nonexistent/p.txt"], "--prompts file not found"),
+        (["--num_prompts", "65"], "--num_prompts must be in 1..64"),
+    ],
+)
+def test_bad_input_fails_before_any_generation(tmp_path, args, message):
+    res = run(*args, "--out", str(tmp_path / "run"), timeout=120)
+    assert res.returncode != 0 and message in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "run").exists()
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    res = run("--out", str(blocker / "run"), timeout=120)
+    assert res.returncode != 0 and "--out" in res.stderr
+
+
+def test_ablation_configs_follow_their_definitions():
+    from wan.cache_spec import TINY_MEASURED
+
+    ctx = ModelContext(depths={"blocks": 8}, num_steps=25, preset=TINY_MEASURED)
+    ours = TINY_MEASURED.stacks["blocks"]
+    assert METHODS["full"].build(ctx, None) is None
+    assert METHODS["fg-reuse"].build(ctx, None).stacks["blocks"].cached == (5,)  # what ours computes
+    assert METHODS["delta-dit"].build(ctx, None).stacks["blocks"].cached == (1, 2, 3, 4, 5, 6, 7)  # rear, same size
+    count = len(ours.refreshes(25))
+    gaps = {}
+    for name in ("stepwise", "step-inverse", "step-average"):
+        sched = METHODS[name].build(ctx, None).stacks["blocks"]
+        steps = sched.refreshes(25)
+        assert len(steps) == count and steps[0] == ours.warmup and sched.cached == ours.cached, name
+        gaps[name] = [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    assert gaps["stepwise"][0] > gaps["stepwise"][-1]  # decreasing
+    assert gaps["step-inverse"][0] < gaps["step-inverse"][-1]  # increasing
+    assert max(gaps["step-average"]) - min(gaps["step-average"]) <= 1  # equal up to rounding
+    with pytest.raises(ValueError, match="no built-in preset"):
+        METHODS["ours"].build(ModelContext(depths={"blocks": 30}, num_steps=50, preset=None), None)
+    assert parse_methods("full, ours,ours:a.json") == [("full", None), ("ours", None), ("ours", "a.json")]
