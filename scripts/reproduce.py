@@ -6,7 +6,8 @@
     python scripts/reproduce.py ... --dry_run                                         # what would run
 
 Every flag of generate.py / sample_video.py (model, checkpoint, size, frames, steps, sampler) applies; the seed
-of prompt i is `--base_seed` (Wan) / `--seed` (HunyuanVideo) + i (default 0 + i). Methods: evaluation/methods.py.
+of prompt i is `--base_seed` (Wan) / `--seed` (HunyuanVideo) + i (default 0 + i), or the base seed for every
+prompt with `--fixed_seed` (the paper's protocol: 42). Methods: evaluation/methods.py.
 A rerun into the same RUN folder reuses every video already there. Outputs: evaluation/harness.py.
 """
 
@@ -32,6 +33,7 @@ def build_parser(family: str) -> argparse.ArgumentParser:
     g.add_argument("--prompts", type=Path, default=None, help="text file, one prompt per line")
     g.add_argument("--num_prompts", type=int, default=None, help="N prompts (tiny: the held-out split; default 64)")
     g.add_argument("--out", type=Path, required=True, help="run folder (created; reused by a rerun)")
+    g.add_argument("--fixed_seed", action="store_true", help="every prompt at the base seed (the paper: 42 for all)")
     g.add_argument("--dry_run", action="store_true", help="list what would be generated and exit")
     return p
 
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.harness import Job, generate_all, score, summarise, write_pareto, write_results, write_tables
 
     seed0 = max(0, (args.base_seed if family == "wan" else args.seed) or 0)
-    jobs = [Job(m, c, i, prompt, seed0 + i) for m, c in configs for i, prompt in enumerate(prompts)]
+    seed_of = (lambda i: seed0) if args.fixed_seed else (lambda i: seed0 + i)
+    jobs = [Job(m, c, i, prompt, seed_of(i)) for m, c in configs for i, prompt in enumerate(prompts)]
     todo = [j for j in jobs if not j.stem(args.out).with_suffix(".json").is_file()]
     if args.dry_run:
         for j in jobs:
@@ -122,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = score(jobs, args.out, adherence)
     write_results(rows, args.out)
     summary = summarise(rows)
-    header = f"# {target.identity()}\n\n{len(prompts)} prompts, seeds {seed0}..{seed0 + len(prompts) - 1}"
+    seeds = f"seed {seed0}" if args.fixed_seed else f"seeds {seed0}..{seed0 + len(prompts) - 1}"
+    header = f"# {target.identity()}\n\n{len(prompts)} prompts, {seeds}"
     write_tables(summary, args.out, header)
     write_pareto(summary, args.out)
     print((args.out / "tables.md").read_text())

@@ -108,3 +108,45 @@ def test_ablation_configs_follow_their_definitions():
     with pytest.raises(ValueError, match="no built-in preset"):
         METHODS["ours"].build(ModelContext(depths={"blocks": 30}, num_steps=50, preset=None), None)
     assert parse_methods("full, ours,ours:a.json") == [("full", None), ("ours", None), ("ours", "a.json")]
+
+
+def test_the_paper_commands_dry_run_on_the_debug_models(tmp_path):
+    # docs/results.md's Table 1 and Table 2 command lines, with the debug models in place of the real weights
+    hy = run(
+        "--model",
+        "hunyuanvideo",
+        "--video-size",
+        "64",
+        "64",
+        "--video-length",
+        "5",
+        "--infer-steps",
+        "6",
+        "--seed",
+        "42",
+        "--fixed_seed",
+        "--prompts",
+        str(REPO / "assets" / "prompts_hunyuanvideo.txt"),
+        "--methods",
+        "full,ours,fg-reuse,stepwise,step-inverse,step-average",
+        "--out",
+        str(tmp_path / "t1"),
+        "--dry_run",
+    )
+    assert hy.returncode == 0, hy.stderr[-2000:]
+    assert "48 of 48 videos to generate" in hy.stdout and hy.stdout.count("seed 42 ") == 48
+    wan = run(
+        *WAN_DEBUG,
+        "--base_seed",
+        "42",
+        "--fixed_seed",
+        "--prompts",
+        str(REPO / "assets" / "prompts_wan.txt"),
+        "--methods",
+        "full,ours",
+        "--out",
+        str(tmp_path / "t2"),
+        "--dry_run",
+    )
+    assert wan.returncode == 0, wan.stderr[-2000:]
+    assert "8 of 8 videos to generate" in wan.stdout
