@@ -43,6 +43,11 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append ".npy" to the temporary name
+        np.save(f, array)
+
+
 def generate_all(target, jobs: list[Job], run: Path, fps: int, progress: bool = True) -> None:
     """Every job's video and record; jobs already recorded are skipped (resume)."""
     import imageio.v3 as iio
@@ -64,7 +69,7 @@ def generate_all(target, jobs: list[Job], run: Path, fps: int, progress: bool = 
             if handle is not None:
                 handle.remove()
         stem = job.stem(run)
-        _atomic_write(stem.with_suffix(".npy"), lambda p, f=frames: np.save(open(p, "wb"), f))
+        _atomic_write(stem.with_suffix(".npy"), lambda p, f=frames: _save_npy(p, f))
         _atomic_write(stem.with_suffix(".mp4"), lambda p, f=frames: iio.imwrite(p, f, fps=fps, extension=".mp4"))
         record = {
             "method": job.method,
