@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .metrics import read_mp4, to_uint8, video_psnr, video_ssim
+from .phased import PhasedCache, Phases
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ def generate_all(target, jobs: list[Job], run: Path, fps: int, progress: bool = 
     todo = [j for j in jobs if not j.stem(run).with_suffix(".json").is_file()]
     for job in tqdm(todo, desc="videos", unit="video", disable=not progress):
         handle = None
-        if job.config is not None:
+        if isinstance(job.config, Phases):
+            handle = PhasedCache(target.model, target.spec, job.config, target.steps)
+        elif job.config is not None:
             handle = apply_cache(target.model, target.spec, job.config, target.steps)
         try:
             t0 = time.perf_counter()

@@ -9,8 +9,10 @@
     delta-dit       one contiguous range of the same size, the last blocks of each stack (Δ-DiT caches the rear
                     blocks, which shape the outline, in the early steps), on ours' schedule
 
-Table 3's "split" and "alternate" (foreground and background blocks cached in different step phases) need a
-cached set that changes with the step, which `StackSchedule` does not have yet; they are not in the registry.
+    split           Table 3: the blocks ours computes are cached up to ours' middle refresh, ours' blocks after it
+    alternate       Table 3: the two sets take turns, one per reuse segment between ours' refreshes
+                    (both phased: `evaluation/phased.py`; each phase starts with a refresh)
+
 The peer methods will register here under their own names.
 """
 
@@ -20,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from delta_cache import CacheConfig, StackSchedule, load_preset
+
+from .phased import Phases
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class ModelContext:
 class Method:
     name: str
     about: str
-    build: Callable[[ModelContext, str | None], CacheConfig | None]  # (context, argument after ":") -> config
+    build: Callable[[ModelContext, str | None], CacheConfig | Phases | None]  # (context, argument after ":")
 
 
 def _ours(ctx: ModelContext, arg: str | None) -> CacheConfig:
@@ -120,6 +124,39 @@ def _delta_dit(ctx: ModelContext, arg: str | None) -> CacheConfig:
     return _with(ctx, arg, "delta-dit", change)
 
 
+def _phased(ctx: ModelContext, arg: str | None, name: str, alternate: bool) -> Phases:
+    """Phases cut at ours' refreshes (of its first stack), each caching ours' blocks or their complement."""
+    base = _ours(ctx, arg)
+    first = next(iter(base.stacks.values()))
+    cuts = list(first.refreshes(ctx.num_steps))
+    if len(cuts) < 2:
+        raise ValueError(f"method {name}: ours refreshes {len(cuts)} time(s); two phases need two refreshes")
+    bounds = cuts[1:] if alternate else [cuts[len(cuts) // 2]]
+    starts = [0, *bounds]
+    ends = [*bounds, ctx.num_steps]
+    phases = []
+    for k, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        background = (k % 2 == 1) if alternate else (k == 1)  # foreground-focused first, as the paper's split
+        stacks = {}
+        for attr, sched in base.stacks.items():
+            blocks = sched.cached if background else tuple(i for i in range(ctx.depths[attr]) if i not in sched.cached)
+            if not blocks:
+                continue
+            warmup = sched.warmup if start == 0 else start
+            inside = {r for r in sched.refreshes(ctx.num_steps) if warmup <= r < end}
+            stacks[attr] = StackSchedule(
+                cached=blocks,
+                warmup=warmup,
+                refresh_steps=tuple(sorted(inside | {warmup})),
+                last_full=sched.last_full,
+                for_steps=ctx.num_steps,
+            )
+        if not stacks:
+            raise ValueError(f"method {name}: a phase has nothing to cache for this model")
+        phases.append((start, CacheConfig(name=f"{name}-{k}", stacks=stacks)))
+    return Phases(name=name, phases=tuple(phases))
+
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -130,6 +167,10 @@ METHODS: dict[str, Method] = {
         Method("step-inverse", "Table 4: ours' blocks, increasing refresh gaps", _steps("increasing", "step-inverse")),
         Method("step-average", "Table 4: ours' blocks, equal refresh gaps", _steps("equal", "step-average")),
         Method("delta-dit", "one contiguous range of the last blocks, ours' size", _delta_dit),
+        Method(
+            "split", "Table 3: foreground-focused blocks first, ours' after", lambda c, a: _phased(c, a, "split", False)
+        ),
+        Method("alternate", "Table 3: the two sets take turns", lambda c, a: _phased(c, a, "alternate", True)),
     )
 }
 

@@ -150,3 +150,16 @@ def test_the_paper_commands_dry_run_on_the_debug_models(tmp_path):
     )
     assert wan.returncode == 0, wan.stderr[-2000:]
     assert "8 of 8 videos to generate" in wan.stdout
+
+
+def test_split_changes_the_cached_set_at_ours_middle_refresh(tmp_path):
+    # t2v-debug's preset: blocks 1, 2 cached, warm-up 2, refresh every 3 -> refreshes 2 and 5 in 8 steps.
+    # split: blocks 0, 3 cached from the warm-up (refresh 2), blocks 1, 2 from step 5 (refresh 5). Per branch:
+    # steps 0-1 full (2 x 4), refresh 2 (4), reuse 3-4 (2 x 2), refresh 5 (4), reuse 6-7 (2 x 2) = 24 of 32.
+    out = tmp_path / "run"
+    res = run(*WAN_DEBUG, "--methods", "full,split,alternate", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = {json.loads(line)["method"]: json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()}
+    assert rows["split"]["block_evals_computed"] == 2 * 24
+    assert rows["split"]["theoretical_speedup"] == pytest.approx(32 / 24)
+    assert 0 < rows["alternate"]["psnr"] < 200
