@@ -63,16 +63,9 @@ def test_tiny_profile_writes_a_preset_that_generate_reads(tmp_path):
 
 def test_hyvideo_debug_profile_end_to_end(tmp_path):
     out = tmp_path / "hy.json"
+    hy = ("--model", "hunyuanvideo", "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6")
     res = run_profile(
-        "--model",
-        "hunyuanvideo",
-        "--video-size",
-        "64",
-        "64",
-        "--video-length",
-        "5",
-        "--infer-steps",
-        "6",
+        *hy,
         "--seed",
         "0",
         "--target_speedup",

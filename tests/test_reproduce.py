@@ -23,6 +23,7 @@ def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 
 WAN_DEBUG = ("--task", "t2v-debug", "--size", "64*64", "--frame_num", "5", "--sample_steps", "8")
+HY_DEBUG = ("--model", "hunyuanvideo", "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6")
 
 
 def test_two_methods_on_the_wan_debug_model_write_everything_and_resume(tmp_path):
@@ -55,7 +56,7 @@ def test_two_methods_on_the_wan_debug_model_write_everything_and_resume(tmp_path
 
 
 def test_hyvideo_debug_dry_run_and_a_run(tmp_path):
-    common = ("--model", "hunyuanvideo", "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6")
+    common = HY_DEBUG
     dry = run(*common, "--methods", "full,ours", "--out", str(tmp_path / "hy"), "--dry_run")
     assert dry.returncode == 0 and "2 of 2 videos to generate" in dry.stdout
     assert not (tmp_path / "hy").exists()  # a dry run writes nothing
@@ -112,25 +113,18 @@ def test_ablation_configs_follow_their_definitions():
 
 def test_the_paper_commands_dry_run_on_the_debug_models(tmp_path):
     # docs/results.md's Table 1 and Table 2 command lines, with the debug models in place of the real weights
+    hy_prompts = str(REPO / "assets" / "prompts_hunyuanvideo.txt")
     hy = run(
-        "--model",
-        "hunyuanvideo",
-        "--video-size",
-        "64",
-        "64",
-        "--video-length",
-        "5",
-        "--infer-steps",
-        "6",
+        *HY_DEBUG,
         "--seed",
         "42",
         "--fixed_seed",
         "--prompts",
-        str(REPO / "assets" / "prompts_hunyuanvideo.txt"),
-        "--methods",
-        "full,ours,fg-reuse,stepwise,step-inverse,step-average",
+        hy_prompts,
         "--out",
         str(tmp_path / "t1"),
+        "--methods",
+        "full,ours,fg-reuse,stepwise,step-inverse,step-average",
         "--dry_run",
     )
     assert hy.returncode == 0, hy.stderr[-2000:]
