@@ -40,8 +40,14 @@ def equal_drift_refreshes(drift: np.ndarray, warmup: int, refreshes: int) -> tup
     # D[j] = statistic accumulated from the warm-up to step warmup + j
     cumulative = np.concatenate([[0.0], np.cumsum(d[warmup:])])[:span] + 1e-12 * np.arange(span)
     marks = np.linspace(0, cumulative[-1], refreshes, endpoint=False)
-    steps = sorted({warmup + int(np.searchsorted(cumulative, m, side="left")) for m in marks})
-    while len(steps) < refreshes:  # marks that fell on one step (steep stretches): split the longest reuse run
+    steps = {warmup + int(np.searchsorted(cumulative, m, side="left")) for m in marks}
+    return fill_refreshes(steps, refreshes, num_steps)  # marks that fell on one step: steep stretches
+
+
+def fill_refreshes(steps, count: int, num_steps: int) -> tuple[int, ...]:
+    """`steps` (distinct, sorted or not) topped up to `count` by splitting the longest reuse run each time."""
+    steps = sorted(set(steps))
+    while len(steps) < count:
         bounds = [*steps, num_steps]
         gap, at = max((bounds[i + 1] - bounds[i], i) for i in range(len(steps)))
         steps = sorted([*steps, bounds[at] + gap // 2])

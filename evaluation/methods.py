@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from delta_cache import CacheConfig, StackSchedule, load_preset
+from delta_cache.selection import fill_refreshes
 
 from .phased import Phases
 
@@ -63,12 +64,8 @@ def _refresh_list(sched: StackSchedule, num_steps: int, shape: str) -> tuple[int
     else:
         where = [k / count for k in range(count)]
     scale = span if shape == "equal" else span - 1  # the decreasing shape's last point would round onto the end
-    steps = sorted({sched.warmup + round(scale * x) for x in where})
-    while len(steps) < count:  # neighbours that rounded onto one step: split the longest reuse run
-        bounds = [*steps, num_steps]
-        gap, at = max((bounds[i + 1] - bounds[i], i) for i in range(len(steps)))
-        steps = sorted([*steps, bounds[at] + gap // 2])
-    return tuple(steps)
+    # neighbours that rounded onto one step: the longest reuse runs are split until the count is back
+    return fill_refreshes({sched.warmup + round(scale * x) for x in where}, count, num_steps)
 
 
 def _with(ctx: ModelContext, arg: str | None, name: str, change) -> CacheConfig:

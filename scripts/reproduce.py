@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from usp import unwritable_reason
 
-    preset = _model_preset(args, target)
+    preset = _model_preset(target)
     ctx = ModelContext(depths=target.depths, num_steps=target.steps, preset=preset)
     configs = []
     for name, arg in methods:
@@ -133,18 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _model_preset(args, target):
+def _model_preset(target):
     """The model's built-in preset (what `--delta_cache` alone would use), or None."""
     if target.family == "wan":
-        from wan.cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
+        from wan.cache_spec import default_preset
 
-        names = [n for n, layers in PRESET_LAYERS.items() if layers == target.cfg.num_layers]
-        return WAN_CACHE_PRESETS[names[0]] if names else None
-    from hyvideo.cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS
+        return default_preset(target.depths["blocks"])
+    from hyvideo.cache_spec import default_preset
 
-    depths = (target.depths["double_blocks"], target.depths["single_blocks"])
-    names = [n for n, d in PRESET_DEPTHS.items() if d == depths]
-    return HY_CACHE_PRESETS[names[0]] if names else None
+    return default_preset(target.depths["double_blocks"], target.depths["single_blocks"])
 
 
 def _run_identity(args, target) -> dict:

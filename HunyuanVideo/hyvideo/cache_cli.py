@@ -22,7 +22,7 @@ from delta_cache import (
     parse_linear,
 )
 
-from .cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS
+from .cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS, default_preset
 from .configs import HYVideoConfig
 
 STACKS = ("double_blocks", "single_blocks")
@@ -117,8 +117,7 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig) -> CacheCon
             )
         preset = HY_CACHE_PRESETS[args.cache_preset]
     else:
-        matching = [n for n, d in PRESET_DEPTHS.items() if d == key]
-        preset = HY_CACHE_PRESETS[matching[0]] if matching else None
+        preset = default_preset(*key)
     cached = _cached_sets(args, depth)
     warmup = _pick(args.cache_warmup, args.step_start, "--cache_warmup", "--step_start")
     linear = None if args.cache_linear is None else parse_linear(args.cache_linear)

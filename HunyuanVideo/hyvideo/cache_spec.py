@@ -37,3 +37,9 @@ HY_DEBUG_DEMO = CacheConfig(
 HY_CACHE_PRESETS: dict[str, CacheConfig] = {c.name: c for c in (HY_T2V_RELEASED, HY_DEBUG_DEMO)}
 # (double, single) depths each preset was made for
 PRESET_DEPTHS: dict[str, tuple[int, int]] = {HY_T2V_RELEASED.name: (20, 40), HY_DEBUG_DEMO.name: (2, 4)}
+
+
+def default_preset(double: int, single: int) -> CacheConfig | None:
+    """The built-in preset `--delta_cache` uses for a model of these (double, single) depths, or None."""
+    matching = [n for n, d in PRESET_DEPTHS.items() if d == (double, single)]
+    return HY_CACHE_PRESETS[matching[0]] if matching else None

@@ -19,7 +19,7 @@ from delta_cache import (
     parse_linear,
 )
 
-from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
+from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS, default_preset
 
 
 def add_cache_args(p: argparse.ArgumentParser) -> None:
@@ -82,8 +82,7 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> 
                 f"preset {args.cache_preset} is for {PRESET_LAYERS[args.cache_preset]} blocks; {task} has {num_layers}"
             )
     else:
-        matching = [n for n, layers in PRESET_LAYERS.items() if layers == num_layers]
-        preset = WAN_CACHE_PRESETS[matching[0]] if matching else None
+        preset = default_preset(num_layers)
     if preset is None and cached is None:
         raise ValueError(
             f"no delta_cache preset for {task} ({num_layers} blocks); profile one with: {profile_command(args, task)} "

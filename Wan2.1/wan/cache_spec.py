@@ -33,3 +33,9 @@ TINY_MEASURED = CacheConfig(
 )
 WAN_CACHE_PRESETS[TINY_MEASURED.name] = TINY_MEASURED
 PRESET_LAYERS[TINY_MEASURED.name] = 8
+
+
+def default_preset(num_layers: int) -> CacheConfig | None:
+    """The built-in preset `--delta_cache` uses for a model of `num_layers` blocks, or None."""
+    matching = [n for n, layers in PRESET_LAYERS.items() if layers == num_layers]
+    return WAN_CACHE_PRESETS[matching[0]] if matching else None
