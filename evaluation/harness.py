@@ -90,18 +90,20 @@ def generate_all(target, jobs: list[Job], run: Path, fps: int, progress: bool = 
 
 def score(jobs: list[Job], run: Path, adherence=None) -> list[dict]:
     """One row per job against the `full` video of its prompt and seed; `adherence(index, frames)` optional."""
-    rows = []
+    rows, references = [], {}
     for job in jobs:
         stem = job.stem(run)
         row = json.loads(stem.with_suffix(".json").read_text())
-        ref = Job("full", None, job.index, job.prompt, job.seed).stem(run)
         frames = np.load(stem.with_suffix(".npy"))
         row["video"] = str(stem.with_suffix(".mp4").relative_to(run))
         if job.method == "full":
             row.update(psnr=math.inf, ssim=1.0, psnr_mp4=math.inf, ssim_mp4=1.0)
         else:
-            ref_frames = np.load(ref.with_suffix(".npy"))
-            ref_mp4, mp4 = read_mp4(ref.with_suffix(".mp4")), read_mp4(stem.with_suffix(".mp4"))
+            if (job.index, job.seed) not in references:  # read once per prompt, not once per method
+                ref = Job("full", None, job.index, job.prompt, job.seed).stem(run)
+                references[job.index, job.seed] = (np.load(ref.with_suffix(".npy")), read_mp4(ref.with_suffix(".mp4")))
+            ref_frames, ref_mp4 = references[job.index, job.seed]
+            mp4 = read_mp4(stem.with_suffix(".mp4"))
             row.update(
                 psnr=video_psnr(ref_frames, frames),
                 ssim=video_ssim(ref_frames, frames),

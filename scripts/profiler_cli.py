@@ -126,7 +126,8 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
         from delta_cache.masks import load_mask_file
 
         try:  # masks are small: read and check them whole, before any model
-            check_mask_grid(load_mask_file(args.mask_file, len(args.prompt_list)).shape, target.grid, "--mask_file")
+            args.mask_files = load_mask_file(args.mask_file, len(args.prompt_list))  # kept for collect()
+            check_mask_grid(args.mask_files.shape, target.grid, "--mask_file")
         except ValueError as err:
             p.error(str(err).replace("--mask_file:", f"--mask_file {args.mask_file}:"))
     if args.queries != "auto" and args.queries != "all":
@@ -206,11 +207,11 @@ def stats_key(args: argparse.Namespace, target) -> str:
 
 def collect(args: argparse.Namespace, target, group=None) -> dict:
     """Run the model: ā, masks, step statistic and latents per prompt (the expensive part)."""
-    from delta_cache.masks import load_mask_file, motion_mask, sam2_mask, to_token_grid
+    from delta_cache.masks import motion_mask, sam2_mask, to_token_grid
     from delta_cache.profiler import AttentionProfiler
 
     seed0 = max(0, (args.base_seed if target.family == "wan" else args.seed) or 0)
-    files = load_mask_file(args.mask_file, len(args.prompt_list)) if args.mask == "file" else None
+    files = args.mask_files if args.mask == "file" else None  # read and checked by validate_profile
     out: dict = {"prompts": [], "grid": list(target.grid)}
     profiler = AttentionProfiler(
         target.model,

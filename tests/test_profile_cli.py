@@ -179,3 +179,16 @@ def test_the_other_scripts_still_find_the_standard_librarys_profile():
         timeout=120,
     )
     assert res.returncode == 2 and "--num_prompts must be in 1..64" in res.stderr, res.stderr[-2000:]
+
+
+def test_a_mask_file_is_what_r_attn_is_measured_against(tmp_path):
+    # every token foreground: R_attn is then the share of high-attention tokens, the quantile rule's 20%
+    np.save(tmp_path / "m.npy", np.ones((17, 64, 64), bool))
+    res = run_profile(
+        *("--num_prompts", "1", "--sample_steps", "6", "--validate", "0", "--sensitivity", "none"),
+        *("--mask", "file", "--mask_file", str(tmp_path / "m.npy"), "--out", str(tmp_path / "f.json")),
+        *("--stats_dir", str(tmp_path / "s")),
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    r = json.loads((tmp_path / "f.json").read_text())["provenance"]["statistics"]["r_attn"]["blocks"]
+    assert len(r) == 8 and all(0.17 <= v <= 0.21 for v in r), r  # 12-13 of each frame's 64 tokens
