@@ -30,7 +30,7 @@ from .spec import CacheSpec
 class ProfileRecord:
     """One generation's statistics. `scores[(branch, stack)]`: ā [steps, blocks, f, h, w] (fp32, CPU:
     fp16 would tie the near-uniform values of an untrained model);
-    `drift[branch]`: [steps - 1] mean |ε_s − ε_{s+1}|; `prediction[branch]`: the last pass's output."""
+    `drift[branch]`: [steps - 1] mean |ε_s − ε_{s+1}|."""
 
     scores: dict[tuple[str, str], Tensor] = field(default_factory=dict)
     drift: dict[str, Tensor] = field(default_factory=dict)

@@ -103,7 +103,6 @@ class WanTarget:
             from wan.debug import write_random_checkpoint
 
             self.args.ckpt_dir = str(write_random_checkpoint(tmp, self.cfg, seed=0))
-            self.random_weights = True
 
     def load(self, device: torch.device, group) -> None:
         from wan import WanT2V
