@@ -15,14 +15,18 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from .metrics import read_mp4, to_uint8, video_psnr, video_ssim
+from .perceptual import PooledGaussian, frechet_distance, video_fid
 from .phased import PhasedCache, Phases
+
+OPTIONAL = ("lpips", "fid", "vbench")
 
 
 @dataclass(frozen=True)
@@ -88,21 +92,61 @@ def generate_all(target, jobs: list[Job], run: Path, fps: int, progress: bool = 
         _atomic_write(stem.with_suffix(".json"), lambda p, r=record: Path(p).write_text(json.dumps(r, indent=1)))
 
 
-def score(jobs: list[Job], run: Path, adherence=None) -> list[dict]:
-    """One row per job against the `full` video of its prompt and seed; `adherence(index, frames)` optional."""
+@dataclass
+class OptionalMetrics:
+    """The metrics that need extra packages and weights: each one a callable, or the reason it is skipped."""
+
+    lpips: object = None  # (reference, video) uint8 frames -> float
+    features: object = None  # frames -> [F, D] FID features
+    vbench: object = None  # (method, mp4 paths) -> {dimension: score, 'vbench': mean}
+    skipped: dict = field(default_factory=dict)  # metric -> why it is not computed
+    pooled_fid: dict = field(default_factory=dict)  # method -> FID over every frame of every prompt
+    vbench_scores: dict = field(default_factory=dict)  # method -> VBench dimensions
+
+    @classmethod
+    def load(cls, device, run: Path, skip: tuple[str, ...] = ()) -> OptionalMetrics:
+        from .perceptual import load_optional
+        from .vbench_score import load_vbench
+
+        out = cls()
+        for name in OPTIONAL:
+            if name in skip:
+                out.skipped[name] = "--skip_metrics"
+                continue
+            metric, reason = load_vbench(device, run) if name == "vbench" else load_optional(name, device)
+            setattr(out, "features" if name == "fid" else name, metric)
+            if reason:
+                out.skipped[name] = reason
+        return out
+
+
+def score(jobs: list[Job], run: Path, adherence=None, optional: OptionalMetrics | None = None) -> list[dict]:
+    """One row per job against the `full` video of its prompt and seed; `adherence(index, frames)` optional.
+
+    PSNR/SSIM on the decoded frames and on the mp4s; LPIPS and FID (when `optional` has them) on the mp4s, the
+    paper's way; the pooled FID and VBench per method go into `optional`.
+    """
+    optional = optional or OptionalMetrics(skipped={m: "not requested" for m in OPTIONAL})
     rows, references = [], {}
+    pools = defaultdict(PooledGaussian)
     for job in jobs:
         stem = job.stem(run)
         row = json.loads(stem.with_suffix(".json").read_text())
         frames = np.load(stem.with_suffix(".npy"))
         row["video"] = str(stem.with_suffix(".mp4").relative_to(run))
+        row["lpips"] = row["fid"] = None
         if job.method == "full":
             row.update(psnr=math.inf, ssim=1.0, psnr_mp4=math.inf, ssim_mp4=1.0)
         else:
             if (job.index, job.seed) not in references:  # read once per prompt, not once per method
                 ref = Job("full", None, job.index, job.prompt, job.seed).stem(run)
-                references[job.index, job.seed] = (np.load(ref.with_suffix(".npy")), read_mp4(ref.with_suffix(".mp4")))
-            ref_frames, ref_mp4 = references[job.index, job.seed]
+                ref_mp4 = read_mp4(ref.with_suffix(".mp4"))
+                ref_features = None
+                if optional.features is not None:
+                    ref_features = optional.features(ref_mp4)
+                    pools["full"].add(ref_features)
+                references[job.index, job.seed] = (np.load(ref.with_suffix(".npy")), ref_mp4, ref_features)
+            ref_frames, ref_mp4, ref_features = references[job.index, job.seed]
             mp4 = read_mp4(stem.with_suffix(".mp4"))
             row.update(
                 psnr=video_psnr(ref_frames, frames),
@@ -110,10 +154,22 @@ def score(jobs: list[Job], run: Path, adherence=None) -> list[dict]:
                 psnr_mp4=video_psnr(ref_mp4, mp4),
                 ssim_mp4=video_ssim(ref_mp4, mp4),
             )
-        row["lpips"] = row["fid"] = None  # optional extras, not installed with weights here (see tables.md)
+            if optional.lpips is not None:
+                row["lpips"] = optional.lpips(ref_mp4, mp4)
+            if optional.features is not None:
+                features = optional.features(mp4)
+                row["fid"] = video_fid(ref_features, features)
+                pools[job.method].add(features)
         if adherence is not None:
             row.update(adherence(job.index, frames))
         rows.append(row)
+    if "full" in pools:
+        ref_moments = pools.pop("full").moments()
+        optional.pooled_fid = {m: frechet_distance(*ref_moments, *pool.moments()) for m, pool in pools.items()}
+    if optional.vbench is not None:
+        for method in dict.fromkeys(j.method for j in jobs):
+            videos = [j.stem(run).with_suffix(".mp4") for j in jobs if j.method == method]
+            optional.vbench_scores[method] = optional.vbench(method, videos)
     return rows
 
 
@@ -122,7 +178,7 @@ def write_results(rows: list[dict], run: Path) -> None:
     _atomic_write(run / "results.jsonl", lambda p: Path(p).write_text(text))
 
 
-def summarise(rows: list[dict]) -> list[dict]:
+def summarise(rows: list[dict], optional: OptionalMetrics | None = None) -> list[dict]:
     """Means per method, in the order the methods first appear; measured speedup = full latency / latency."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     full = [r["latency_s"] for r in rows if r["method"] == "full"]
@@ -146,6 +202,10 @@ def summarise(rows: list[dict]) -> list[dict]:
             "latency_s": latency,
             "speedup": base / latency if base and latency else None,
             "theoretical_speedup": mean("theoretical_speedup"),
+            "lpips": mean("lpips"),
+            "fid": mean("fid"),
+            "fid_pooled": optional.pooled_fid.get(m) if optional else None,
+            "vbench": optional.vbench_scores.get(m) if optional else None,
         }
         for key in ("colour_ok", "direction_ok", "background_ok"):
             if any(key in r for r in mine):
@@ -161,22 +221,32 @@ TABLE_GROUPS = (
 )
 
 
-def write_tables(summary: list[dict], run: Path, header: str) -> None:
-    """tables.md: Tables 1-2 (every method against full compute), then Tables 3 and 4 for the methods run."""
+def write_tables(summary: list[dict], run: Path, header: str, skipped: dict | None = None) -> None:
+    """tables.md: Tables 1-2 (every method against full compute), then Tables 3 and 4 for the methods run.
+
+    `skipped`: optional metric -> why it was not computed (its cells say "skipped", the reason is listed below).
+    """
+    skipped = dict(skipped) if skipped is not None else {m: "not requested" for m in OPTIONAL}
 
     def f(v, fmt):
         return "-" if v is None or (isinstance(v, float) and math.isinf(v)) else format(v, fmt)
 
+    def opt(metric, v, fmt):
+        return "skipped" if metric in skipped else f(v, fmt)
+
     adherence = any("colour_ok" in s for s in summary)
-    cols = "| Method | VBench | LPIPS | PSNR | SSIM | FID | Latency (s) | Speedup | Theoretical | PSNR (mp4) "
-    cols += "| SSIM (mp4) |"
+    cols = "| Method | VBench | LPIPS | PSNR | SSIM | FID | FID (pooled) | Latency (s) | Speedup | Theoretical "
+    cols += "| PSNR (mp4) | SSIM (mp4) |"
     if adherence:
         cols += " colour | direction | static bg |"
     rule = "|" + "---|" * (cols.count("|") - 1)
 
     def row(s: dict) -> str:
+        vbench = (s.get("vbench") or {}).get("vbench")
         line = (
-            f"| {s['method']} | skipped | skipped | {f(s['psnr'], '.2f')} | {f(s['ssim'], '.4f')} | skipped | "
+            f"| {s['method']} | {opt('vbench', vbench, '.4f')} | {opt('lpips', s.get('lpips'), '.4f')} | "
+            f"{f(s['psnr'], '.2f')} | {f(s['ssim'], '.4f')} | {opt('fid', s.get('fid'), '.2f')} | "
+            f"{opt('fid', s.get('fid_pooled'), '.2f')} | "
             f"{f(s['latency_s'], '.2f')} | {f(s['speedup'], '.2f')}x | {f(s['theoretical_speedup'], '.2f')}x | "
             f"{f(s['psnr_mp4'], '.2f')} | {f(s['ssim_mp4'], '.4f')} |"
         )
@@ -191,13 +261,25 @@ def write_tables(summary: list[dict], run: Path, header: str) -> None:
         mine = [s for s in summary if s["method"] in names]
         if len(mine) > 1 and any(s["method"] != "ours" for s in mine):
             lines += ["", f"## {title}", "", cols, rule, *[row(s) for s in mine]]
+    if any(s.get("vbench") for s in summary):
+        from .vbench_score import DIMENSIONS
+
+        lines += ["", "## VBench dimensions", "", "| Method | " + " | ".join(DIMENSIONS) + " | mean |"]
+        lines += ["|" + "---|" * (len(DIMENSIONS) + 2)]
+        for s in summary:
+            if s.get("vbench"):
+                values = [s["vbench"][d] for d in (*DIMENSIONS, "vbench")]
+                lines.append(f"| {s['method']} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
     lines += [
         "",
         "PSNR/SSIM: sewar, per frame on uint8 RGB, mean over frames then prompts, against full compute of the same",
-        "prompt and seed (decoded frames; mp4: the written, compressed videos). VBench, LPIPS and FID: skipped, not",
-        "computed by this harness yet (optional extras; their packages and weights are not installed here). Speedup:",
-        "full's denoising latency over the method's (device-synchronised); theoretical: block evaluations.",
+        "prompt and seed (decoded frames; mp4: the written, compressed videos). LPIPS (alex) and FID (pytorch_fid,",
+        "2048-d) on the mp4 frames as the paper: FID per video (that video's frames against its reference's), mean",
+        "over prompts; pooled: every frame of every prompt. VBench: the unweighted mean of the paper's six dimensions.",
+        "Speedup: full's denoising latency over the method's (device-synchronised); theoretical: block evaluations.",
     ]
+    if skipped:
+        lines += ["", "Skipped metrics:", *[f"- {m}: {why}" for m, why in skipped.items()]]
     text = "\n".join(lines) + "\n"
     _atomic_write(run / "tables.md", lambda p: Path(p).write_text(text))
 

@@ -35,6 +35,9 @@ def build_parser(family: str) -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, required=True, help="run folder (created; reused by a rerun)")
     g.add_argument("--fixed_seed", action="store_true", help="every prompt at the base seed (the paper: 42 for all)")
     g.add_argument("--dry_run", action="store_true", help="list what would be generated and exit")
+    g.add_argument(
+        "--skip_metrics", default="", help="comma-separated optional metrics not to compute: lpips, fid, vbench"
+    )
     return p
 
 
@@ -47,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         methods = parse_methods(args.methods)
     except ValueError as err:
         p.error(str(err))
+    skip = tuple(m for m in args.skip_metrics.split(",") if m)
+    from evaluation.harness import OPTIONAL
+
+    unknown = sorted(set(skip) - set(OPTIONAL))
+    if unknown:
+        p.error(f"--skip_metrics: unknown metric {', '.join(unknown)}; accepted: {', '.join(OPTIONAL)}")
     if ("full", None) not in methods:
         methods.insert(0, ("full", None))  # the reference is always generated
 
@@ -89,7 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--out {args.out} exists and is not a directory")
     _check_run_matches(p, args, target)
 
-    from evaluation.harness import Job, generate_all, score, summarise, write_pareto, write_results, write_tables
+    from evaluation.harness import (
+        Job,
+        OptionalMetrics,
+        generate_all,
+        score,
+        summarise,
+        write_pareto,
+        write_results,
+        write_tables,
+    )
 
     seed0 = max(0, (args.base_seed if family == "wan" else args.seed) or 0)
     seed_of = (lambda i: seed0) if args.fixed_seed else (lambda i: seed0 + i)
@@ -122,12 +140,15 @@ def main(argv: list[str] | None = None) -> int:
             a = measure(frames.astype("float32") / 255.0, scenes[index])
             return {"colour_ok": a.colour_ok, "direction_ok": a.direction_ok, "background_ok": a.background_ok}
 
-    rows = score(jobs, args.out, adherence)
+    optional = OptionalMetrics.load(rank_device(args.device), args.out, skip)
+    for metric, why in optional.skipped.items():
+        print(f"{metric}: skipped, {why}")
+    rows = score(jobs, args.out, adherence, optional)
     write_results(rows, args.out)
-    summary = summarise(rows)
+    summary = summarise(rows, optional)
     seeds = f"seed {seed0}" if args.fixed_seed else f"seeds {seed0}..{seed0 + len(prompts) - 1}"
     header = f"# {target.identity()}\n\n{len(prompts)} prompts, {seeds}"
-    write_tables(summary, args.out, header)
+    write_tables(summary, args.out, header, optional.skipped)
     write_pareto(summary, args.out)
     print((args.out / "tables.md").read_text())
     return 0
