@@ -121,7 +121,7 @@ def _run(args, cfg, device: torch.device, group) -> int:
     if args.cache_config is not None:
         dtype = cache_dtype_for(args.cache_dtype, device)
         handle = apply_cache(sampler.model, HY_CACHE_SPEC, args.cache_config, args.infer_steps, dtype)
-        cached = {k: v.cached for k, v in args.cache_config.stacks.items()}
+        cached = handle.cached or "the whole model output"
         logger.info(f"delta_cache: {args.cache_config.name}, cached {cached}, deltas in {dtype or 'the stream dtype'}")
     videos, seeds = sampler.predict(
         args.prompt,

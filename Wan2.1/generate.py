@@ -84,8 +84,9 @@ def _run(args, device: torch.device, group) -> int:
             dtype = cache_dtype_for(args.cache_dtype, device)
             handle = apply_cache(pipe.model, WAN_CACHE_SPEC, args.cache_config, args.sample_steps, dtype)
             logger.info(
-                f"delta_cache: {args.cache_config.name}, cached blocks "
-                f"{args.cache_config.stacks['blocks'].cached}, deltas in {dtype or 'the stream dtype'}"
+                f"delta_cache: {args.cache_config.name}, cached blocks {handle.cached.get('blocks', 'none')}"
+                f"{' (the whole model output)' if handle.policy and handle.policy.level == 'model' else ''}, "
+                f"deltas in {dtype or 'the stream dtype'}"
             )
         video = pipe.generate(
             args.prompt,

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from .schedule import REUSE, CacheConfig, runs_of
+from .policy import Policy, PolicyRuntime
+from .schedule import REFRESH, REUSE, CacheConfig, runs_of
 from .spec import CacheSpec
 from .wrappers import ISOLATED, RUN_END, RUN_INNER, RUN_START, CachedBlock
 
@@ -38,17 +39,27 @@ class CacheHandle:
         self,
         model: nn.Module,
         spec: CacheSpec,
-        config: CacheConfig,
+        config: CacheConfig | Policy,
         num_steps: int,
         cache_dtype: torch.dtype | None = None,
     ):
         self.model, self.spec, self.config, self.num_steps = model, spec, config, num_steps
         self.cache_dtype = cache_dtype
-        self.actions = {attr: sched.actions(num_steps) for attr, sched in config.stacks.items()}
-        # After this step a stack's deltas are never read again: they are freed when its pass ends.
-        self._last_reuse = {
-            a: max((s for s, x in enumerate(acts) if x == REUSE), default=-1) for a, acts in self.actions.items()
-        }
+        self.policy: Policy | None = config if isinstance(config, Policy) else None
+        self.runtime: PolicyRuntime | None = None
+        if self.policy is None:
+            self.cached = {attr: sched.cached for attr, sched in config.stacks.items()}
+            self.actions = {attr: sched.actions(num_steps) for attr, sched in config.stacks.items()}
+            # After this step a stack's deltas are never read again: they are freed when its pass ends.
+            self._last_reuse = {
+                a: max((s for s, x in enumerate(acts) if x == REUSE), default=-1) for a, acts in self.actions.items()
+            }
+        else:
+            self.policy.bind(_depths(model, spec))
+            self.cached = self.policy.cached()
+            self.actions = None  # decided pass by pass
+            self._last_reuse = {a: num_steps - 1 for a in self.cached}  # any later pass may reuse
+            self.runtime = PolicyRuntime(self.policy, model, spec, num_steps, self)
         self._originals: dict[str, dict[int, nn.Module]] = {}
         self._branch: str | None = None
         self._step: int | None = None
@@ -82,6 +93,8 @@ class CacheHandle:
         """Forget the cached tensors but keep the counters: a new batch of the same run starts here."""
         self._slots: dict[tuple[str, str, int], dict[str, tuple[Tensor, ...]]] = {}
         self.bytes_held = 0
+        if self.runtime is not None:
+            self.runtime.reset()  # a policy's state describes the deltas it was deciding about
 
     @contextmanager
     def branch(self, name: str, step: int) -> Iterator[None]:
@@ -91,12 +104,16 @@ class CacheHandle:
         # What the wrappers execute in this pass, filled in by them (the plan is `self.actions`).
         self._record = {"step": step, "branch": name}
         self.records.append(self._record)
+        if self.runtime is not None:
+            self.runtime.begin_pass(name, step, self._record)
         try:
             yield
         finally:
             for stack, last in self._last_reuse.items():
                 if step >= last:
                     self._free(name, stack)
+            if self.runtime is not None:
+                self.runtime.end_pass()
             self._branch = self._step = self._record = None
 
     # The wrappers' calls into the handle are bookkeeping: Dynamo never traces them (no per-step recompiles).
@@ -104,6 +121,8 @@ class CacheHandle:
     def action(self, stack: str) -> str:
         if self._step is None:
             raise RuntimeError("delta_cache: model called outside `with handle.branch(name, step)`")
+        if self.runtime is not None:
+            return self.runtime.action(stack)
         return self.actions[stack][self._step]
 
     @torch.compiler.disable
@@ -114,8 +133,18 @@ class CacheHandle:
             raise RuntimeError(f"delta_cache: {stack} took {seen!r} and {action!r} in one pass")
 
     @torch.compiler.disable
-    def count_reuse(self, stack: str) -> None:
-        self._record[f"{stack}_reused"] = self._record.get(f"{stack}_reused", 0) + 1
+    def count_reuse(self, stack: str, blocks: int = 1) -> None:
+        self._record[f"{stack}_reused"] = self._record.get(f"{stack}_reused", 0) + blocks
+
+    def reuse_model_pass(self) -> None:
+        """Output-level reuse: this pass ran no block of any stack."""
+        for stack, depth in _depths(self.model, self.spec).items():
+            self.note_executed(stack, REUSE)
+            self.count_reuse(stack, depth)
+
+    def compute_model_pass(self) -> None:
+        for stack in _depths(self.model, self.spec):
+            self.note_executed(stack, REFRESH)
 
     # -- the tensors -----------------------------------------------------------------------------------
     def _slot(self, stack: str, run: int) -> dict[str, tuple[Tensor, ...]]:
@@ -186,24 +215,30 @@ class CacheHandle:
             "cache_bytes_peak": self.bytes_peak,
             "cache_dtype": None if self.cache_dtype is None else str(self.cache_dtype).removeprefix("torch."),
             "per_branch_stack": per,
+            "method": "delta" if self.policy is None else self.policy.name,
+            "method_settings": None if self.policy is None else self.policy.describe(),
         }
 
     # -- installation ----------------------------------------------------------------------------------
     def _install(self) -> None:
-        for attr, sched in self.config.stacks.items():
+        for attr, cached in self.cached.items():
             stack = self.spec.stack(attr)
             blocks = getattr(self.model, attr)
             self._originals[attr] = {}
-            for run, (first, last) in enumerate(runs_of(sched.cached)):
+            for run, (first, last) in enumerate(runs_of(cached)):
                 for i in range(first, last + 1):
                     role = (
                         ISOLATED if first == last else RUN_START if i == first else RUN_END if i == last else RUN_INNER
                     )
                     self._originals[attr][i] = blocks[i]
                     blocks[i] = CachedBlock(blocks[i], self, attr, i, run, role, len(stack.streams))
+        if self.runtime is not None:
+            self.runtime.install()
 
     def remove(self) -> None:
         """Put the original blocks back; the model is then exactly as before `apply_cache`."""
+        if self.runtime is not None:
+            self.runtime.remove()
         for attr, originals in self._originals.items():
             blocks = getattr(self.model, attr)
             for i, block in originals.items():
@@ -212,17 +247,28 @@ class CacheHandle:
         self.reset()
 
 
-def _validate(model: nn.Module, spec: CacheSpec, config: CacheConfig, num_steps: int) -> None:
+def _depths(model: nn.Module, spec: CacheSpec) -> dict[str, int]:
+    """Block count of every stack of the spec that the model has."""
+    return {
+        s.attr: len(getattr(model, s.attr))
+        for s in spec.stacks
+        if isinstance(getattr(model, s.attr, None), nn.ModuleList)
+    }
+
+
+def _validate(model: nn.Module, spec: CacheSpec, config: CacheConfig | Policy, num_steps: int) -> None:
     """Every check, before anything is wrapped: a bad second stack must not leave the first one wrapped."""
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-    unknown = set(config.stacks) - {s.attr for s in spec.stacks}
-    if unknown:
-        raise ValueError(f"config names unknown block stacks {sorted(unknown)}")
     for s in spec.stacks:
         blocks = getattr(model, s.attr, None)
         if isinstance(blocks, nn.ModuleList) and any(isinstance(b, CachedBlock) for b in blocks):
             raise ValueError(f"model.{s.attr} already has delta_cache wrappers; remove that handle first")
+    if isinstance(config, Policy):
+        return  # a policy checks its settings against the depths when bound
+    unknown = set(config.stacks) - {s.attr for s in spec.stacks}
+    if unknown:
+        raise ValueError(f"config names unknown block stacks {sorted(unknown)}")
     for attr, sched in config.stacks.items():
         blocks = getattr(model, attr, None)
         if not isinstance(blocks, nn.ModuleList):
@@ -236,11 +282,14 @@ def _validate(model: nn.Module, spec: CacheSpec, config: CacheConfig, num_steps:
 def apply_cache(
     model: nn.Module,
     spec: CacheSpec,
-    config: CacheConfig,
+    config: CacheConfig | Policy,
     num_steps: int,
     cache_dtype: torch.dtype | None = None,
 ) -> CacheHandle:
     """Wrap the cached blocks of `model` (after its weights are loaded) and return the owning handle.
+
+    `config` is a static schedule (`CacheConfig`, ProfilingDiT's presets) or a data-dependent `Policy`
+    (`delta_cache.peers`: TeaCache, FBCache, MagCache, EasyCache, DBCache).
 
     `cache_dtype` stores the deltas in that dtype (e.g. bf16 for Wan's fp32 stream: half the memory);
     None keeps the stream's dtype. Reuse adds them back in the stream's dtype.

@@ -11,6 +11,7 @@ character); `--block_start_double` / `--num_blocks_double` = the cached double r
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from delta_cache import (
     CACHE_DTYPES,
@@ -21,7 +22,9 @@ from delta_cache import (
     parse_index_list,
     parse_linear,
 )
+from delta_cache.peers.cli import add_method_args, build_policy, refuse_delta_flags
 
+from .cache_peers import peer_constants
 from .cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS, default_preset
 from .configs import HYVideoConfig
 
@@ -50,6 +53,7 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="dtype the deltas are stored in; auto: bf16 on CUDA, the stream's dtype on CPU",
     )
+    add_method_args(g)
     r = p.add_argument_group("delta cache, the release's flag names (corrected meaning)")
     r.add_argument("--step_start", type=int, default=None, help="= --cache_warmup")
     r.add_argument("--step_interval", type=int, default=None, help="= --cache_double_interval")
@@ -100,9 +104,32 @@ def _cached_sets(args: argparse.Namespace, depth: dict[str, int]) -> dict[str, t
     return {"double_blocks": double, "single_blocks": single}
 
 
-def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig) -> CacheConfig | None:
-    """The CacheConfig the flags describe, or None without --delta_cache. Raises ValueError on bad input."""
+# The delta cache's own flags (ours and the release's): a peer method refuses them.
+DELTA_FLAGS = (
+    "cache_preset",
+    *(f"cache_{short}_{kind}" for short in ("double", "single") for kind in ("blocks", "interval", "refresh_steps")),
+    "cache_warmup",
+    "cache_linear",
+    "cache_last_full",
+    "step_start",
+    "step_interval",
+    "step_cache_list",
+    "block_cache_list_background",
+    "block_cache_list_foreground",
+    "block_start_double",
+    "num_blocks_double",
+)
+
+
+def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig):
+    """The CacheConfig (or peer Policy) the flags describe, None without --delta_cache. ValueError on bad input."""
     check_preset_name(args.cache_preset, HY_CACHE_PRESETS)
+    dit = getattr(args, "dit_weight", None)
+    constants = peer_constants(args.video_size[0], Path(dit).parent if dit else None)
+    policy = build_policy(args, constants)
+    if policy is not None:
+        refuse_delta_flags(args, policy.name, DELTA_FLAGS)
+        return policy
     if not args.delta_cache:
         return None
     depth = {"double_blocks": cfg.mm_double_blocks_depth, "single_blocks": cfg.mm_single_blocks_depth}

@@ -1,6 +1,25 @@
 """How delta_cache sees HYVideoDiffusionTransformer, and the presets (release: method.md, section 3.2)."""
 
+from torch import Tensor, nn
+
 from delta_cache import BlockStack, CacheConfig, CacheSpec, StackSchedule, parse_index_list
+from delta_cache.spec import ModelIO, Signal
+
+from .modules.layers import modulate
+
+
+def modulated_input(block: nn.Module, args: tuple, kwargs: dict) -> Tensor:
+    """TeaCache's indicator: double block 0's normalised, modulated image stream (its first qkv input)."""
+    block = getattr(block, "block", block)  # through a delta_cache wrapper
+    img, vec = args[0], args[2]
+    mod1, _ = block.img_mod(vec)
+    return modulate(block.img_norm1(img), mod1.shift, mod1.scale)
+
+
+def _pack(tensors: list[Tensor], args: tuple, kwargs: dict):
+    return_dict = kwargs.get("return_dict", args[8] if len(args) > 8 else True)
+    return {"x": tensors[0]} if return_dict else tensors[0]
+
 
 HY_CACHE_SPEC = CacheSpec(
     stacks=(
@@ -8,6 +27,13 @@ HY_CACHE_SPEC = CacheSpec(
         BlockStack(attr="single_blocks", streams=("x",), attention=""),
     ),
     prediction=lambda out: (out["x"] if isinstance(out, dict) else out)[0],  # [B, C, F, H, W] velocity
+    signals={"modulated_input": Signal(module="double_blocks.0", when="input", fn=modulated_input)},
+    # forward(x [B, C, F, H, W], t, ...) -> {"x": velocity} (or the tensor with return_dict=False)
+    io=ModelIO(
+        inputs=lambda args, kwargs: [args[0] if args else kwargs["x"]],
+        outputs=lambda out: [out["x"] if isinstance(out, dict) else out],
+        pack=_pack,
+    ),
 )
 
 # 20 double blocks: 6-19 as one run refreshed every 6 steps from 6; 40 single blocks: 24 cached,

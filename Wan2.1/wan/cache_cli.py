@@ -18,7 +18,9 @@ from delta_cache import (
     parse_index_list,
     parse_linear,
 )
+from delta_cache.peers.cli import add_method_args, build_policy, refuse_delta_flags
 
+from .cache_peers import peer_constants
 from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS, default_preset
 
 
@@ -45,6 +47,7 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="dtype the deltas are stored in; auto: bf16 on CUDA, the stream's dtype on CPU",
     )
+    add_method_args(g)
 
 
 def profile_command(args: argparse.Namespace, task: str) -> str:
@@ -57,9 +60,13 @@ def profile_command(args: argparse.Namespace, task: str) -> str:
     return " ".join([*parts, f"--out {task}.json"])
 
 
-def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> CacheConfig | None:
-    """The CacheConfig the flags describe, or None without --delta_cache. Raises ValueError on bad input."""
+def build_cache_config(args: argparse.Namespace, num_layers: int, task: str):
+    """The CacheConfig (or peer Policy) the flags describe, None without --delta_cache. ValueError on bad input."""
     check_preset_name(args.cache_preset, WAN_CACHE_PRESETS)
+    policy = build_policy(args, peer_constants(task, getattr(args, "ckpt_dir", None)))
+    if policy is not None:
+        refuse_delta_flags(args, policy.name, DELTA_FLAGS)
+        return policy
     if not args.delta_cache:
         return None
     cached = None
@@ -112,3 +119,17 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str) -> 
     )
     name = preset.name if preset and all(v is None for v in overrides) else "custom"
     return CacheConfig(name=name, stacks={"blocks": sched})
+
+
+# The delta cache's own flags: a peer method refuses them.
+DELTA_FLAGS = (
+    "cache_preset",
+    "cache_blocks",
+    "block_cache_list_background",
+    "block_cache_list_foreground",
+    "cache_warmup",
+    "cache_interval",
+    "cache_refresh_steps",
+    "cache_linear",
+    "cache_last_full",
+)

@@ -1,10 +1,22 @@
 """How delta_cache sees WanModel, and the reference release's preset (method.md, section 3.3)."""
 
 from delta_cache import BlockStack, CacheConfig, CacheSpec, StackSchedule, parse_index_list
+from delta_cache.spec import ModelIO, Signal
 
 WAN_CACHE_SPEC = CacheSpec(
     stacks=(BlockStack(attr="blocks", streams=("x",), attention="self_attn"),),
     prediction=lambda out: out[0],  # WanModel returns one velocity [C, F, H, W] per sample
+    signals={
+        # TeaCache's indicators: e = time_embedding(sinusoid(t)) [B, D]; e0 = time_projection(e) [B, 6 D]
+        "timestep_embedding": Signal(module="time_embedding"),
+        "timestep_projection": Signal(module="time_projection"),
+    },
+    # forward(x: list of [C, F, H, W], t, context, seq_len) -> list of [C, F, H, W]
+    io=ModelIO(
+        inputs=lambda args, kwargs: list(args[0] if args else kwargs["x"]),
+        outputs=list,
+        pack=lambda tensors, args, kwargs: list(tensors),
+    ),
 )
 
 # T2V-14B (40 blocks): 28 cached blocks, warm-up 6, refresh every 6 steps; one state per CFG branch.

@@ -121,10 +121,6 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
             if args.save_file
             else f"the video would be written here, but {reason}; give --save_file in a writable directory"
         )
-    try:
-        args.cache_config = build_cache_config(args, cfg.num_layers, args.task)
-    except ValueError as err:
-        p.error(str(err))
     if args.ckpt_dir is None and args.task == TINY_TASK:
         if not TINY_CKPT_DIR.is_dir():
             p.error(
@@ -132,6 +128,10 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
                 "or pass --ckpt_dir"
             )
         args.ckpt_dir = str(TINY_CKPT_DIR)
+    try:  # after the tiny model's folder is known: its calibration file holds its peer constants
+        args.cache_config = build_cache_config(args, cfg.num_layers, args.task)
+    except ValueError as err:
+        p.error(str(err))
     if args.ckpt_dir is None:
         if args.task != DEBUG_TASK:
             p.error(f"--ckpt_dir is required for task {args.task} (e.g. ./Wan2.1-{args.task.upper()[:3]}...)")

@@ -1,0 +1,74 @@
+"""`--cache_method` and the peer methods' flags, shared by generate.py and sample_video.py.
+
+`--cache_method delta` (the default) is ProfilingDiT's static cache and its own flags; any other method takes
+its model's published constants (or the checkpoint's calibration file), `--cache_thresh` for its threshold, and
+`--<method>_<setting>` for the rest (SETTINGS). A flag of another method is an error, before any model loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..policy import Policy
+from . import METHODS, SETTINGS, make_policy
+
+
+def _flag(method: str, key: str) -> str:
+    return f"--{method}_{key}"
+
+
+def add_method_args(g: argparse._ArgumentGroup) -> None:
+    g.add_argument(
+        "--cache_method",
+        default="delta",
+        choices=METHODS,
+        help="delta: ProfilingDiT's block-delta cache (default); or a peer method at its published defaults",
+    )
+    g.add_argument("--cache_thresh", type=float, default=None, help="a peer method's threshold (default: published)")
+    for method, settings in SETTINGS.items():
+        for key, kind in settings.items():
+            if key == "threshold":
+                continue
+            if kind is bool:
+                g.add_argument(_flag(method, key), action="store_true", default=None, help=f"{method}: {key}")
+            elif key == "speed":
+                g.add_argument(_flag(method, key), choices=("slow", "fast"), default=None, help=f"{method}: {key}")
+            else:
+                g.add_argument(_flag(method, key), type=kind, default=None, help=f"{method}: {key}")
+
+
+def peer_overrides(args: argparse.Namespace) -> dict:
+    """The settings given on the command line for `args.cache_method`; ValueError for another method's flag."""
+    out = {}
+    for method, settings in SETTINGS.items():
+        for key in settings:
+            if key == "threshold":
+                continue
+            value = getattr(args, f"{method}_{key}", None)
+            if value is None:
+                continue
+            if method != args.cache_method:
+                raise ValueError(f"{_flag(method, key)} applies to --cache_method {method}, not {args.cache_method}")
+            out[key] = value
+    if args.cache_thresh is not None:
+        if args.cache_method == "delta":
+            raise ValueError("--cache_thresh applies to the peer methods; --cache_method delta has no threshold")
+        out["threshold"] = args.cache_thresh
+    return out
+
+
+def build_policy(args: argparse.Namespace, constants: dict) -> Policy | None:
+    """The peer policy the flags name, or None for `delta`. Raises ValueError on bad input."""
+    overrides = peer_overrides(args)
+    if args.cache_method == "delta":
+        return None
+    if not args.delta_cache:
+        raise ValueError(f"--cache_method {args.cache_method} needs --delta_cache")
+    return make_policy(args.cache_method, constants, overrides)
+
+
+def refuse_delta_flags(args: argparse.Namespace, method: str, flags: tuple[str, ...]) -> None:
+    """The delta cache's block and schedule flags mean nothing to a peer method: refuse them, never ignore."""
+    given = [f"--{f}" for f in flags if getattr(args, f, None) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} set the delta cache; --cache_method {method} decides by itself")

@@ -1,0 +1,241 @@
+"""Data-dependent cache decisions: a policy decides per (branch, step) from signals the model produces.
+
+A static schedule (`CacheConfig`) is a plan fixed before the run. A `Policy` instead answers, once per model pass
+and stack (or once per pass for all stacks), whether the wrapped blocks refresh (compute and record their
+deltas) or reuse them, from signals taken by hooks during that same pass: a named signal of the model's spec
+(the timestep embedding, a block's modulated input), the residual of the first blocks of a stack, or the
+model's input and output (output-level reuse, `level = "model"`).
+
+Every statistic a decision compares goes through `PassView.rel_l1`: the sums of |a - b| and |b| are all-reduced
+over the default process group when one is initialised, so under sequence parallelism every rank divides the
+same global numbers and takes the same decision, whether its signal is a shard or a full tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from .schedule import FULL, REFRESH, REUSE
+
+
+@dataclass(frozen=True)
+class BlockTap:
+    """The first stream entering (`"input"`) or leaving (`"output"`) block `index` of stack `stack`."""
+
+    stack: str
+    index: int
+    where: str
+
+
+class Policy:
+    """Base of every data-dependent method. Subclasses are small: which blocks they wrap, and one decision.
+
+    `signals`: names of the spec's signals read; `taps`: block streams read (`BlockTap`s, resolved per model in
+    `bind`); `per_stack`: decide each stack separately (DBCache) instead of once per pass for all of them.
+    `level = "model"`: reuse the whole model output (EasyCache), decided in `decide_model`.
+    """
+
+    name = "policy"
+    level = "blocks"
+    per_stack = False
+    signals: tuple[str, ...] = ()
+
+    def bind(self, depths: dict[str, int]) -> None:
+        """Called once with the depth of every stack of the model, before `cached` and `taps`."""
+        self.depths = dict(depths)
+
+    def cached(self) -> dict[str, tuple[int, ...]]:
+        """Blocks wrapped, per stack (each maximal run of consecutive indices reuses one delta)."""
+        return {}
+
+    def taps(self) -> tuple[BlockTap, ...]:
+        return ()
+
+    def reset(self) -> None:
+        """Forget all state: a new generation (or a new batch of one) starts."""
+
+    def decide(self, view: PassView, stack: str | None) -> str:
+        """FULL, REFRESH or REUSE for this pass (`stack` is None unless `per_stack`)."""
+        raise NotImplementedError
+
+    def decide_model(self, view: PassView, inputs: list[Tensor]) -> bool:
+        """Output level: True to return `inputs + the branch's cached (output - input)` without running the model."""
+        raise NotImplementedError
+
+    def computed_model(self, view: PassView, inputs: list[Tensor], outputs: list[Tensor]) -> None:
+        """Output level: the model ran on `inputs` and returned `outputs` in this pass."""
+
+    def describe(self) -> dict:
+        """The settings, for the stats file."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "depths"}
+
+
+def _mean_abs(x: list[Tensor] | Tensor) -> tuple[Tensor, int]:
+    xs = x if isinstance(x, list | tuple) else [x]
+    return sum(t.detach().float().abs().sum() for t in xs), sum(t.numel() for t in xs)
+
+
+class PassView:
+    """What a policy sees of the current pass: branch, step, the signals taken so far, and reduced statistics."""
+
+    def __init__(self, num_steps: int):
+        self.num_steps = num_steps
+        self.branch: str | None = None
+        self.step: int | None = None
+        self.record: dict | None = None
+        self.values: dict = {}
+        self.first_of_step = True  # no other branch ran this step before this pass (EasyCache: the pair leader)
+
+    def signal(self, name) -> Tensor:
+        if name not in self.values:
+            raise RuntimeError(f"delta_cache: signal {name!r} was not produced before the decision in this pass")
+        return self.values[name]
+
+    def note(self, **values) -> None:
+        """Record indicator values behind this pass's decision (they go to the stats file, per step)."""
+        if self.record is not None:
+            self.record.setdefault("indicator", {}).update(values)
+
+    def reduce(self, *values: Tensor) -> list[float]:
+        """Sums over the process group (identity without one), as floats: every rank gets the same numbers."""
+        stacked = torch.stack([v.detach().float().reshape(()) for v in values])
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+        return [float(v) for v in stacked.cpu()]
+
+    def rel_l1(self, current, previous) -> float:
+        """mean|current - previous| / mean|previous| over all elements (of every rank's shard)."""
+        cur = current if isinstance(current, list | tuple) else [current]
+        prev = previous if isinstance(previous, list | tuple) else [previous]
+        num = sum((c.detach().float() - p.detach().float()).abs().sum() for c, p in zip(cur, prev, strict=True))
+        den, _ = _mean_abs(prev)
+        n, d = self.reduce(num, den)
+        return n / d if d > 0 else float("inf")
+
+    def mean_abs(self, x) -> float:
+        """mean|x| over all elements of every rank (counts reduced too)."""
+        total, count = _mean_abs(x)
+        s, n = self.reduce(total, torch.tensor(float(count)))
+        return s / n
+
+
+def _module_at(model: nn.Module, path: str) -> nn.Module:
+    return model.get_submodule(path) if path else model
+
+
+def _first(out):
+    return out if isinstance(out, Tensor) else out[0]
+
+
+class PolicyRuntime:
+    """Binds a policy to a model: the hooks that take its signals, the per-pass decisions, output-level reuse."""
+
+    def __init__(self, policy: Policy, model: nn.Module, spec, num_steps: int, handle):
+        self.policy, self.model, self.spec, self.handle = policy, model, spec, handle
+        self.view = PassView(num_steps)
+        self._hooks: list = []
+        self._decided: dict = {}
+        self._last_step_seen: int | None = None
+        self._outputs: dict[str, list[Tensor]] = {}  # output level: the branch's cached (output - input)
+        self._forward_was = None
+
+    # -- installation ----------------------------------------------------------------------------------
+    def install(self) -> None:
+        """After the blocks are wrapped: hooks on the modules now in place (wrappers are reached on reuse too)."""
+        view = self.view
+        for name in self.policy.signals:
+            if name not in self.spec.signals:
+                have = ", ".join(self.spec.signals) or "none"
+                raise ValueError(f"{self.policy.name} reads signal {name!r}; this model's spec declares: {have}")
+            sig = self.spec.signals[name]
+            module = _module_at(self.model, sig.module)
+            if sig.when == "output":
+                hook = module.register_forward_hook(lambda m, a, out, n=name: view.values.__setitem__(n, _first(out)))
+            else:
+                hook = module.register_forward_pre_hook(
+                    lambda m, a, kw, n=name, f=sig.fn: view.values.__setitem__(n, f(m, a, kw)), with_kwargs=True
+                )
+            self._hooks.append(hook)
+        for tap in self.policy.taps():
+            block = getattr(self.model, tap.stack)[tap.index]
+            key = (tap.stack, tap.index, tap.where)
+            if tap.where == "input":
+                hook = block.register_forward_pre_hook(lambda m, a, k=key: view.values.__setitem__(k, a[0]))
+            else:
+                hook = block.register_forward_hook(lambda m, a, out, k=key: view.values.__setitem__(k, _first(out)))
+            self._hooks.append(hook)
+        if self.policy.level == "model":
+            if self.spec.io is None:
+                raise ValueError(f"{self.policy.name} reuses the model output; this model's spec declares no io")
+            self._forward_was = self.model.__dict__.get("forward")
+            original = self.model.forward
+            # An instance attribute in front of the class's forward, removed again by `remove`: the model's own
+            # forward runs unchanged on every computed pass.
+            self.model.forward = self._model_forward(original)
+
+    def remove(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+        if self.policy.level == "model":
+            if self._forward_was is None:
+                self.model.__dict__.pop("forward", None)
+            else:
+                self.model.forward = self._forward_was
+
+    def reset(self) -> None:
+        self.policy.reset()
+        self._outputs = {}
+        self._last_step_seen = None
+
+    # -- passes ----------------------------------------------------------------------------------------
+    def begin_pass(self, branch: str, step: int, record: dict) -> None:
+        v = self.view
+        v.branch, v.step, v.record, v.values = branch, step, record, {}
+        v.first_of_step = step != self._last_step_seen
+        self._last_step_seen = step
+        self._decided = {}
+
+    def end_pass(self) -> None:
+        v = self.view
+        v.branch = v.step = v.record = None
+        v.values = {}
+
+    @torch.compiler.disable
+    def action(self, stack: str) -> str:
+        key = stack if self.policy.per_stack else None
+        if key not in self._decided:
+            decision = self.policy.decide(self.view, key)
+            if decision not in (FULL, REFRESH, REUSE):
+                raise RuntimeError(f"{self.policy.name} returned {decision!r}; expected full, refresh or reuse")
+            self._decided[key] = decision
+        return self._decided[key]
+
+    def _model_forward(self, original):
+        io, policy, view, handle = self.spec.io, self.policy, self.view, self.handle
+
+        @torch.compiler.disable
+        def forward(*args, **kwargs):
+            if view.step is None:
+                raise RuntimeError("delta_cache: model called outside `with handle.branch(name, step)`")
+            inputs = io.inputs(args, kwargs)
+            if policy.decide_model(view, inputs):
+                cached = self._outputs.get(view.branch)
+                if cached is None:
+                    raise RuntimeError(f"{policy.name}: reuse in branch {view.branch!r} before any computed pass")
+                handle.reuse_model_pass()
+                return io.pack([x + d.to(x.dtype) for x, d in zip(inputs, cached, strict=True)], args, kwargs)
+            out = original(*args, **kwargs)
+            outputs = io.outputs(out)
+            self._outputs[view.branch] = [o.detach() - x.detach() for o, x in zip(outputs, inputs, strict=True)]
+            held = sum(t.numel() * t.element_size() for ts in self._outputs.values() for t in ts)
+            handle.bytes_peak = max(handle.bytes_peak, handle.bytes_held + held)
+            policy.computed_model(view, inputs, outputs)
+            handle.compute_model_pass()
+            return out
+
+        return forward
