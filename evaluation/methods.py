@@ -13,7 +13,13 @@
     alternate       Table 3: the two sets take turns, one per reuse segment between ours' refreshes
                     (both phased: `evaluation/phased.py`; each phase starts with a refresh)
 
-The peer methods will register here under their own names.
+The peer methods (delta_cache.peers), each at its published default for the model (the tiny model: its
+calibration file), or with settings changed as `name:key=value` (several joined by "+", e.g.
+`dbcache:Fn=1+threshold=0.1`) for sweeps:
+
+    teacache-slow   TeaCache at the slow threshold of its README (teacache-fast: the fast one)
+    fbcache         First-Block Cache          magcache    MagCache (its K and retention ratio)
+    easycache       EasyCache (output level)   dbcache     cache-dit's DBCache (Fn/Bn)
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from delta_cache import CacheConfig, StackSchedule, load_preset
+from delta_cache.peers import SETTINGS, make_policy, parse_setting
+from delta_cache.policy import Policy
 from delta_cache.selection import fill_refreshes
 
 from .phased import Phases
@@ -34,13 +42,15 @@ class ModelContext:
     depths: dict[str, int]
     num_steps: int
     preset: CacheConfig | None
+    peers: dict | None = None  # the peer methods' constants for this model ({method: settings})
 
 
 @dataclass(frozen=True)
 class Method:
     name: str
     about: str
-    build: Callable[[ModelContext, str | None], CacheConfig | Phases | None]  # (context, argument after ":")
+    build: Callable[[ModelContext, str | None], CacheConfig | Phases | Policy | None]  # (context, text after ":")
+    argument: str | None = None  # what may follow ":" (None: nothing)
 
 
 def _ours(ctx: ModelContext, arg: str | None) -> CacheConfig:
@@ -154,11 +164,32 @@ def _phased(ctx: ModelContext, arg: str | None, name: str, alternate: bool) -> P
     return Phases(name=name, phases=tuple(phases))
 
 
+def _peer(method: str, fixed: dict | None = None):
+    """A peer method at the model's published defaults; `key=value+key=value` overrides them."""
+
+    def build(ctx: ModelContext, arg: str | None) -> Policy:
+        overrides = dict(fixed or {})
+        for item in (arg or "").split("+"):
+            if not item:
+                continue
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ValueError(
+                    f"{method}: setting {item!r} is not key=value; accepted: {', '.join(SETTINGS[method])}"
+                )
+            overrides[key] = parse_setting(method, key, value)
+        return make_policy(method, ctx.peers or {}, overrides)
+
+    return build
+
+
+SETTINGS_ARG = "key=value[+key=value]"
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("full", "no cache: the reference", lambda ctx, arg: None),
-        Method("ours", "the model's ProfilingDiT preset, or ours:PATH.json", _ours),
+        Method("ours", "the model's ProfilingDiT preset, or ours:PATH.json", _ours, "PATH.json"),
         Method("fg-reuse", "Table 3: the blocks ours computes are cached instead", _fg_reuse),
         Method("stepwise", "Table 4: ours' blocks, decreasing refresh gaps", _steps("decreasing", "stepwise")),
         Method("step-inverse", "Table 4: ours' blocks, increasing refresh gaps", _steps("increasing", "step-inverse")),
@@ -168,6 +199,12 @@ METHODS: dict[str, Method] = {
             "split", "Table 3: foreground-focused blocks first, ours' after", lambda c, a: _phased(c, a, "split", False)
         ),
         Method("alternate", "Table 3: the two sets take turns", lambda c, a: _phased(c, a, "alternate", True)),
+        Method("teacache-slow", "TeaCache, slow threshold", _peer("teacache", {"speed": "slow"}), SETTINGS_ARG),
+        Method("teacache-fast", "TeaCache, fast threshold", _peer("teacache", {"speed": "fast"}), SETTINGS_ARG),
+        Method("fbcache", "First-Block Cache", _peer("fbcache"), SETTINGS_ARG),
+        Method("magcache", "MagCache", _peer("magcache"), SETTINGS_ARG),
+        Method("easycache", "EasyCache (output level)", _peer("easycache"), SETTINGS_ARG),
+        Method("dbcache", "cache-dit's DBCache", _peer("dbcache"), SETTINGS_ARG),
     )
 }
 
@@ -181,8 +218,9 @@ def parse_methods(text: str) -> list[tuple[str, str | None]]:
         name, _, arg = item.partition(":")
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; accepted: {', '.join(METHODS)}")
-        if arg and name != "ours":
-            raise ValueError(f"method {name} takes no argument (got {item!r}); only ours:PATH.json does")
+        if arg and METHODS[name].argument is None:
+            takes = ", ".join(f"{n}:{m.argument}" for n, m in METHODS.items() if m.argument)
+            raise ValueError(f"method {name} takes no argument (got {item!r}); these do: {takes}")
         out.append((name, arg or None))
     if not out:
         raise ValueError("--methods is empty; give e.g. full,ours")
@@ -197,4 +235,6 @@ def label(name: str, arg: str | None) -> str:
         return name
     from pathlib import Path
 
-    return f"{name}-{Path(arg).stem}"
+    if name == "ours":
+        return f"{name}-{Path(arg).stem}"
+    return f"{name}-{arg.replace('+', '-')}"

@@ -97,6 +97,12 @@ class WanTarget:
 
     sp_degrees = property(lambda self: (self.args.ulysses_size, self.args.ring_size))
 
+    def peer_constants(self) -> dict:
+        """The peer methods' constants: published for the real models, the checkpoint's calibration file else."""
+        from wan.cache_peers import peer_constants
+
+        return peer_constants(self.args.task, self.args.ckpt_dir)
+
     def prepare(self, tmp: str) -> None:
         """Random weights for t2v-debug, written before any process group exists (each rank its own copy)."""
         if not self.args.ckpt_dir:
@@ -203,6 +209,12 @@ class HunyuanTarget:
         }
 
     sp_degrees = property(lambda self: (self.args.ulysses_degree, self.args.ring_degree))
+
+    def peer_constants(self) -> dict:
+        from hyvideo.cache_peers import peer_constants
+
+        dit = self.args.dit_weight
+        return peer_constants(self.args.video_size[0], Path(dit).parent if dit else None, self.cfg.name)
 
     def prepare(self, tmp: str) -> None:
         """Random weights for HYVideo-debug, written before any process group exists (transformers writes

@@ -29,7 +29,11 @@ from evaluation.targets import HunyuanTarget, WanTarget, model_family, model_par
 def build_parser(family: str) -> argparse.ArgumentParser:
     p = model_parser(family, "Generate and score every method against full compute (the paper's tables).")
     g = p.add_argument_group("reproduce")
-    g.add_argument("--methods", default="full,ours", help=f"comma-separated: {', '.join(METHODS)}; ours:PATH.json")
+    g.add_argument(
+        "--methods",
+        default="full,ours",
+        help=f"comma-separated: {', '.join(METHODS)}; ours:PATH.json; a peer with settings: fbcache:threshold=0.1",
+    )
     g.add_argument("--prompts", type=Path, default=None, help="text file, one prompt per line")
     g.add_argument("--num_prompts", type=int, default=None, help="N prompts (tiny: the held-out split; default 64)")
     g.add_argument("--out", type=Path, required=True, help="run folder (created; reused by a rerun)")
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from usp import unwritable_reason
 
     preset = _model_preset(target)
-    ctx = ModelContext(depths=target.depths, num_steps=target.steps, preset=preset)
+    ctx = ModelContext(depths=target.depths, num_steps=target.steps, preset=preset, peers=target.peer_constants())
     configs = []
     for name, arg in methods:
         try:

@@ -125,7 +125,7 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig):
     """The CacheConfig (or peer Policy) the flags describe, None without --delta_cache. ValueError on bad input."""
     check_preset_name(args.cache_preset, HY_CACHE_PRESETS)
     dit = getattr(args, "dit_weight", None)
-    constants = peer_constants(args.video_size[0], Path(dit).parent if dit else None)
+    constants = peer_constants(args.video_size[0], Path(dit).parent if dit else None, cfg.name)
     policy = build_policy(args, constants)
     if policy is not None:
         refuse_delta_flags(args, policy.name, DELTA_FLAGS)

@@ -42,12 +42,16 @@ MAG_544 = _floats(
 )
 
 
-def peer_constants(height: int = 720, ckpt_dir: str | Path | None = None) -> dict:
-    """{method: settings}; a `cache_peers.json` calibration beside the DiT weights replaces the published ones."""
+def peer_constants(height: int = 720, ckpt_dir: str | Path | None = None, model: str | None = None) -> dict:
+    """{method: settings}; a `cache_peers.json` calibration beside the DiT weights replaces the published ones.
+
+    HYVideo-debug (random weights, 2 + 4 blocks) takes the published numbers, with DBCache at cache-dit's F1B0
+    example (F8 leaves no middle block).
+    """
     if ckpt_dir is not None and (Path(ckpt_dir) / "cache_peers.json").is_file():
         return load_calibration(Path(ckpt_dir) / "cache_peers.json")
     tea = dict(indicator="modulated_input", coefficients=TEA_COEFFICIENTS, ret_steps=1, last_forced=1)
-    return {
+    out = {
         "teacache": {"modes": {False: {**tea, "slow": TEA_SLOW, "fast": TEA_FAST}}},
         "fbcache": {"threshold": 0.06},  # ParaAttention's HunyuanVideo default (25f6f0c)
         "magcache": {
@@ -61,3 +65,6 @@ def peer_constants(height: int = 720, ckpt_dir: str | Path | None = None) -> dic
         "easycache": {"threshold": 0.025, "ret_steps": 5},
         "dbcache": {"threshold": 0.08, "Fn": 8, "Bn": 0, "max_warmup_steps": 8},  # per block list
     }
+    if model == "HYVideo-debug":
+        out["dbcache"] = {"threshold": 0.12, "Fn": 1, "Bn": 0, "max_warmup_steps": 8, "max_continuous_cached_steps": 3}
+    return out

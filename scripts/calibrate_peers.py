@@ -1,0 +1,173 @@
+"""Calibrate the peer methods for a model without published constants (the tiny models), as their authors did.
+
+    python scripts/calibrate_peers.py          # shipped t2v-tiny: writes Wan2.1/Wan2.1-T2V-tiny/cache_peers.json
+    python scripts/calibrate_peers.py --task t2v-1.3B --ckpt_dir ./Wan2.1-T2V-1.3B --prompts p.txt --out my.json
+    python scripts/calibrate_peers.py --model hunyuanvideo --out hy_debug.json     # HYVideo-debug (a path check)
+
+Full-compute generations (tiny: N prompts of the scenes' training split, never the held-out ones) with every
+pass recorded (delta_cache/calibration.py): TeaCache's 4th-degree polynomial of output change against each
+indicator's change, per indicator mode, over all steps; MagCache's magnitude-ratio table (mean over the prompts;
+its authors use one). The file also carries the settings that have no calibration: the thresholds of the
+model family's published defaults (Wan: T2V-1.3B's; HunyuanVideo: its own), with the step-count-bound ones
+(EasyCache's forced first steps, DBCache's warm-up) scaled by steps / 50, and DBCache at cache-dit's F1B0
+example where the published F8 leaves no middle block. generate.py / sample_video.py / reproduce.py read a
+`cache_peers.json` in the checkpoint folder in place of the published constants.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+for sub in ("Wan2.1", "HunyuanVideo", ""):
+    sys.path.insert(0, str(REPO / sub))
+
+from evaluation.targets import HunyuanTarget, WanTarget, model_family, model_parser, validate_model_args  # noqa: E402
+
+
+def build_parser(family: str):
+    p = model_parser(family, "Calibrate TeaCache and MagCache for this model and write a cache_peers.json.")
+    g = p.add_argument_group("calibration")
+    g.add_argument("--num_prompts", type=int, default=None, help="tiny: N training-split prompts (default 6)")
+    g.add_argument("--prompts", type=Path, default=None, help="text file, one prompt per line")
+    g.add_argument("--out", type=Path, default=None, help="output JSON (default: <ckpt folder>/cache_peers.json)")
+    return p
+
+
+def _prompts(p, args, target) -> list[str]:
+    if args.prompts is not None:
+        if args.num_prompts is not None:
+            p.error("give --prompts FILE or --num_prompts N, not both")
+        if not args.prompts.is_file():
+            p.error(f"--prompts file not found: {args.prompts}")
+        prompts = [line.strip() for line in args.prompts.read_text().splitlines() if line.strip()]
+        if not prompts:
+            p.error(f"--prompts file {args.prompts} holds no prompt")
+        return prompts
+    n = 6 if args.num_prompts is None else args.num_prompts
+    if target.tiny:
+        from scenes import training_combos
+
+        pool = training_combos()
+        if not 1 <= n <= len(pool):
+            p.error(f"--num_prompts must be in 1..{len(pool)}, got {n}")
+        return [pool[i].prompt for i in np.random.default_rng(5).permutation(len(pool))[:n]]
+    if args.num_prompts not in (None, 1):
+        p.error("--num_prompts N needs the tiny model's scenes; give --prompts FILE for this model")
+    return [args.prompt]
+
+
+def _uncalibrated(family: str, steps: int, depths: dict[str, int]) -> dict:
+    """The settings no calibration run fixes: the family's published ones, step-bound counts scaled."""
+    scale = steps / 50
+    if family == "wan":
+        tea = {False: (0.05, 0.08), True: (0.05, 0.10)}  # T2V-1.3B's README slow / fast
+        out = {
+            "fbcache": {"threshold": 0.03},
+            "magcache": {"threshold": 0.12, "K": 4, "retention_ratio": 0.2},
+            "easycache": {"threshold": 0.05, "ret_steps": max(1, round(10 * scale))},
+        }
+    else:
+        tea = {False: (0.10, 0.15)}
+        out = {
+            "fbcache": {"threshold": 0.06},
+            "magcache": {"threshold": 0.24, "K": 6, "retention_ratio": 0.2, "inclusive": True},
+            "easycache": {"threshold": 0.025, "ret_steps": max(1, round(5 * scale))},
+        }
+    fn = 8 if min(depths.values()) > 8 else 1  # F8B0 needs more than 8 blocks; cache-dit's example is F1B0
+    db = {"threshold": 0.08 if fn == 8 else 0.12, "Fn": fn, "Bn": 0, "max_warmup_steps": max(1, round(8 * scale))}
+    if fn == 1:
+        db["max_continuous_cached_steps"] = 3
+    out["dbcache"] = db
+    return tea, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    family, argv = model_family(argv, "calibrate_peers.py")
+    p = build_parser(family)
+    args = validate_model_args(p, p.parse_args(argv), family)
+    target = WanTarget(args) if family == "wan" else HunyuanTarget(args)
+    prompts = _prompts(p, args, target)
+    random = args.task == "t2v-debug" if family == "wan" else args.random_weights
+    if random and args.out is None:
+        p.error("--out is needed: this model's weights are random and written to a temporary folder")
+    import tempfile
+
+    from usp import rank_device, unwritable_reason
+
+    with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
+        target.prepare(tmp)
+        ckpt = Path(args.ckpt_dir) if family == "wan" else Path(args.dit_weight or tmp).parent
+        out = args.out or ckpt / "cache_peers.json"
+        if out.suffix != ".json":
+            p.error(f"--out must end with .json, got {out}")
+        reason = unwritable_reason(out.parent)
+        if reason:
+            p.error(f"--out {out}: {reason}")
+        from delta_cache.calibration import CalibrationRecorder, fit_polynomial, mag_table
+
+        target.load(rank_device(args.device), None)
+        modes = (
+            {False: "timestep_embedding", True: "timestep_projection"}
+            if family == "wan"
+            else {False: "modulated_input"}
+        )
+        t0 = time.perf_counter()
+        recorder = CalibrationRecorder(target.model, target.spec, tuple(modes.values()))
+        try:
+            for i, prompt in enumerate(tqdm(prompts, desc="calibration", unit="prompt")):
+                with torch.no_grad():
+                    target.generate(prompt, 1000 + i, cache=recorder)
+        finally:
+            recorder.remove()
+        rows = [r for r in recorder.rows if "output_rel_l1" in r]
+        thresholds, methods = _uncalibrated(family, target.steps, target.depths)
+        tea_modes, fits = [], {}
+        for ret, signal in modes.items():
+            x = [r[f"{signal}_rel_l1"] for r in rows]
+            y = [r["output_rel_l1"] for r in rows]
+            coefficients = fit_polynomial(x, y)
+            residual = np.asarray(y) - np.polyval(coefficients, x)
+            fits[signal] = {"points": len(x), "rms_residual": float(np.sqrt(np.mean(residual**2)))}
+            ret_steps, last_forced = (5, 0) if ret else (1, 1)
+            slow, fast = thresholds[ret]
+            tea_modes.append(
+                dict(
+                    use_ret_steps=ret,
+                    indicator=signal,
+                    coefficients=coefficients,
+                    ret_steps=max(1, round(ret_steps * target.steps / 50)) if ret else ret_steps,
+                    last_forced=last_forced,
+                    slow=slow,
+                    fast=fast,
+                )
+            )
+        branches = tuple(dict.fromkeys(r["branch"] for r in recorder.rows))
+        methods["teacache"] = {"modes": tea_modes}
+        methods["magcache"]["ratios"] = mag_table(rows, branches, target.steps)
+        methods["magcache"]["branches"] = list(branches) if family == "wan" else None
+        record = {
+            "model": target.identity(),
+            "prompts": prompts,
+            "seeds": [1000 + i for i in range(len(prompts))],
+            "teacache_fit": fits,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "methods": methods,
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = out.with_name(f".{out.name}.partial")
+        tmp_out.write_text(json.dumps(record, indent=1) + "\n")
+        tmp_out.replace(out)
+    print(f"wrote {out}: TeaCache fits {fits}; MagCache {len(methods['magcache']['ratios'])} ratios")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
