@@ -284,23 +284,35 @@ def write_tables(summary: list[dict], run: Path, header: str, skipped: dict | No
     _atomic_write(run / "tables.md", lambda p: Path(p).write_text(text))
 
 
+def _family(method: str) -> str:
+    """The method a label belongs to: its settings ("magcache-K=2", "teacache-fast") share one colour."""
+    for family in ("ours", "teacache", "fbcache", "magcache", "easycache", "dbcache"):
+        if method == family or method.startswith(family + "-"):
+            return family
+    return method
+
+
 def write_pareto(summary: list[dict], run: Path) -> None:
+    """Speedup against PSNR: one point per method setting (o theoretical, x measured), settings of a method
+    joined by a line and coloured alike."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for s in summary:
-        if s["method"] == "full" or s["psnr"] is None:
-            continue
-        ax.scatter(s["theoretical_speedup"], s["psnr"], marker="o", color="tab:blue")
-        if s["speedup"]:
-            ax.scatter(s["speedup"], s["psnr"], marker="x", color="tab:orange")
-        ax.annotate(
-            s["method"], (s["theoretical_speedup"], s["psnr"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
-        )
+    points = [s for s in summary if s["method"] != "full" and s["psnr"] is not None and math.isfinite(s["psnr"])]
+    families = list(dict.fromkeys(_family(s["method"]) for s in points))
+    colours = {f: plt.get_cmap("tab10")(i % 10) for i, f in enumerate(families)}
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for family in families:
+        mine = sorted((s for s in points if _family(s["method"]) == family), key=lambda s: s["theoretical_speedup"])
+        c = colours[family]
+        ax.plot([s["theoretical_speedup"] for s in mine], [s["psnr"] for s in mine], "o-", color=c, label=family)
+        measured = [s for s in mine if s["speedup"]]
+        ax.plot([s["speedup"] for s in measured], [s["psnr"] for s in measured], "x", color=c)
     ax.set_xlabel("speedup (o theoretical, x measured)")
     ax.set_ylabel("PSNR vs full (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
     _atomic_write(run / "pareto.png", lambda p: fig.savefig(p, dpi=110, bbox_inches="tight", format="png"))
     plt.close(fig)

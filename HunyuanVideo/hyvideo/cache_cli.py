@@ -126,7 +126,8 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig):
     check_preset_name(args.cache_preset, HY_CACHE_PRESETS)
     dit = getattr(args, "dit_weight", None)
     constants = peer_constants(args.video_size[0], Path(dit).parent if dit else None, cfg.name)
-    policy = build_policy(args, constants)
+    depth = {"double_blocks": cfg.mm_double_blocks_depth, "single_blocks": cfg.mm_single_blocks_depth}
+    policy = build_policy(args, constants, depth)
     if policy is not None:
         refuse_delta_flags(args, policy.name, DELTA_FLAGS)
         return policy

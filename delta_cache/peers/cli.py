@@ -57,14 +57,17 @@ def peer_overrides(args: argparse.Namespace) -> dict:
     return out
 
 
-def build_policy(args: argparse.Namespace, constants: dict) -> Policy | None:
-    """The peer policy the flags name, or None for `delta`. Raises ValueError on bad input."""
+def build_policy(args: argparse.Namespace, constants: dict, depths: dict[str, int]) -> Policy | None:
+    """The peer policy the flags name, or None for `delta`; checked against the model's depths (blocks per
+    stack) before any weight loads. Raises ValueError on bad input."""
     overrides = peer_overrides(args)
     if args.cache_method == "delta":
         return None
     if not args.delta_cache:
         raise ValueError(f"--cache_method {args.cache_method} needs --delta_cache")
-    return make_policy(args.cache_method, constants, overrides)
+    policy = make_policy(args.cache_method, constants, overrides)
+    policy.bind(depths)  # e.g. DBCache's Fn + Bn against the stacks' depth
+    return policy
 
 
 def refuse_delta_flags(args: argparse.Namespace, method: str, flags: tuple[str, ...]) -> None:
