@@ -85,7 +85,7 @@ def _run(args, device: torch.device, group) -> int:
             handle = apply_cache(pipe.model, WAN_CACHE_SPEC, args.cache_config, args.sample_steps, dtype)
             logger.info(
                 f"delta_cache: {args.cache_config.name}, cached blocks {handle.cached.get('blocks', 'none')}"
-                f"{' (the whole model output)' if handle.policy and handle.policy.level == 'model' else ''}, "
+                f"{' (the whole model output)' if handle.policy.level == 'model' else ''}, "
                 f"deltas in {dtype or 'the stream dtype'}"
             )
         video = pipe.generate(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from .policy import Policy, PolicyRuntime
+from .policy import Policy, PolicyRuntime, StaticSchedule
 from .schedule import REFRESH, REUSE, CacheConfig, runs_of
 from .spec import CacheSpec
 from .wrappers import ISOLATED, RUN_END, RUN_INNER, RUN_START, CachedBlock
@@ -45,21 +45,15 @@ class CacheHandle:
     ):
         self.model, self.spec, self.config, self.num_steps = model, spec, config, num_steps
         self.cache_dtype = cache_dtype
-        self.policy: Policy | None = config if isinstance(config, Policy) else None
-        self.runtime: PolicyRuntime | None = None
-        if self.policy is None:
-            self.cached = {attr: sched.cached for attr, sched in config.stacks.items()}
-            self.actions = {attr: sched.actions(num_steps) for attr, sched in config.stacks.items()}
-            # After this step a stack's deltas are never read again: they are freed when its pass ends.
-            self._last_reuse = {
-                a: max((s for s, x in enumerate(acts) if x == REUSE), default=-1) for a, acts in self.actions.items()
-            }
-        else:
-            self.policy.bind(_depths(model, spec))
-            self.cached = self.policy.cached()
-            self.actions = None  # decided pass by pass
-            self._last_reuse = {a: num_steps - 1 for a in self.cached}  # any later pass may reuse
-            self.runtime = PolicyRuntime(self.policy, model, spec, num_steps, self)
+        # One mechanism for every method: a static schedule is the policy that reads its plan.
+        static = not isinstance(config, Policy)
+        self.policy: Policy = StaticSchedule(config, num_steps) if static else config
+        self.policy.bind(_depths(model, spec))
+        self.cached = self.policy.cached()
+        self.actions = self.policy.plan if static else None  # a data-dependent policy decides pass by pass
+        # After this step a stack's deltas are never read again: they are freed when its pass ends.
+        self._last_reuse = self.policy.last_reuse(num_steps)
+        self.runtime = PolicyRuntime(self.policy, model, spec, num_steps, self)
         self._originals: dict[str, dict[int, nn.Module]] = {}
         self._branch: str | None = None
         self._step: int | None = None
@@ -93,8 +87,7 @@ class CacheHandle:
         """Forget the cached tensors but keep the counters: a new batch of the same run starts here."""
         self._slots: dict[tuple[str, str, int], dict[str, tuple[Tensor, ...]]] = {}
         self.bytes_held = 0
-        if self.runtime is not None:
-            self.runtime.reset()  # a policy's state describes the deltas it was deciding about
+        self.runtime.reset()  # a policy's state describes the deltas it was deciding about
 
     @contextmanager
     def branch(self, name: str, step: int) -> Iterator[None]:
@@ -104,16 +97,14 @@ class CacheHandle:
         # What the wrappers execute in this pass, filled in by them (the plan is `self.actions`).
         self._record = {"step": step, "branch": name}
         self.records.append(self._record)
-        if self.runtime is not None:
-            self.runtime.begin_pass(name, step, self._record)
+        self.runtime.begin_pass(name, step, self._record)
         try:
             yield
         finally:
             for stack, last in self._last_reuse.items():
                 if step >= last:
                     self._free(name, stack)
-            if self.runtime is not None:
-                self.runtime.end_pass()
+            self.runtime.end_pass()
             self._branch = self._step = self._record = None
 
     # The wrappers' calls into the handle are bookkeeping: Dynamo never traces them (no per-step recompiles).
@@ -121,9 +112,7 @@ class CacheHandle:
     def action(self, stack: str) -> str:
         if self._step is None:
             raise RuntimeError("delta_cache: model called outside `with handle.branch(name, step)`")
-        if self.runtime is not None:
-            return self.runtime.action(stack)
-        return self.actions[stack][self._step]
+        return self.runtime.action(stack)
 
     @torch.compiler.disable
     def note_executed(self, stack: str, action: str) -> None:
@@ -215,8 +204,8 @@ class CacheHandle:
             "cache_bytes_peak": self.bytes_peak,
             "cache_dtype": None if self.cache_dtype is None else str(self.cache_dtype).removeprefix("torch."),
             "per_branch_stack": per,
-            "method": "delta" if self.policy is None else self.policy.name,
-            "method_settings": None if self.policy is None else self.policy.describe(),
+            "method": self.policy.name,
+            "method_settings": self.policy.describe(),
         }
 
     # -- installation ----------------------------------------------------------------------------------
@@ -232,13 +221,11 @@ class CacheHandle:
                     )
                     self._originals[attr][i] = blocks[i]
                     blocks[i] = CachedBlock(blocks[i], self, attr, i, run, role, len(stack.streams))
-        if self.runtime is not None:
-            self.runtime.install()
+        self.runtime.install()
 
     def remove(self) -> None:
         """Put the original blocks back; the model is then exactly as before `apply_cache`."""
-        if self.runtime is not None:
-            self.runtime.remove()
+        self.runtime.remove()
         for attr, originals in self._originals.items():
             blocks = getattr(self.model, attr)
             for i, block in originals.items():

@@ -69,9 +69,37 @@ class Policy:
     def computed_model(self, view: PassView, inputs: list[Tensor], outputs: list[Tensor]) -> None:
         """Output level: the model ran on `inputs` and returned `outputs` in this pass."""
 
-    def describe(self) -> dict:
+    def last_reuse(self, num_steps: int) -> dict[str, int]:
+        """Per stack, the last step that may reuse: its deltas are freed when that step's pass ends."""
+        return {stack: num_steps - 1 for stack in self.cached()}  # a data-dependent policy cannot know earlier
+
+    def describe(self) -> dict | None:
         """The settings, for the stats file."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "depths"}
+
+
+class StaticSchedule(Policy):
+    """ProfilingDiT's schedules (a `CacheConfig`) as a policy: each stack's action is a pure function of the step,
+    planned before the run (`plan`), so every sequence-parallel rank decides alike by construction."""
+
+    name = "delta"
+    per_stack = True
+
+    def __init__(self, config, num_steps: int):
+        self.config = config
+        self.plan = {attr: sched.actions(num_steps) for attr, sched in config.stacks.items()}
+
+    def cached(self) -> dict[str, tuple[int, ...]]:
+        return {attr: sched.cached for attr, sched in self.config.stacks.items()}
+
+    def last_reuse(self, num_steps: int) -> dict[str, int]:
+        return {a: max((s for s, x in enumerate(acts) if x == REUSE), default=-1) for a, acts in self.plan.items()}
+
+    def decide(self, view: PassView, stack: str | None) -> str:
+        return self.plan[stack][view.step]
+
+    def describe(self) -> None:
+        return None  # the preset file / config name says it all
 
 
 def _mean_abs(x: list[Tensor] | Tensor) -> tuple[Tensor, int]:
@@ -142,15 +170,19 @@ class PolicyRuntime:
         self._last_step_seen: int | None = None
         self._outputs: dict[str, list[Tensor]] = {}  # output level: the branch's cached (output - input)
         self._forward_was = None
+        # checked here, before `apply_cache` wraps anything
+        for name in policy.signals:
+            if name not in spec.signals:
+                have = ", ".join(spec.signals) or "none"
+                raise ValueError(f"{policy.name} reads signal {name!r}; this model's spec declares: {have}")
+        if policy.level == "model" and spec.io is None:
+            raise ValueError(f"{policy.name} reuses the model output; this model's spec declares no io")
 
     # -- installation ----------------------------------------------------------------------------------
     def install(self) -> None:
         """After the blocks are wrapped: hooks on the modules now in place (wrappers are reached on reuse too)."""
         view = self.view
         for name in self.policy.signals:
-            if name not in self.spec.signals:
-                have = ", ".join(self.spec.signals) or "none"
-                raise ValueError(f"{self.policy.name} reads signal {name!r}; this model's spec declares: {have}")
             sig = self.spec.signals[name]
             module = _module_at(self.model, sig.module)
             if sig.when == "output":
@@ -169,8 +201,6 @@ class PolicyRuntime:
                 hook = block.register_forward_hook(lambda m, a, out, k=key: view.values.__setitem__(k, _first(out)))
             self._hooks.append(hook)
         if self.policy.level == "model":
-            if self.spec.io is None:
-                raise ValueError(f"{self.policy.name} reuses the model output; this model's spec declares no io")
             self._forward_was = self.model.__dict__.get("forward")
             original = self.model.forward
             # An instance attribute in front of the class's forward, removed again by `remove`: the model's own

@@ -247,3 +247,14 @@ def test_published_constants_and_the_registry():
         make_policy("magcache", wan, {"Fn": 2})
     with pytest.raises(ValueError, match="use_ret_steps=True has no published"):
         make_policy("teacache", hy, {"use_ret_steps": True})
+
+
+def test_a_signal_the_model_does_not_declare_fails_before_anything_is_wrapped():
+    from delta_cache.wrappers import CachedBlock
+    from hyvideo.cache_spec import HY_CACHE_SPEC
+
+    model, _ = tiny_hy()
+    policy = TeaCache(threshold=0.1, coefficients=(1.0, 0.0), indicator="timestep_embedding")  # Wan's signal
+    with pytest.raises(ValueError, match="reads signal 'timestep_embedding'; this model's spec declares: modulated"):
+        apply_cache(model, HY_CACHE_SPEC, policy, 4)
+    assert not any(isinstance(b, CachedBlock) for b in [*model.double_blocks, *model.single_blocks])

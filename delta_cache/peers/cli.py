@@ -38,20 +38,24 @@ def add_method_args(g: argparse._ArgumentGroup) -> None:
 
 
 def peer_overrides(args: argparse.Namespace) -> dict:
-    """The settings given on the command line for `args.cache_method`; ValueError for another method's flag."""
+    """The settings given on the command line for `args.cache_method`; ValueError for another method's flag.
+
+    A namespace made without `add_method_args` (a script of its own) means the delta cache.
+    """
+    method = getattr(args, "cache_method", "delta")
     out = {}
-    for method, settings in SETTINGS.items():
+    for owner, settings in SETTINGS.items():
         for key in settings:
             if key == "threshold":
                 continue
-            value = getattr(args, f"{method}_{key}", None)
+            value = getattr(args, f"{owner}_{key}", None)
             if value is None:
                 continue
-            if method != args.cache_method:
-                raise ValueError(f"{_flag(method, key)} applies to --cache_method {method}, not {args.cache_method}")
+            if owner != method:
+                raise ValueError(f"{_flag(owner, key)} applies to --cache_method {owner}, not {method}")
             out[key] = value
-    if args.cache_thresh is not None:
-        if args.cache_method == "delta":
+    if getattr(args, "cache_thresh", None) is not None:
+        if method == "delta":
             raise ValueError("--cache_thresh applies to the peer methods; --cache_method delta has no threshold")
         out["threshold"] = args.cache_thresh
     return out
@@ -61,11 +65,12 @@ def build_policy(args: argparse.Namespace, constants: dict, depths: dict[str, in
     """The peer policy the flags name, or None for `delta`; checked against the model's depths (blocks per
     stack) before any weight loads. Raises ValueError on bad input."""
     overrides = peer_overrides(args)
-    if args.cache_method == "delta":
+    method = getattr(args, "cache_method", "delta")
+    if method == "delta":
         return None
     if not args.delta_cache:
-        raise ValueError(f"--cache_method {args.cache_method} needs --delta_cache")
-    policy = make_policy(args.cache_method, constants, overrides)
+        raise ValueError(f"--cache_method {method} needs --delta_cache")
+    policy = make_policy(method, constants, overrides)
     policy.bind(depths)  # e.g. DBCache's Fn + Bn against the stacks' depth
     return policy
 
