@@ -55,6 +55,18 @@ def model_parser(family: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
+def read_prompt_file(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """`--prompts FILE` (one prompt per line), refused with `--num_prompts`, a missing file or an empty one."""
+    if args.num_prompts is not None:
+        p.error("give --prompts FILE or --num_prompts N, not both")
+    if not args.prompts.is_file():
+        p.error(f"--prompts file not found: {args.prompts}")
+    prompts = [line.strip() for line in args.prompts.read_text().splitlines() if line.strip()]
+    if not prompts:
+        p.error(f"--prompts file {args.prompts} holds no prompt")
+    return prompts
+
+
 def validate_model_args(p: argparse.ArgumentParser, args: argparse.Namespace, family: str) -> argparse.Namespace:
     if family == "wan":
         from wan.cli import validate

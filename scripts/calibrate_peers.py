@@ -29,7 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 for sub in ("Wan2.1", "HunyuanVideo", ""):
     sys.path.insert(0, str(REPO / sub))
 
-from evaluation.targets import HunyuanTarget, WanTarget, model_family, model_parser, validate_model_args  # noqa: E402
+from evaluation.targets import (  # noqa: E402
+    HunyuanTarget,
+    WanTarget,
+    model_family,
+    model_parser,
+    read_prompt_file,
+    validate_model_args,
+)
 
 
 def build_parser(family: str):
@@ -43,14 +50,7 @@ def build_parser(family: str):
 
 def _prompts(p, args, target) -> list[str]:
     if args.prompts is not None:
-        if args.num_prompts is not None:
-            p.error("give --prompts FILE or --num_prompts N, not both")
-        if not args.prompts.is_file():
-            p.error(f"--prompts file not found: {args.prompts}")
-        prompts = [line.strip() for line in args.prompts.read_text().splitlines() if line.strip()]
-        if not prompts:
-            p.error(f"--prompts file {args.prompts} holds no prompt")
-        return prompts
+        return read_prompt_file(p, args)
     n = 6 if args.num_prompts is None else args.num_prompts
     if target.tiny:
         from scenes import training_combos

@@ -42,6 +42,7 @@ from evaluation.targets import (  # noqa: E402
     WanTarget,
     model_family,
     model_parser,
+    read_prompt_file,
     validate_model_args,
 )
 from scenes import training_combos  # noqa: E402
@@ -99,14 +100,8 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
         p.error(f"--mask_file is only read with --mask file (got --mask {args.mask})")
     if not 0 < args.mask_area <= 1:
         p.error(f"--mask_area must be in (0, 1], got {args.mask_area}")
-    if args.prompts is not None and args.num_prompts is not None:
-        p.error("give --prompts FILE or --num_prompts N, not both")
     if args.prompts is not None:
-        if not args.prompts.is_file():
-            p.error(f"--prompts file not found: {args.prompts}")
-        args.prompt_list = [line.strip() for line in args.prompts.read_text().splitlines() if line.strip()]
-        if not args.prompt_list:
-            p.error(f"--prompts file {args.prompts} holds no prompt")
+        args.prompt_list = read_prompt_file(p, args)
         if args.mask == "scene":
             p.error("--mask scene draws its prompts from the scenes' training split; use --num_prompts")
         args.scenes = None

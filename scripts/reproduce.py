@@ -23,7 +23,14 @@ for sub in ("Wan2.1", "HunyuanVideo", ""):
     sys.path.insert(0, str(REPO / sub))
 
 from evaluation.methods import METHODS, ModelContext, label, parse_methods  # noqa: E402
-from evaluation.targets import HunyuanTarget, WanTarget, model_family, model_parser, validate_model_args  # noqa: E402
+from evaluation.targets import (  # noqa: E402
+    HunyuanTarget,
+    WanTarget,
+    model_family,
+    model_parser,
+    read_prompt_file,
+    validate_model_args,
+)
 
 
 def build_parser(family: str) -> argparse.ArgumentParser:
@@ -65,13 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scenes = None
     if args.prompts is not None:
-        if args.num_prompts is not None:
-            p.error("give --prompts FILE or --num_prompts N, not both")
-        if not args.prompts.is_file():
-            p.error(f"--prompts file not found: {args.prompts}")
-        prompts = [line.strip() for line in args.prompts.read_text().splitlines() if line.strip()]
-        if not prompts:
-            p.error(f"--prompts file {args.prompts} holds no prompt")
+        prompts = read_prompt_file(p, args)
     elif target.tiny:
         from scenes import held_out_combos
 
