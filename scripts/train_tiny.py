@@ -158,9 +158,9 @@ def build_word_tokenizer(path: Path, vocab_size: int) -> None:
 # 2. VAE
 
 
-def vae_batch(rng: np.random.Generator, pool, batch: int, frames: int, crop: int, cfg: WanConfig) -> torch.Tensor:
-    """Random `frames`-frame clips of rendered scenes, randomly cropped to crop x crop."""
-    full_frames, (w, h) = cfg.frame_num, (64, 64)
+def vae_batch(rng: np.random.Generator, pool, batch: int, frames: int, crop: int, full_frames: int) -> torch.Tensor:
+    """Random `frames`-frame clips of rendered 64x64 scenes of `full_frames` frames, randomly cropped to crop x crop."""
+    w, h = 64, 64
     clips = []
     for _ in range(batch):
         scene = pool[int(rng.integers(len(pool)))]
@@ -229,7 +229,7 @@ def train_vae(args, cfg: WanConfig, log: Log, device: torch.device, stage: str) 
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, steps, peak, warmup=max(1, steps // 20))
-        x = vae_batch(rng, pool, args.vae_batch, frames=frames, crop=32, cfg=cfg).to(device)
+        x = vae_batch(rng, pool, args.vae_batch, frames=frames, crop=32, full_frames=cfg.frame_num).to(device)
         # A deterministic autoencoder with a little latent noise: a KL term at a weight that matters collapses
         # the posterior at this size, and inference only uses the mode anyway.
         mu = vae.encode(x).latent_dist.mode()
@@ -258,7 +258,7 @@ def train_vae(args, cfg: WanConfig, log: Log, device: torch.device, stage: str) 
     vae.eval()
     with torch.no_grad():
         n_batches = 2 if args.smoke else 16
-        videos = [vae_batch(rng, pool, 4, frames=cfg.frame_num, crop=64, cfg=cfg) for _ in range(n_batches)]
+        videos = [vae_batch(rng, pool, 4, cfg.frame_num, 64, cfg.frame_num) for _ in range(n_batches)]
         mus = torch.cat([vae.encode(v.to(device)).latent_dist.mode() for v in videos])  # [N, 16, F', 8, 8]
         mean = mus.transpose(0, 1).flatten(1).mean(dim=1).cpu()
         std = mus.transpose(0, 1).flatten(1).std(dim=1).clamp_min(1e-3).cpu()

@@ -23,16 +23,30 @@ CLIP_SPECIAL = ("<|startoftext|>", "<|endoftext|>")
 DEBUG_VAE = dict(block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=4, latent_channels=16)
 
 
-def build_char_tokenizer(path: str | Path, specials: tuple[str, ...], bos: str, eos: str | None, pad: str) -> int:
-    """Save a lowercase character tokenizer with `specials` as whole tokens; returns its vocabulary size."""
+def build_char_tokenizer(
+    path: str | Path,
+    specials: tuple[str, ...],
+    bos: str,
+    eos: str | None,
+    pad: str,
+    words: tuple[str, ...] | None = None,
+) -> int:
+    """Save a lowercase tokenizer with `specials` as whole tokens; returns its vocabulary size.
+
+    One token per character by default; with `words`, one token per listed word (split on whitespace and
+    punctuation, anything else `<unk>`), as the tiny model's scene vocabulary.
+    """
     from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    chars = sorted(set(string.printable.lower()) - set("\t\r\x0b\x0c"))
-    vocab = {tok: i for i, tok in enumerate([*specials, "<unk>", *chars])}
+    entries = sorted(set(string.printable.lower()) - set("\t\r\x0b\x0c")) if words is None else list(words)
+    vocab = {tok: i for i, tok in enumerate([*specials, "<unk>", *entries])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # one token per character
+    if words is None:
+        tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # one per character
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.add_special_tokens([AddedToken(s, normalized=False) for s in specials])
     single = f"{bos} $A" + (f" {eos}" if eos else "")
     pairs = [(bos, vocab[bos])] + ([(eos, vocab[eos])] if eos else [])

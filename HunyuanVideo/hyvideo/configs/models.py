@@ -41,3 +41,28 @@ HYVIDEO_DEBUG = replace(
     infer_steps=8,
     example_prompt="a red circle moving left over a blue striped background",
 )
+
+# The tiny trained model (scripts/train_tiny_hyvideo.py, in training): the release's depth (20 double and 40
+# single blocks, so the release's block lists and the paper's ablations apply unchanged) at width 64, upstream's
+# patch (1, 2, 2): 16 tokens a latent frame at 64x64, 80 per clip. A training step (batch 16) takes 0.56 s on
+# the 2-core CPU, as the tiny Wan model's 0.60 s; patch (1, 1, 1) took 2.2 s (320 tokens through 60 blocks).
+# Real CFG (guidance_embed off), as the tiny Wan model was trained (10% empty prompts): a guidance-distilled
+# model would need a teacher first.
+HYVIDEO_TINY = replace(
+    HYVIDEO_T2,
+    name="HYVideo-tiny",
+    hidden_size=64,
+    heads_num=2,
+    mlp_width_ratio=4.0,
+    rope_dim_list=(8, 12, 12),
+    text_states_dim=64,
+    text_states_dim_2=32,
+    text_len=24,
+    text_len_2=24,
+    count_crop_start=True,
+    video_size=(64, 64),
+    video_length=17,
+    infer_steps=25,
+    flow_shift=3.0,
+    example_prompt="a red circle moving left over a blue striped background",
+)

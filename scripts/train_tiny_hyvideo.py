@@ -1,0 +1,220 @@
+"""Train the tiny HunyuanVideo model (`HYVideo-tiny`) on synthetic scenes, in the official `ckpts/` layout.
+
+    python scripts/train_tiny_hyvideo.py --stages tokenizer,vae,vae_long,vae_full     # what exists so far
+    python scripts/train_tiny_hyvideo.py --smoke --out /tmp/t                          # a few steps of each (CI)
+
+Stages written so far (the DiT's data and training stages come next; until then sample_video.py keeps the
+random-weight debug model as its default):
+1. tokenizer: word-level tokenizers over the scene vocabulary for both text encoders, in the upstream kinds'
+   conventions (Llama-3's header and end tokens for the LLM, CLIP's start/end tokens), and both encoders at
+   random init (a 3-layer Llama: the skip layer 2 reads a real layer's output; a 2-layer CLIP text model for the
+   pooled vector); they are trained with the DiT later, as the tiny Wan model's umT5 was.
+2. vae, vae_long, vae_full: a small 884-16c VAE (diffusers' `AutoencoderKLHunyuanVideo`) with the recipe the
+   tiny Wan VAE needed (scripts/train_tiny.py): 5-frame 32x32 crops from scratch with L1 + MSE, latent noise, a
+   small L2 pull on the latent and three latent channels anchored to the pooled colour of their cell, then
+   9-frame and full 17-frame clips so that every causal chunk is trained. HunyuanVideo scales latents by one
+   `scaling_factor` (no per-channel mean), so the measured latent std sets it in the VAE's config.json.
+
+Logs: <out>/train_log_hyvideo.jsonl (losses), <out>/training_hyvideo.json (wall time per stage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from loguru import logger
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+for sub in ("HunyuanVideo", "Wan2.1", "", "scripts"):
+    sys.path.insert(0, str(REPO / sub))
+
+from train_tiny import LATENT_NOISE, Log, cosine_lr, latent_anchor, vae_batch  # noqa: E402
+
+from hyvideo.configs import HUNYUAN_VIDEO_CONFIG  # noqa: E402
+from hyvideo.debug import CLIP_SPECIAL, LLM_SPECIAL, build_char_tokenizer  # noqa: E402
+from hyvideo.vae import VAE_CONFIG, VAE_WEIGHTS, strip_vae_state_dict, upstream_vae_config, vae_kwargs  # noqa: E402
+from scenes import VOCABULARY, training_combos  # noqa: E402
+
+MODEL = "HYVideo-tiny"
+STAGES = ("tokenizer", "vae", "vae_long", "vae_full")
+VAE_STAGES = {"vae": (5, "vae_steps"), "vae_long": (9, "vae_long_steps"), "vae_full": (17, "vae_full_steps")}
+TINY_VAE = dict(block_out_channels=(8, 16, 32, 32), layers_per_block=1, norm_num_groups=4, latent_channels=16)
+DEFAULT_OUT = REPO / "HunyuanVideo" / "ckpts-tiny"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train the tiny HunyuanVideo model (HYVideo-tiny) on synthetic scenes.")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the ckpts/ folder to write (official layout)")
+    p.add_argument("--stages", default=",".join(STAGES), help=f"comma list of {', '.join(STAGES)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vae_steps", type=int, default=3000)
+    p.add_argument("--vae_batch", type=int, default=4)
+    p.add_argument("--vae_lr", type=float, default=1e-3)
+    p.add_argument("--vae_long_steps", type=int, default=1000)
+    p.add_argument("--vae_full_steps", type=int, default=500)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default=None, help="cuda if available, else cpu")
+    p.add_argument("--smoke", action="store_true", help="a few steps of every stage (for CI)")
+    return p
+
+
+class HYLog(Log):
+    """The tiny Wan model's log, under names of its own (both models may share a work folder)."""
+
+    def __init__(self, out: Path, args: argparse.Namespace):
+        super().__init__(out, args)
+        self.path, self.meta_path = out / "train_log_hyvideo.jsonl", out / "training_hyvideo.json"
+        self.meta = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else self.meta
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. tokenizers and text encoders
+
+
+def write_text_encoders(out: Path, seed: int) -> None:
+    from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
+
+    cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
+    words = tuple(VOCABULARY)
+    llm_dir, clip_dir = out / cfg.text_encoder_dir, out / cfg.text_encoder_2_dir
+    n = build_char_tokenizer(
+        llm_dir, LLM_SPECIAL, bos="<|begin_of_text|>", eos=None, pad="<|end_of_text|>", words=words
+    )
+    torch.manual_seed(seed)
+    llm = LlamaModel(
+        LlamaConfig(
+            vocab_size=n,
+            hidden_size=cfg.text_states_dim,
+            intermediate_size=2 * cfg.text_states_dim,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=512,  # the template's prefix (about 100 words) comes before the prompt
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+    llm.save_pretrained(str(llm_dir))
+    n = build_char_tokenizer(
+        clip_dir, CLIP_SPECIAL, bos="<|startoftext|>", eos="<|endoftext|>", pad="<|endoftext|>", words=words
+    )
+    clip = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=n,
+            hidden_size=cfg.text_states_dim_2,
+            intermediate_size=2 * cfg.text_states_dim_2,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=77,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            projection_dim=cfg.text_states_dim_2,
+        )
+    )
+    clip.save_pretrained(str(clip_dir))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. VAE
+
+
+def save_vae(out: Path, vae, scaling_factor: float) -> None:
+    cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
+    folder = out / cfg.vae_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    kw = vae_kwargs({**TINY_VAE, "scaling_factor": scaling_factor})
+    (folder / VAE_CONFIG).write_text(json.dumps(upstream_vae_config(kw), indent=2) + "\n")
+    torch.save({k: v.contiguous() for k, v in vae.state_dict().items()}, folder / VAE_WEIGHTS)
+
+
+def train_vae(args, log: HYLog, device: torch.device, stage: str) -> None:
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
+    index = list(VAE_STAGES).index(stage)
+    long = index > 0
+    torch.manual_seed(args.seed + index)
+    rng = np.random.default_rng(args.seed + 10 * index)
+    pool = training_combos()
+    vae = AutoencoderKLHunyuanVideo(**vae_kwargs(TINY_VAE))
+    if long:
+        sd = strip_vae_state_dict(torch.load(args.out / cfg.vae_dir / VAE_WEIGHTS, map_location="cpu"))
+        vae.load_state_dict(sd, strict=True)
+    vae = vae.to(device).train()
+    peak = args.vae_lr / 2 if long else args.vae_lr
+    opt = torch.optim.Adam(vae.parameters(), lr=peak)
+    frames, steps_arg = VAE_STAGES[stage]
+    steps = getattr(args, steps_arg)
+    t0 = time.perf_counter()
+    bar = tqdm(range(steps), desc=stage)
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, steps, peak, warmup=max(1, steps // 20))
+        x = vae_batch(rng, pool, args.vae_batch, frames, 32, cfg.video_length).to(device)
+        mu = vae.encode(x).latent_dist.mode()
+        y = vae.decode(mu + LATENT_NOISE * torch.randn_like(mu)).sample
+        rec, mse = (y - x).abs().mean(), (y - x).pow(2).mean()
+        loss, anchor = rec + mse, torch.zeros(())
+        if not long:  # the warm start the tiny Wan VAE needed (scripts/train_tiny.py)
+            anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
+            loss = loss + 1e-3 * mu.pow(2).mean() + (1.0 if step < steps // 2 else 0.1) * anchor
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        bar.update()
+        bar.set_postfix(rec=f"{rec.item():.4f}", anchor=f"{anchor.item():.3f}")
+        log.loss(stage, step, loss=loss.item(), rec=rec.item(), anchor=anchor.item())
+    bar.close()
+
+    vae.eval()
+    with torch.no_grad():
+        videos = [
+            vae_batch(rng, pool, 4, cfg.video_length, 64, cfg.video_length) for _ in range(2 if args.smoke else 16)
+        ]
+        mus = torch.cat([vae.encode(v.to(device)).latent_dist.mode() for v in videos])
+        std = float(mus.std().clamp_min(1e-3))
+        recon = vae.decode(vae.encode(videos[0].to(device)).latent_dist.mode()).sample
+        l1 = float((recon.clamp(-1, 1) - videos[0].to(device)).abs().mean())
+    save_vae(args.out, vae.cpu(), scaling_factor=1.0 / std)
+    logger.info(f"{stage}: full-clip L1 {l1:.4f} (in [-1, 1] units), latent std {std:.3f} -> scaling {1 / std:.4f}")
+    log.stage_done(stage, time.perf_counter() - t0, steps=steps, full_clip_l1=round(l1, 5), latent_std=round(std, 5))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    args = p.parse_args(argv)
+    stages = [s for s in args.stages.split(",") if s]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        p.error(f"--stages: unknown {', '.join(unknown)}; accepted: {', '.join(STAGES)}")
+    if args.smoke:
+        args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch = 3, 2, 1, 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = HYLog(args.out, args)
+    for stage in STAGES:
+        if stage not in stages:
+            continue
+        t0 = time.perf_counter()
+        if stage == "tokenizer":
+            write_text_encoders(args.out, args.seed + 100)
+            log.stage_done(stage, time.perf_counter() - t0)
+        else:
+            train_vae(args, log, device, stage)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""scripts/train_tiny_hyvideo.py (the stages written so far): a smoke run writes the official layout that the
+ordinary HunyuanVideo loaders read, with word-level tokenizers over the scene vocabulary."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import REPO, _script_main
+
+
+def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
+    from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
+    from hyvideo.text_encoder import TextEncoder
+    from hyvideo.vae import load_vae
+    from scenes import VOCABULARY
+
+    main = _script_main("train_tiny_hyvideo_smoke", REPO / "scripts" / "train_tiny_hyvideo.py")
+    out = tmp_path / "ckpts"
+    assert main(["--smoke", "--out", str(out)]) == 0
+    cfg = HUNYUAN_VIDEO_CONFIG["HYVideo-tiny"]
+    assert (cfg.mm_double_blocks_depth, cfg.mm_single_blocks_depth) == (20, 40)  # the release's depth
+
+    vae = load_vae(out / cfg.vae_dir, dtype=torch.float32, tiling=False)  # strict keys and shapes
+    scaling = json.loads((out / cfg.vae_dir / "config.json").read_text())["scaling_factor"]
+    assert vae.config.scaling_factor == scaling and scaling != 0.476986  # set from the measured latent std
+    with torch.no_grad():
+        latent = vae.encode(torch.zeros(1, 3, 17, 64, 64)).latent_dist.mode()
+    assert latent.shape == (1, 16, 5, 8, 8)
+
+    llm = TextEncoder(
+        "llm",
+        cfg.text_len,
+        out / cfg.text_encoder_dir,
+        dtype=torch.float32,
+        prompt_template="dit-llm-encode",
+        prompt_template_video="dit-llm-encode-video",
+        hidden_state_skip_layer=cfg.hidden_state_skip_layer,
+        count_crop_start=True,
+    )
+    ids = llm.tokenizer(" ".join(VOCABULARY))["input_ids"]
+    assert len(set(ids[1:])) == len(VOCABULARY) and llm.tokenizer.unk_token_id not in ids  # a word, an id
+    assert llm.crop_start("video") > 20  # the template's prefix is tokenized, and cropped off
+    prompt = llm.encode([cfg.example_prompt])
+    assert prompt.hidden_state.shape == (1, cfg.text_len, cfg.text_states_dim)
+    clip = TextEncoder("clipL", cfg.text_len_2, out / cfg.text_encoder_2_dir, dtype=torch.float32)
+    assert clip.encode([cfg.example_prompt]).hidden_state.shape == (1, cfg.text_states_dim_2)
+    stages = json.loads((out / "training_hyvideo.json").read_text())["stages"]
+    assert set(stages) == {"tokenizer", "vae", "vae_long", "vae_full"}
+
+
+def test_unknown_stage_is_refused_before_anything_is_written(tmp_path, capsys):
+    main = _script_main("train_tiny_hyvideo_bad", REPO / "scripts" / "train_tiny_hyvideo.py")
+    with pytest.raises(SystemExit) as exc:
+        main(["--stages", "vae,nope", "--out", str(tmp_path / "o")])
+    assert exc.value.code != 0 and "--stages: unknown nope" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
