@@ -1,6 +1,6 @@
 """Train the tiny HunyuanVideo model (`HYVideo-tiny`) on synthetic scenes, in the official `ckpts/` layout.
 
-    python scripts/train_tiny_hyvideo.py --stages tokenizer,vae,vae_long,vae_full     # what exists so far
+    python scripts/train_tiny_hyvideo.py                          # the stages that exist so far (about 12 min)
     python scripts/train_tiny_hyvideo.py --smoke --out /tmp/t                          # a few steps of each (CI)
 
 Stages written so far (the DiT's data and training stages come next; until then sample_video.py keeps the
@@ -14,6 +14,8 @@ random-weight debug model as its default):
    small L2 pull on the latent and three latent channels anchored to the pooled colour of their cell, then
    9-frame and full 17-frame clips so that every causal chunk is trained. HunyuanVideo scales latents by one
    `scaling_factor` (no per-channel mean), so the measured latent std sets it in the VAE's config.json.
+3. data: training-split scenes rendered and encoded once through the saved VAE (`hyvideo.vae.load_vae`, latents
+   times its scaling factor, as the sampler decodes them), with the latent cells each object touches.
 
 Logs: <out>/train_log_hyvideo.jsonl (losses), <out>/training_hyvideo.json (wall time per stage).
 """
@@ -35,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 for sub in ("HunyuanVideo", "Wan2.1", "", "scripts"):
     sys.path.insert(0, str(REPO / sub))
 
-from train_tiny import LATENT_NOISE, Log, cosine_lr, latent_anchor, vae_batch  # noqa: E402
+from train_tiny import LATENT_NOISE, Log, cosine_lr, latent_anchor, latent_masks, vae_batch  # noqa: E402
 
 from hyvideo.configs import HUNYUAN_VIDEO_CONFIG  # noqa: E402
 from hyvideo.debug import CLIP_SPECIAL, LLM_SPECIAL, build_char_tokenizer  # noqa: E402
@@ -43,7 +45,7 @@ from hyvideo.vae import VAE_CONFIG, VAE_WEIGHTS, strip_vae_state_dict, upstream_
 from scenes import VOCABULARY, training_combos  # noqa: E402
 
 MODEL = "HYVideo-tiny"
-STAGES = ("tokenizer", "vae", "vae_long", "vae_full")
+STAGES = ("tokenizer", "vae", "vae_long", "vae_full", "data")
 VAE_STAGES = {"vae": (5, "vae_steps"), "vae_long": (9, "vae_long_steps"), "vae_full": (17, "vae_full_steps")}
 TINY_VAE = dict(block_out_channels=(8, 16, 32, 32), layers_per_block=1, norm_num_groups=4, latent_channels=16)
 DEFAULT_OUT = REPO / "HunyuanVideo" / "ckpts-tiny"
@@ -59,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae_lr", type=float, default=1e-3)
     p.add_argument("--vae_long_steps", type=int, default=1000)
     p.add_argument("--vae_full_steps", type=int, default=500)
+    p.add_argument("--num_videos", type=int, default=4096, help="training videos encoded for the DiT")
+    p.add_argument("--work", type=Path, default=REPO / "outputs" / "train_tiny_hyvideo", help="encoded training data")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cuda if available, else cpu")
     p.add_argument("--smoke", action="store_true", help="a few steps of every stage (for CI)")
@@ -190,6 +194,39 @@ def train_vae(args, log: HYLog, device: torch.device, stage: str) -> None:
     log.stage_done(stage, time.perf_counter() - t0, steps=steps, full_clip_l1=round(l1, 5), latent_std=round(std, 5))
 
 
+# ---------------------------------------------------------------------------------------------------
+# 3. data
+
+
+def encode_dataset(args, log: HYLog, device: torch.device) -> None:
+    from hyvideo.vae import load_vae
+    from scenes import render_scene
+    from scenes.metrics import to_video
+
+    cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
+    t0 = time.perf_counter()
+    vae = load_vae(args.out / cfg.vae_dir, dtype=torch.float32, device=device, tiling=False)
+    rng = np.random.default_rng(args.seed + 1)
+    pool = training_combos()
+    latents, prompts, fg = [], [], []
+    for _ in tqdm(range(0, args.num_videos, 8), desc="encode"):
+        scenes = [
+            render_scene(pool[int(rng.integers(len(pool)))], cfg.video_length, 64, 64, int(rng.integers(2**31)))
+            for _ in range(8)
+        ]
+        x = torch.stack([to_video(r.video) for r in scenes]).to(device)
+        with torch.inference_mode():
+            latents.append((vae.encode(x).latent_dist.mode() * vae.config.scaling_factor).float().cpu())
+        prompts += [r.scene.prompt for r in scenes]
+        fg += [latent_masks(r.foreground, cfg.vae_stride) for r in scenes]
+    z = torch.cat(latents)[: args.num_videos]
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = {"latents": z.to(torch.float16), "prompts": prompts[: args.num_videos], "masks": torch.stack(fg)[: len(z)]}
+    torch.save(data, args.work / "latents.pt")
+    logger.info(f"encoded {len(z)} videos: latent mean {z.mean():.3f}, std {z.std():.3f}")
+    log.stage_done("data", time.perf_counter() - t0, videos=len(z), latent_std=round(float(z.std()), 4))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
@@ -198,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"--stages: unknown {', '.join(unknown)}; accepted: {', '.join(STAGES)}")
     if args.smoke:
-        args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch = 3, 2, 1, 2
+        args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch, args.num_videos = 3, 2, 1, 2, 8
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -211,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         if stage == "tokenizer":
             write_text_encoders(args.out, args.seed + 100)
             log.stage_done(stage, time.perf_counter() - t0)
+        elif stage == "data":
+            encode_dataset(args, log, device)
         else:
             train_vae(args, log, device, stage)
     return 0

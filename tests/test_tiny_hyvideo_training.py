@@ -18,7 +18,7 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
 
     main = _script_main("train_tiny_hyvideo_smoke", REPO / "scripts" / "train_tiny_hyvideo.py")
     out = tmp_path / "ckpts"
-    assert main(["--smoke", "--out", str(out)]) == 0
+    assert main(["--smoke", "--out", str(out), "--work", str(tmp_path / "work")]) == 0
     cfg = HUNYUAN_VIDEO_CONFIG["HYVideo-tiny"]
     assert (cfg.mm_double_blocks_depth, cfg.mm_single_blocks_depth) == (20, 40)  # the release's depth
 
@@ -47,7 +47,10 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
     clip = TextEncoder("clipL", cfg.text_len_2, out / cfg.text_encoder_2_dir, dtype=torch.float32)
     assert clip.encode([cfg.example_prompt]).hidden_state.shape == (1, cfg.text_states_dim_2)
     stages = json.loads((out / "training_hyvideo.json").read_text())["stages"]
-    assert set(stages) == {"tokenizer", "vae", "vae_long", "vae_full"}
+    assert set(stages) == {"tokenizer", "vae", "vae_long", "vae_full", "data"}
+    data = torch.load(tmp_path / "work" / "latents.pt")
+    assert data["latents"].shape == (8, 16, 5, 8, 8) and len(data["prompts"]) == 8
+    assert data["masks"].shape == (8, 5, 8, 8) and data["masks"].any()  # the object's latent cells
 
 
 def test_unknown_stage_is_refused_before_anything_is_written(tmp_path, capsys):
