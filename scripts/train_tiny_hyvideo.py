@@ -3,8 +3,7 @@
     python scripts/train_tiny_hyvideo.py                          # the stages that exist so far (about 12 min)
     python scripts/train_tiny_hyvideo.py --smoke --out /tmp/t                          # a few steps of each (CI)
 
-Stages written so far (the DiT's data and training stages come next; until then sample_video.py keeps the
-random-weight debug model as its default):
+Stages (until the DiT follows its prompts, sample_video.py keeps the random-weight debug model as its default):
 1. tokenizer: word-level tokenizers over the scene vocabulary for both text encoders, in the upstream kinds'
    conventions (Llama-3's header and end tokens for the LLM, CLIP's start/end tokens), and both encoders at
    random init (a 3-layer Llama: the skip layer 2 reads a real layer's output; a 2-layer CLIP text model for the
@@ -12,10 +11,16 @@ random-weight debug model as its default):
 2. vae, vae_long, vae_full: a small 884-16c VAE (diffusers' `AutoencoderKLHunyuanVideo`) with the recipe the
    tiny Wan VAE needed (scripts/train_tiny.py): 5-frame 32x32 crops from scratch with L1 + MSE, latent noise, a
    small L2 pull on the latent and three latent channels anchored to the pooled colour of their cell, then
-   9-frame and full 17-frame clips so that every causal chunk is trained. HunyuanVideo scales latents by one
-   `scaling_factor` (no per-channel mean), so the measured latent std sets it in the VAE's config.json.
+   9-frame clips and full 17-frame 64x64 clips, so that every causal chunk is trained, the last at the size
+   the sampler decodes. HunyuanVideo scales latents by one `scaling_factor` (no per-channel mean), so the
+   measured latent std sets it in the VAE's config.json.
 3. data: training-split scenes rendered and encoded once through the saved VAE (`hyvideo.vae.load_vae`, latents
    times its scaling factor, as the sampler decodes them), with the latent cells each object touches.
+4. dit: the DiT and both text encoders trained together with the tiny Wan model's rectified-flow recipe
+   (x_s = (1 - s) x0 + s e, target e - x0 at timestep 1000 s, as the reversed flow sampler integrates; shifted
+   training sigmas, per-frame noise levels, first-frame samples, the foreground weight and the motion loss);
+   the unconditional prompt is upstream's negative prompt (all `<unk>` here), which sample_video.py uses with
+   real CFG. Writes the DiT where `--model-base` expects it, under "module" as the released file.
 
 Logs: <out>/train_log_hyvideo.jsonl (losses), <out>/training_hyvideo.json (wall time per stage).
 """
@@ -37,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 for sub in ("HunyuanVideo", "Wan2.1", "", "scripts"):
     sys.path.insert(0, str(REPO / sub))
 
-from train_tiny import LATENT_NOISE, Log, cosine_lr, latent_anchor, latent_masks, vae_batch  # noqa: E402
+from train_tiny import LATENT_NOISE, Log, cosine_lr, frame_sigmas, latent_anchor, latent_masks, vae_batch  # noqa: E402
 
 from hyvideo.configs import HUNYUAN_VIDEO_CONFIG  # noqa: E402
 from hyvideo.debug import CLIP_SPECIAL, LLM_SPECIAL, build_char_tokenizer  # noqa: E402
@@ -45,7 +50,7 @@ from hyvideo.vae import VAE_CONFIG, VAE_WEIGHTS, strip_vae_state_dict, upstream_
 from scenes import VOCABULARY, training_combos  # noqa: E402
 
 MODEL = "HYVideo-tiny"
-STAGES = ("tokenizer", "vae", "vae_long", "vae_full", "data")
+STAGES = ("tokenizer", "vae", "vae_long", "vae_full", "data", "dit")
 VAE_STAGES = {"vae": (5, "vae_steps"), "vae_long": (9, "vae_long_steps"), "vae_full": (17, "vae_full_steps")}
 TINY_VAE = dict(block_out_channels=(8, 16, 32, 32), layers_per_block=1, norm_num_groups=4, latent_channels=16)
 DEFAULT_OUT = REPO / "HunyuanVideo" / "ckpts-tiny"
@@ -63,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae_full_steps", type=int, default=500)
     p.add_argument("--num_videos", type=int, default=4096, help="training videos encoded for the DiT")
     p.add_argument("--work", type=Path, default=REPO / "outputs" / "train_tiny_hyvideo", help="encoded training data")
+    p.add_argument("--dit_steps", type=int, default=3600)
+    p.add_argument("--dit_batch", type=int, default=16)
+    p.add_argument("--dit_lr", type=float, default=5e-4)
+    p.add_argument("--dit_resume", action="store_true", help="continue from the DiT and text encoders in --out")
+    # the tiny Wan model's recipe (scripts/train_tiny.py says what each does)
+    p.add_argument("--train_shift", type=float, default=3.0)
+    p.add_argument("--cfg_dropout", type=float, default=0.1, help="fraction of negative (unconditional) prompts")
+    p.add_argument("--frame_noise_prob", type=float, default=0.5)
+    p.add_argument("--first_frame_prob", type=float, default=0.3)
+    p.add_argument("--foreground_weight", type=float, default=8.0)
+    p.add_argument("--motion_loss", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cuda if available, else cpu")
     p.add_argument("--smoke", action="store_true", help="a few steps of every stage (for CI)")
@@ -163,7 +179,10 @@ def train_vae(args, log: HYLog, device: torch.device, stage: str) -> None:
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, steps, peak, warmup=max(1, steps // 20))
-        x = vae_batch(rng, pool, args.vae_batch, frames, 32, cfg.video_length).to(device)
+        # 32x32 crops while the causal chunks are learnt; whole 64x64 frames for the full clips, the size the
+        # sampler decodes (the mid-block attention sees 8x8 latents there, not 4x4)
+        crop = 64 if stage == "vae_full" else 32
+        x = vae_batch(rng, pool, args.vae_batch, frames, crop, cfg.video_length).to(device)
         mu = vae.encode(x).latent_dist.mode()
         y = vae.decode(mu + LATENT_NOISE * torch.randn_like(mu)).sample
         rec, mse = (y - x).abs().mean(), (y - x).pow(2).mean()
@@ -227,6 +246,101 @@ def encode_dataset(args, log: HYLog, device: torch.device) -> None:
     log.stage_done("data", time.perf_counter() - t0, videos=len(z), latent_std=round(float(z.std()), 4))
 
 
+# ---------------------------------------------------------------------------------------------------
+# 4. DiT and text encoders
+
+
+def text_encoders(out: Path, device: torch.device):
+    """Both encoders through the sampler's own `TextEncoder` (template, crop, skip layer), made trainable."""
+    from hyvideo.text_encoder import TextEncoder
+
+    cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
+    llm = TextEncoder(
+        "llm",
+        cfg.text_len,
+        out / cfg.text_encoder_dir,
+        dtype=torch.float32,
+        device=device,
+        prompt_template="dit-llm-encode",
+        prompt_template_video="dit-llm-encode-video",
+        hidden_state_skip_layer=cfg.hidden_state_skip_layer,
+        count_crop_start=cfg.count_crop_start,
+    )
+    clip = TextEncoder("clipL", cfg.text_len_2, out / cfg.text_encoder_2_dir, dtype=torch.float32, device=device)
+    for enc in (llm, clip):
+        enc.model.requires_grad_(True)  # eval mode stays: no dropout
+    return llm, clip
+
+
+def train_dit(args, log: HYLog, device: torch.device) -> None:
+    import torch.nn.functional as F
+
+    from hyvideo.configs import NEGATIVE_PROMPT
+    from hyvideo.modules.models import HYVideoDiffusionTransformer, load_hyvideo_model
+    from hyvideo.modules.posemb_layers import get_nd_rotary_pos_embed, rope_grid
+
+    cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
+    t0 = time.perf_counter()
+    name = "dit_resume" if args.dit_resume else "dit"
+    data = torch.load(args.work / "latents.pt")
+    latents, prompts = data["latents"].float(), data["prompts"]
+    masks = data["masks"][:, None].float() if args.foreground_weight else None  # [N, 1, F, H, W]
+    llm, clip = text_encoders(args.out, device)
+    unique = sorted(set(prompts) | {NEGATIVE_PROMPT})
+    ids, mask, crop = llm.tokenize(unique)
+    ids2, mask2, crop2 = clip.tokenize(unique)
+    index = {p: i for i, p in enumerate(unique)}
+    prompt_idx = torch.tensor([index[p] for p in prompts])
+    negative = index[NEGATIVE_PROMPT]
+
+    torch.manual_seed(args.seed + args.dit_resume)
+    dit = HYVideoDiffusionTransformer(**cfg.model_kwargs())
+    if args.dit_resume:
+        dit.load_state_dict(load_hyvideo_model(cfg.model_kwargs(), str(args.out / cfg.dit_weight)).state_dict())
+    dit = dit.to(device).train()
+    params = [*dit.parameters(), *llm.model.parameters(), *clip.model.parameters()]
+    opt = torch.optim.AdamW(params, lr=args.dit_lr, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(args.seed + args.dit_resume)
+    grid = rope_grid(tuple(latents.shape[2:]), cfg.patch_size)
+    freqs = tuple(f.to(device) for f in get_nd_rotary_pos_embed(cfg.rope_dim_list, grid, cfg.rope_theta))
+    bar = tqdm(range(args.dit_steps), desc=name)
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, args.dit_steps, args.dit_lr, warmup=max(1, args.dit_steps // 20))
+        pick = torch.randint(len(latents), (args.dit_batch,), generator=gen)
+        x0 = latents[pick].to(device)
+        p_idx = prompt_idx[pick].clone()
+        p_idx[torch.rand(args.dit_batch, generator=gen) < args.cfg_dropout] = negative
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        s = frame_sigmas(args, x0.shape[0], x0.shape[2], gen).to(device)  # [B, 1, F, 1, 1]
+        sigma = s.flatten(1).amax(dim=1)  # one timestep per sample: the noisiest frame's
+        xt = (1 - s) * x0 + s * noise
+        text = llm.states(ids[p_idx], mask[p_idx], crop)
+        pooled = clip.states(ids2[p_idx], mask2[p_idx], crop2).hidden_state
+        pred = dit(xt, sigma * 1000, text.hidden_state, text.attention_mask, pooled, *freqs)["x"]
+        if masks is None:
+            loss = F.mse_loss(pred, noise - x0)
+        else:
+            weight = 1 + args.foreground_weight * masks[pick].to(device)
+            loss = (weight * (pred - (noise - x0)) ** 2).mean() / weight.mean()
+        if args.motion_loss:
+            x0_hat = xt - s * pred
+            loss = loss + args.motion_loss * F.mse_loss(x0_hat.diff(dim=2), x0.diff(dim=2))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        log.loss(name, step, loss=loss.item(), lr=opt.param_groups[0]["lr"])
+    dit_path = args.out / cfg.dit_weight
+    dit_path.parent.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu().contiguous() for k, v in dit.state_dict().items()}
+    torch.save({"module": sd}, dit_path)
+    llm.model.save_pretrained(str(args.out / cfg.text_encoder_dir))
+    clip.model.save_pretrained(str(args.out / cfg.text_encoder_2_dir))
+    log.stage_done(name, time.perf_counter() - t0, steps=args.dit_steps, final_loss=round(loss.item(), 5))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
@@ -236,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--stages: unknown {', '.join(unknown)}; accepted: {', '.join(STAGES)}")
     if args.smoke:
         args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch, args.num_videos = 3, 2, 1, 2, 8
+        args.dit_steps, args.dit_batch = 2, 4
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -250,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             log.stage_done(stage, time.perf_counter() - t0)
         elif stage == "data":
             encode_dataset(args, log, device)
+        elif stage == "dit":
+            train_dit(args, log, device)
         else:
             train_vae(args, log, device, stage)
     return 0

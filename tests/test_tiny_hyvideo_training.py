@@ -47,10 +47,17 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
     clip = TextEncoder("clipL", cfg.text_len_2, out / cfg.text_encoder_2_dir, dtype=torch.float32)
     assert clip.encode([cfg.example_prompt]).hidden_state.shape == (1, cfg.text_states_dim_2)
     stages = json.loads((out / "training_hyvideo.json").read_text())["stages"]
-    assert set(stages) == {"tokenizer", "vae", "vae_long", "vae_full", "data"}
+    assert set(stages) == {"tokenizer", "vae", "vae_long", "vae_full", "data", "dit"}
     data = torch.load(tmp_path / "work" / "latents.pt")
     assert data["latents"].shape == (8, 16, 5, 8, 8) and len(data["prompts"]) == 8
     assert data["masks"].shape == (8, 5, 8, 8) and data["masks"].any()  # the object's latent cells
+
+
+    # the whole checkpoint runs through sample_video.py's ordinary loaders (strict DiT keys), real CFG on
+    sample = _script_main("hy_sample_video_tiny", REPO / "HunyuanVideo" / "sample_video.py")
+    argv = ["--model", "HYVideo-tiny", "--model-base", str(out), "--infer-steps", "2", "--cfg-scale", "4"]
+    assert sample([*argv, "--seed", "1", "--save-path", str(tmp_path / "videos")]) == 0
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 1
 
 
 def test_unknown_stage_is_refused_before_anything_is_written(tmp_path, capsys):

@@ -82,9 +82,8 @@ class TextEncoder:
     def crop_start(self, data_type: str) -> int:
         return self.templates[data_type][1] if data_type in self.templates else 0
 
-    @torch.no_grad()
-    def encode(self, prompts: list[str], data_type: str = "video") -> TextEncoderModelOutput:
-        """Encode a batch of prompts; `data_type` "video" or "image" picks the llm template."""
+    def tokenize(self, prompts: list[str], data_type: str = "video") -> tuple[Tensor, Tensor, int]:
+        """Token ids and mask of the templated prompts (llm: text_len + crop_start tokens), and the crop."""
         template, crop = self.templates.get(data_type, ("{}", 0))
         texts = [template.format(p) for p in prompts]
         tokens = self.tokenizer(
@@ -95,8 +94,12 @@ class TextEncoder:
             return_attention_mask=True,
             return_tensors="pt",
         )
+        return tokens["input_ids"], tokens["attention_mask"], crop
+
+    def states(self, ids: Tensor, mask: Tensor, crop: int) -> TextEncoderModelOutput:
+        """The encoder's output for `tokenize`'s ids (with autograd, for training the tiny models' encoders)."""
         # Follow the model wherever offloading has put it.
-        ids, mask = tokens["input_ids"].to(self.model.device), tokens["attention_mask"].to(self.model.device)
+        ids, mask = ids.to(self.model.device), mask.to(self.model.device)
         if self.type == "clipL":
             out = self.model(input_ids=ids, attention_mask=mask)
             return TextEncoderModelOutput(out.pooler_output, None)
@@ -105,3 +108,8 @@ class TextEncoder:
         if self.apply_final_norm:
             hidden = self.model.norm(hidden)
         return TextEncoderModelOutput(hidden[:, crop:], mask[:, crop:])
+
+    @torch.no_grad()
+    def encode(self, prompts: list[str], data_type: str = "video") -> TextEncoderModelOutput:
+        """Encode a batch of prompts; `data_type` "video" or "image" picks the llm template."""
+        return self.states(*self.tokenize(prompts, data_type))
