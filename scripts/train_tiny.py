@@ -342,6 +342,24 @@ def frame_sigmas(args, batch: int, frames: int, gen: torch.Generator) -> torch.T
     return sigma.view(batch, 1, frames, 1, 1)
 
 
+def flow_loss(args, pred, x0, noise, xt, s, masks=None) -> torch.Tensor:
+    """The velocity loss of one batch [B, C, F, H, W]: target noise - x0, the foreground cells weighted, plus
+    the motion term (both models' tiny recipe)."""
+    if masks is None:
+        loss = F.mse_loss(pred, noise - x0)
+    else:
+        # The object touches about a tenth of the latent cells, and its placement (and so the prompt's
+        # direction) is a sliver of a plain MSE; weighting those cells makes it about half of the loss.
+        weight = 1 + args.foreground_weight * masks
+        loss = (weight * (pred - (noise - x0)) ** 2).mean() / weight.mean()
+    if args.motion_loss:
+        # x0 as the model predicts it, and its change from one latent frame to the next: the static
+        # background cancels, so this term is about where the object goes.
+        x0_hat = xt - s * pred
+        loss = loss + args.motion_loss * F.mse_loss(x0_hat.diff(dim=2), x0.diff(dim=2))
+    return loss
+
+
 def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
     from transformers import UMT5EncoderModel
 
@@ -395,18 +413,7 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
         hidden = t5(input_ids=b_ids, attention_mask=b_mask).last_hidden_state
         context = [h[: int(n)] for h, n in zip(hidden, b_mask.sum(dim=1), strict=True)]
         pred = torch.stack(dit(list(xt), t=sigma * cfg.num_train_timesteps, context=context, seq_len=seq_len))
-        if masks is None:
-            loss = F.mse_loss(pred, noise - x0)
-        else:
-            # The object touches about a tenth of the latent cells, and its placement (and so the prompt's
-            # direction) is a sliver of a plain MSE; weighting those cells makes it about half of the loss.
-            weight = 1 + args.foreground_weight * masks[pick].to(device)
-            loss = (weight * (pred - (noise - x0)) ** 2).mean() / weight.mean()
-        if args.motion_loss:
-            # x0 as the model predicts it, and its change from one latent frame to the next: the static
-            # background cancels, so this term is about where the object goes.
-            x0_hat = xt - s * pred
-            loss = loss + args.motion_loss * F.mse_loss(x0_hat.diff(dim=2), x0.diff(dim=2))
+        loss = flow_loss(args, pred, x0, noise, xt, s, None if masks is None else masks[pick].to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

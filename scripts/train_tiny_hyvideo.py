@@ -42,10 +42,18 @@ REPO = Path(__file__).resolve().parents[1]
 for sub in ("HunyuanVideo", "Wan2.1", "", "scripts"):
     sys.path.insert(0, str(REPO / sub))
 
-from train_tiny import LATENT_NOISE, Log, cosine_lr, frame_sigmas, latent_anchor, latent_masks, vae_batch  # noqa: E402
+from train_tiny import (  # noqa: E402
+    LATENT_NOISE,
+    Log,
+    cosine_lr,
+    flow_loss,
+    frame_sigmas,
+    latent_anchor,
+    latent_masks,
+    vae_batch,
+)
 
 from hyvideo.configs import HUNYUAN_VIDEO_CONFIG  # noqa: E402
-from hyvideo.debug import CLIP_SPECIAL, LLM_SPECIAL, build_char_tokenizer  # noqa: E402
 from hyvideo.vae import VAE_CONFIG, VAE_WEIGHTS, strip_vae_state_dict, upstream_vae_config, vae_kwargs  # noqa: E402
 from scenes import VOCABULARY, training_combos  # noqa: E402
 
@@ -99,48 +107,10 @@ class HYLog(Log):
 
 
 def write_text_encoders(out: Path, seed: int) -> None:
-    from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
+    """The debug model's tiny Llama (3 layers: skip layer 2 reads a real layer) and CLIP, on scene words."""
+    from hyvideo.debug import write_text_encoders as write
 
-    cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
-    words = tuple(VOCABULARY)
-    llm_dir, clip_dir = out / cfg.text_encoder_dir, out / cfg.text_encoder_2_dir
-    n = build_char_tokenizer(
-        llm_dir, LLM_SPECIAL, bos="<|begin_of_text|>", eos=None, pad="<|end_of_text|>", words=words
-    )
-    torch.manual_seed(seed)
-    llm = LlamaModel(
-        LlamaConfig(
-            vocab_size=n,
-            hidden_size=cfg.text_states_dim,
-            intermediate_size=2 * cfg.text_states_dim,
-            num_hidden_layers=3,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            max_position_embeddings=512,  # the template's prefix (about 100 words) comes before the prompt
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    )
-    llm.save_pretrained(str(llm_dir))
-    n = build_char_tokenizer(
-        clip_dir, CLIP_SPECIAL, bos="<|startoftext|>", eos="<|endoftext|>", pad="<|endoftext|>", words=words
-    )
-    clip = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=n,
-            hidden_size=cfg.text_states_dim_2,
-            intermediate_size=2 * cfg.text_states_dim_2,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-            projection_dim=cfg.text_states_dim_2,
-        )
-    )
-    clip.save_pretrained(str(clip_dir))
+    write(out, HUNYUAN_VIDEO_CONFIG[MODEL], seed, words=tuple(VOCABULARY))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -273,8 +243,6 @@ def text_encoders(out: Path, device: torch.device):
 
 
 def train_dit(args, log: HYLog, device: torch.device) -> None:
-    import torch.nn.functional as F
-
     from hyvideo.configs import NEGATIVE_PROMPT
     from hyvideo.modules.models import HYVideoDiffusionTransformer, load_hyvideo_model
     from hyvideo.modules.posemb_layers import get_nd_rotary_pos_embed, rope_grid
@@ -318,14 +286,7 @@ def train_dit(args, log: HYLog, device: torch.device) -> None:
         text = llm.states(ids[p_idx], mask[p_idx], crop)
         pooled = clip.states(ids2[p_idx], mask2[p_idx], crop2).hidden_state
         pred = dit(xt, sigma * 1000, text.hidden_state, text.attention_mask, pooled, *freqs)["x"]
-        if masks is None:
-            loss = F.mse_loss(pred, noise - x0)
-        else:
-            weight = 1 + args.foreground_weight * masks[pick].to(device)
-            loss = (weight * (pred - (noise - x0)) ** 2).mean() / weight.mean()
-        if args.motion_loss:
-            x0_hat = xt - s * pred
-            loss = loss + args.motion_loss * F.mse_loss(x0_hat.diff(dim=2), x0.diff(dim=2))
+        loss = flow_loss(args, pred, x0, noise, xt, s, None if masks is None else masks[pick].to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

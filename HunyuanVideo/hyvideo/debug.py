@@ -58,11 +58,16 @@ def build_char_tokenizer(
     return len(vocab)
 
 
-def write_text_encoders(model_base: Path, config: HYVideoConfig, seed: int) -> None:
+def write_text_encoders(
+    model_base: Path, config: HYVideoConfig, seed: int, words: tuple[str, ...] | None = None
+) -> None:
+    """Tiny Llama and CLIP text models at random init with their tokenizers (characters, or `words`)."""
     from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
 
     llm_dir, clip_dir = model_base / config.text_encoder_dir, model_base / config.text_encoder_2_dir
-    n = build_char_tokenizer(llm_dir, LLM_SPECIAL, bos="<|begin_of_text|>", eos=None, pad="<|end_of_text|>")
+    n = build_char_tokenizer(
+        llm_dir, LLM_SPECIAL, bos="<|begin_of_text|>", eos=None, pad="<|end_of_text|>", words=words
+    )
     torch.manual_seed(seed)
     # skip layer 2 reads hidden_states[-3]: at least 3 decoder layers so that it is a real layer's output
     llm = LlamaModel(
@@ -80,7 +85,9 @@ def write_text_encoders(model_base: Path, config: HYVideoConfig, seed: int) -> N
         )
     )
     llm.save_pretrained(str(llm_dir))
-    n = build_char_tokenizer(clip_dir, CLIP_SPECIAL, bos="<|startoftext|>", eos="<|endoftext|>", pad="<|endoftext|>")
+    n = build_char_tokenizer(
+        clip_dir, CLIP_SPECIAL, bos="<|startoftext|>", eos="<|endoftext|>", pad="<|endoftext|>", words=words
+    )
     clip = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=n,
