@@ -178,9 +178,21 @@ def train_vae(args, log: HYLog, device: torch.device, stage: str) -> None:
         std = float(mus.std().clamp_min(1e-3))
         recon = vae.decode(vae.encode(videos[0].to(device)).latent_dist.mode()).sample
         l1 = float((recon.clamp(-1, 1) - videos[0].to(device)).abs().mean())
+        # L1 hides a VAE that keeps only each frame's colour: compare the spatial detail it keeps
+        detail = float(recon.clamp(-1, 1).std(dim=(3, 4)).mean() / videos[0].to(device).std(dim=(3, 4)).mean())
     save_vae(args.out, vae.cpu(), scaling_factor=1.0 / std)
-    logger.info(f"{stage}: full-clip L1 {l1:.4f} (in [-1, 1] units), latent std {std:.3f} -> scaling {1 / std:.4f}")
-    log.stage_done(stage, time.perf_counter() - t0, steps=steps, full_clip_l1=round(l1, 5), latent_std=round(std, 5))
+    logger.info(
+        f"{stage}: full-clip L1 {l1:.4f} (in [-1, 1] units), spatial detail kept {detail:.2f} (1 = all), "
+        f"latent std {std:.3f} -> scaling {1 / std:.4f}"
+    )
+    log.stage_done(
+        stage,
+        time.perf_counter() - t0,
+        steps=steps,
+        full_clip_l1=round(l1, 5),
+        detail=round(detail, 4),
+        latent_std=round(std, 5),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -48,10 +48,10 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
     assert clip.encode([cfg.example_prompt]).hidden_state.shape == (1, cfg.text_states_dim_2)
     stages = json.loads((out / "training_hyvideo.json").read_text())["stages"]
     assert set(stages) == {"tokenizer", "vae", "vae_long", "vae_full", "data", "dit"}
+    assert 0 <= stages["vae_full"]["detail"] < 10  # the spatial detail a reconstruction keeps, logged
     data = torch.load(tmp_path / "work" / "latents.pt")
     assert data["latents"].shape == (8, 16, 5, 8, 8) and len(data["prompts"]) == 8
     assert data["masks"].shape == (8, 5, 8, 8) and data["masks"].any()  # the object's latent cells
-
 
     # the whole checkpoint runs through sample_video.py's ordinary loaders (strict DiT keys), real CFG on
     sample = _script_main("hy_sample_video_tiny", REPO / "HunyuanVideo" / "sample_video.py")
