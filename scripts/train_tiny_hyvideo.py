@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae_steps", type=int, default=3000)
     p.add_argument("--vae_batch", type=int, default=4)
     p.add_argument("--vae_lr", type=float, default=1e-3)
+    p.add_argument(
+        "--vae_anchor", type=float, default=1.0, help="weight of the colour anchor in the first half of stage vae"
+    )
     p.add_argument("--vae_long_steps", type=int, default=1000)
     p.add_argument("--vae_full_steps", type=int, default=500)
     p.add_argument("--num_videos", type=int, default=4096, help="training videos encoded for the DiT")
@@ -159,7 +162,8 @@ def train_vae(args, log: HYLog, device: torch.device, stage: str) -> None:
         loss, anchor = rec + mse, torch.zeros(())
         if not long:  # the warm start the tiny Wan VAE needed (scripts/train_tiny.py)
             anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
-            loss = loss + 1e-3 * mu.pow(2).mean() + (1.0 if step < steps // 2 else 0.1) * anchor
+            weight = args.vae_anchor if step < steps // 2 else 0.1 * args.vae_anchor
+            loss = loss + 1e-3 * mu.pow(2).mean() + weight * anchor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
