@@ -204,6 +204,30 @@ def fold_latent_normalisation(vae: torch.nn.Module, mean: torch.Tensor, std: tor
         pq.weight.copy_(w2), pq.bias.copy_(b2)
 
 
+def vae_step(vae, opt, x: torch.Tensor, step: int, steps: int, long: bool, anchor_weight: float = 1.0):
+    """One optimiser step of a tiny VAE stage on clips x (both tiny models' recipe); (loss, L1, anchor)."""
+    # A deterministic autoencoder with a little latent noise: a KL term at a weight that matters collapses
+    # the posterior at this size, and inference only uses the mode anyway.
+    mu = vae.encode(x).latent_dist.mode()
+    y = vae.decode(mu + LATENT_NOISE * torch.randn_like(mu)).sample
+    rec, mse = (y - x).abs().mean(), (y - x).pow(2).mean()
+    # L1 alone settles on the background for long; the squared term pulls the objects in.
+    loss = rec + mse
+    anchor = torch.zeros(())
+    if not long:
+        # From scratch the Wan encoder barely passes colour through its per-pixel RMS norms for hundreds
+        # of steps; anchoring three latent channels to the pooled colour of each latent cell gets it going.
+        # A small L2 pull keeps the latent scale in check until the statistics are folded in.
+        anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
+        weight = anchor_weight if step < steps // 2 else 0.1 * anchor_weight
+        loss = rec + mse + 1e-3 * mu.pow(2).mean() + weight * anchor
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+    opt.step()
+    return loss, rec, anchor
+
+
 def train_vae(args, cfg: WanConfig, log: Log, device: torch.device, stage: str) -> None:
     """Stage "vae" trains from scratch; "vae_long" and "vae_full" continue from the saved VAE on longer clips
     (VAE_STAGES), at half the learning rate and without the warm-start terms."""
@@ -230,25 +254,7 @@ def train_vae(args, cfg: WanConfig, log: Log, device: torch.device, stage: str) 
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, steps, peak, warmup=max(1, steps // 20))
         x = vae_batch(rng, pool, args.vae_batch, frames=frames, crop=32, full_frames=cfg.frame_num).to(device)
-        # A deterministic autoencoder with a little latent noise: a KL term at a weight that matters collapses
-        # the posterior at this size, and inference only uses the mode anyway.
-        mu = vae.encode(x).latent_dist.mode()
-        y = vae.decode(mu + LATENT_NOISE * torch.randn_like(mu)).sample
-        rec, mse = (y - x).abs().mean(), (y - x).pow(2).mean()
-        # L1 alone settles on the background for long; the squared term pulls the objects in.
-        loss = rec + mse
-        anchor = torch.zeros(())
-        if not long:
-            # From scratch the Wan encoder barely passes colour through its per-pixel RMS norms for hundreds
-            # of steps; anchoring three latent channels to the pooled colour of each latent cell gets it going.
-            # A small L2 pull keeps the latent scale in check until the statistics are folded in.
-            anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
-            weight = 1.0 if step < steps // 2 else 0.1
-            loss = rec + mse + 1e-3 * mu.pow(2).mean() + weight * anchor
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
+        loss, rec, anchor = vae_step(vae, opt, x, step, steps, long)
         bar.update()
         bar.set_postfix(rec=f"{rec.item():.4f}", anchor=f"{anchor.item():.3f}")
         log.loss(stage, step, loss=loss.item(), rec=rec.item(), anchor=anchor.item())

@@ -43,14 +43,14 @@ for sub in ("HunyuanVideo", "Wan2.1", "", "scripts"):
     sys.path.insert(0, str(REPO / sub))
 
 from train_tiny import (  # noqa: E402
-    LATENT_NOISE,
+    VAE_STAGES,
     Log,
     cosine_lr,
     flow_loss,
     frame_sigmas,
-    latent_anchor,
     latent_masks,
     vae_batch,
+    vae_step,
 )
 
 from hyvideo.configs import HUNYUAN_VIDEO_CONFIG  # noqa: E402
@@ -59,7 +59,6 @@ from scenes import VOCABULARY, training_combos  # noqa: E402
 
 MODEL = "HYVideo-tiny"
 STAGES = ("tokenizer", "vae", "vae_long", "vae_full", "data", "dit")
-VAE_STAGES = {"vae": (5, "vae_steps"), "vae_long": (9, "vae_long_steps"), "vae_full": (17, "vae_full_steps")}
 TINY_VAE = dict(block_out_channels=(8, 16, 32, 32), layers_per_block=1, norm_num_groups=4, latent_channels=16)
 DEFAULT_OUT = REPO / "HunyuanVideo" / "ckpts-tiny"
 
@@ -156,18 +155,7 @@ def train_vae(args, log: HYLog, device: torch.device, stage: str) -> None:
         # sampler decodes (the mid-block attention sees 8x8 latents there, not 4x4)
         crop = 64 if stage == "vae_full" else 32
         x = vae_batch(rng, pool, args.vae_batch, frames, crop, cfg.video_length).to(device)
-        mu = vae.encode(x).latent_dist.mode()
-        y = vae.decode(mu + LATENT_NOISE * torch.randn_like(mu)).sample
-        rec, mse = (y - x).abs().mean(), (y - x).pow(2).mean()
-        loss, anchor = rec + mse, torch.zeros(())
-        if not long:  # the warm start the tiny Wan VAE needed (scripts/train_tiny.py)
-            anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
-            weight = args.vae_anchor if step < steps // 2 else 0.1 * args.vae_anchor
-            loss = loss + 1e-3 * mu.pow(2).mean() + weight * anchor
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
+        loss, rec, anchor = vae_step(vae, opt, x, step, steps, long, args.vae_anchor)
         bar.update()
         bar.set_postfix(rec=f"{rec.item():.4f}", anchor=f"{anchor.item():.3f}")
         log.loss(stage, step, loss=loss.item(), rec=rec.item(), anchor=anchor.item())
