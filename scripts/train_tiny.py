@@ -158,17 +158,38 @@ def build_word_tokenizer(path: Path, vocab_size: int) -> None:
 # 2. VAE
 
 
-def vae_batch(rng: np.random.Generator, pool, batch: int, frames: int, crop: int, full_frames: int) -> torch.Tensor:
-    """Random `frames`-frame clips of rendered 64x64 scenes of `full_frames` frames, randomly cropped to crop x crop."""
+def vae_batch(
+    rng: np.random.Generator,
+    pool,
+    batch: int,
+    frames: int,
+    crop: int,
+    full_frames: int,
+    foreground: bool = False,
+    around_object: bool = False,
+):
+    """Random `frames`-frame clips of rendered 64x64 scenes of `full_frames` frames, randomly cropped to crop x crop.
+
+    With `foreground`, also the objects' masks of the same crops ([B, 1, F, H, W], 0/1), for a weighted loss.
+    With `around_object`, each crop is centred near the object at the clip's middle frame (jittered by up to a
+    quarter of the crop), so that most of its pixels are not background.
+    """
     w, h = 64, 64
-    clips = []
+    clips, masks = [], []
     for _ in range(batch):
         scene = pool[int(rng.integers(len(pool)))]
-        video = render_scene(scene, full_frames, h, w, seed=int(rng.integers(2**31))).video
+        rendered = render_scene(scene, full_frames, h, w, seed=int(rng.integers(2**31)))
         f0 = int(rng.integers(full_frames - frames + 1))
-        y0, x0 = (int(v) for v in rng.integers(0, h - crop + 1, size=2))
-        clips.append(to_video(video[f0 : f0 + frames, y0 : y0 + crop, x0 : x0 + crop]))
-    return torch.stack(clips)
+        if around_object:
+            centre = rendered.centres[0, f0 + frames // 2] + rng.uniform(-crop / 4, crop / 4, size=2)
+            x0, y0 = (int(np.clip(round(c - crop / 2), 0, n - crop)) for c, n in zip(centre, (w, h), strict=True))
+        else:
+            y0, x0 = (int(v) for v in rng.integers(0, h - crop + 1, size=2))
+        window = (slice(f0, f0 + frames), slice(y0, y0 + crop), slice(x0, x0 + crop))
+        clips.append(to_video(rendered.video[window]))
+        masks.append(torch.from_numpy(rendered.foreground[window]))
+    x = torch.stack(clips)
+    return (x, torch.stack(masks)[:, None].float()) if foreground else x
 
 
 def latent_anchor(x: torch.Tensor) -> torch.Tensor:
@@ -204,23 +225,38 @@ def fold_latent_normalisation(vae: torch.nn.Module, mean: torch.Tensor, std: tor
         pq.weight.copy_(w2), pq.bias.copy_(b2)
 
 
-def vae_step(vae, opt, x: torch.Tensor, step: int, steps: int, long: bool, anchor_weight: float = 1.0):
-    """One optimiser step of a tiny VAE stage on clips x (both tiny models' recipe); (loss, L1, anchor)."""
+def vae_step(
+    vae,
+    opt,
+    x: torch.Tensor,
+    step: int,
+    steps: int,
+    long: bool,
+    anchor_weight: float = 1.0,
+    foreground: torch.Tensor | None = None,
+    foreground_weight: float = 0.0,
+):
+    """One optimiser step of a tiny VAE stage on clips x (both tiny models' recipe); (loss, L1, anchor).
+
+    `foreground` (the objects' masks of x) weighs object pixels 1 + foreground_weight times the background's.
+    """
     # A deterministic autoencoder with a little latent noise: a KL term at a weight that matters collapses
     # the posterior at this size, and inference only uses the mode anyway.
     mu = vae.encode(x).latent_dist.mode()
     y = vae.decode(mu + LATENT_NOISE * torch.randn_like(mu)).sample
-    rec, mse = (y - x).abs().mean(), (y - x).pow(2).mean()
+    err = y - x
+    rec = err.abs().mean()
+    weight = 1.0 if foreground is None else 1.0 + foreground_weight * foreground
     # L1 alone settles on the background for long; the squared term pulls the objects in.
-    loss = rec + mse
+    loss = (weight * err.abs()).mean() + (weight * err.pow(2)).mean()
     anchor = torch.zeros(())
     if not long:
         # From scratch the Wan encoder barely passes colour through its per-pixel RMS norms for hundreds
         # of steps; anchoring three latent channels to the pooled colour of each latent cell gets it going.
         # A small L2 pull keeps the latent scale in check until the statistics are folded in.
         anchor = (mu[:, :3] - latent_anchor(x)).pow(2).mean()
-        weight = anchor_weight if step < steps // 2 else 0.1 * anchor_weight
-        loss = rec + mse + 1e-3 * mu.pow(2).mean() + weight * anchor
+        warm = anchor_weight if step < steps // 2 else 0.1 * anchor_weight
+        loss = loss + 1e-3 * mu.pow(2).mean() + warm * anchor
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)

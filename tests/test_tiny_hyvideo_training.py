@@ -1,5 +1,5 @@
-"""scripts/train_tiny_hyvideo.py (the stages written so far): a smoke run writes the official layout that the
-ordinary HunyuanVideo loaders read, with word-level tokenizers over the scene vocabulary."""
+"""scripts/train_tiny_hyvideo.py: a smoke run of every stage writes the official layout that the ordinary
+HunyuanVideo loaders read, with word-level tokenizers over the scene vocabulary; the VAE's object crops."""
 
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
     clip = TextEncoder("clipL", cfg.text_len_2, out / cfg.text_encoder_2_dir, dtype=torch.float32)
     assert clip.encode([cfg.example_prompt]).hidden_state.shape == (1, cfg.text_states_dim_2)
     stages = json.loads((out / "training_hyvideo.json").read_text())["stages"]
-    assert set(stages) == {"tokenizer", "vae", "vae_long", "vae_full", "data", "dit"}
-    assert 0 <= stages["vae_full"]["detail"] < 10  # the spatial detail a reconstruction keeps, logged
+    assert set(stages) == {"tokenizer", "vae", "vae_long", "vae_full", "vae_objects", "data", "dit"}
+    assert 0 < stages["vae_objects"]["object_l1"] < 2  # the error on the objects' pixels, logged
     data = torch.load(tmp_path / "work" / "latents.pt")
     assert data["latents"].shape == (8, 16, 5, 8, 8) and len(data["prompts"]) == 8
     assert data["masks"].shape == (8, 5, 8, 8) and data["masks"].any()  # the object's latent cells
@@ -66,3 +66,22 @@ def test_unknown_stage_is_refused_before_anything_is_written(tmp_path, capsys):
         main(["--stages", "vae,nope", "--out", str(tmp_path / "o")])
     assert exc.value.code != 0 and "--stages: unknown nope" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_object_crops_hold_the_object_random_crops_mostly_miss():
+    import importlib.util
+
+    import numpy as np
+
+    from scenes import training_combos
+
+    spec = importlib.util.spec_from_file_location("train_tiny_crops", REPO / "scripts" / "train_tiny.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    vae_batch, pool = module.vae_batch, training_combos()
+    _, random_fg = vae_batch(np.random.default_rng(0), pool, 16, 9, 32, 17, foreground=True)
+    x, object_fg = vae_batch(np.random.default_rng(0), pool, 16, 9, 32, 17, foreground=True, around_object=True)
+    assert x.shape == (16, 3, 9, 32, 32) and object_fg.shape == (16, 1, 9, 32, 32)
+    middle = object_fg[:, 0, 4].flatten(1).any(dim=1)
+    assert middle.all()  # the object is in every crop at the clip's middle frame
+    assert object_fg.mean() > 2 * random_fg.mean()
