@@ -47,6 +47,29 @@ def test_matches_diffusers(extra_pad):
     assert rel_err(ours, theirs) <= 1e-5
 
 
+def test_image_to_video_matches_diffusers():
+    # diffusers splits the context at its length - 512 (the text length it hard-codes): text_len 512 here
+    torch.manual_seed(0)
+    model = WanModel(**{**TINY, "text_len": 512}, model_type="i2v", in_dim=36, image_dim=64).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(std=0.2)
+    ref = diffusers_twin(model)
+    torch.manual_seed(1)
+    x, y = torch.randn(16, 3, 8, 6), torch.randn(20, 3, 8, 6)
+    clip, ctx, t = torch.randn(1, 257, 64), torch.randn(9, 24), torch.tensor([733])
+    with torch.no_grad():
+        ours = model([x], t=t, context=[ctx], seq_len=3 * 4 * 3, clip_fea=clip, y=[y])[0]
+        ctx_padded = torch.cat([ctx, ctx.new_zeros(512 - 9, 24)])
+        theirs = ref(torch.cat([x, y])[None], t, ctx_padded[None], encoder_hidden_states_image=clip).sample[0]
+        without_image = model([x], t=t, context=[ctx], seq_len=36, clip_fea=torch.zeros_like(clip), y=[y])[0]
+    assert ours.shape == x.shape and rel_err(ours, theirs) <= 1e-5
+    assert rel_err(without_image, ours) > 1e-2  # the image tokens reach the output
+    assert dit_from_diffusers(dit_to_diffusers(model.state_dict())).keys() == model.state_dict().keys()
+    with pytest.raises(ValueError, match="clip_fea"):
+        model([x], t=t, context=[ctx], seq_len=36)
+
+
 def test_batch_of_two_equals_two_singles():
     model = randomized()
     torch.manual_seed(2)
@@ -116,7 +139,7 @@ def test_bad_constructor_values():
     with pytest.raises(ValueError, match="divisible"):
         WanModel(dim=30, num_heads=4)
     with pytest.raises(ValueError, match="model_type"):
-        WanModel(model_type="i2v")
+        WanModel(model_type="flf2v")
 
 
 def test_key_lengths_reach_attention_only_when_something_is_padded(monkeypatch):

@@ -1,4 +1,4 @@
-"""WanModel: the Wan2.1 text-to-video diffusion transformer, with upstream's state_dict keys.
+"""WanModel: the Wan2.1 diffusion transformer (text-to-video, image-to-video), with upstream's state_dict keys.
 
 Written from the architecture description of Wan2.1 (Wan-Video/Wan2.1, `wan/modules/model.py`); module
 names follow upstream so the official checkpoints load with strict=True.
@@ -19,7 +19,7 @@ from torch import Tensor
 
 from .attention import attention
 
-__all__ = ["WanModel", "sinusoidal_embedding_1d", "rope_params", "rope_table", "apply_rope"]
+__all__ = ["MODEL_TYPES", "WanModel", "sinusoidal_embedding_1d", "rope_params", "rope_table", "apply_rope"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -159,21 +159,69 @@ class WanCrossAttention(WanSelfAttention):
         return self.o(attention(q, k, v).flatten(2))
 
 
+class WanI2VCrossAttention(WanCrossAttention):
+    """Image-to-video: the same queries also attend to the CLIP image tokens, which lead the context, through
+    their own k_img/v_img (no mask); the two outputs are summed before `o` (upstream)."""
+
+    image_tokens = 257  # CLIP ViT-H/14 at 224 px: the class token and 16 x 16 patches
+
+    def __init__(self, dim: int, num_heads: int, qk_norm: bool = True, eps: float = 1e-6):
+        super().__init__(dim, num_heads, qk_norm, eps)
+        self.k_img = nn.Linear(dim, dim)
+        self.v_img = nn.Linear(dim, dim)
+        self.norm_k_img = WanRMSNorm(dim, eps=eps) if qk_norm else nn.Identity()
+
+    def forward(self, x: Tensor, context: Tensor) -> Tensor:  # type: ignore[override]
+        image, text = context[:, : self.image_tokens], context[:, self.image_tokens :]
+        heads = (self.num_heads, self.head_dim)
+        q = self.norm_q(self.q(x)).unflatten(-1, heads)
+        k, v = self.norm_k(self.k(text)).unflatten(-1, heads), self.v(text).unflatten(-1, heads)
+        k_img, v_img = self.norm_k_img(self.k_img(image)).unflatten(-1, heads), self.v_img(image).unflatten(-1, heads)
+        return self.o((attention(q, k, v) + attention(q, k_img, v_img)).flatten(2))
+
+
+class MLPProj(nn.Module):
+    """CLIP image features [B, 257, image_dim] -> context tokens [B, 257, D] (upstream's `img_emb`)."""
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.proj = nn.Sequential(
+            nn.LayerNorm(in_dim),
+            nn.Linear(in_dim, in_dim),
+            nn.GELU(),
+            nn.Linear(in_dim, out_dim),
+            nn.LayerNorm(out_dim),
+        )
+
+    def forward(self, image_embeds: Tensor) -> Tensor:
+        return self.proj(image_embeds)
+
+
 class WanAttentionBlock(nn.Module):
-    def __init__(self, dim: int, ffn_dim: int, num_heads: int, qk_norm: bool, cross_attn_norm: bool, eps: float):
+    def __init__(
+        self,
+        dim: int,
+        ffn_dim: int,
+        num_heads: int,
+        qk_norm: bool,
+        cross_attn_norm: bool,
+        eps: float,
+        image_to_video: bool = False,
+    ):
         super().__init__()
         self.norm1 = WanLayerNorm(dim, eps)
         self.self_attn = WanSelfAttention(dim, num_heads, qk_norm, eps)
         # Upstream's names: norm3 (affine) sits before cross-attention, norm2 before the FFN.
         self.norm3 = WanLayerNorm(dim, eps, elementwise_affine=True) if cross_attn_norm else nn.Identity()
-        self.cross_attn = WanCrossAttention(dim, num_heads, qk_norm, eps)
+        cross = WanI2VCrossAttention if image_to_video else WanCrossAttention
+        self.cross_attn = cross(dim, num_heads, qk_norm, eps)
         self.norm2 = WanLayerNorm(dim, eps)
         self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(ffn_dim, dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
 
     def forward(self, x: Tensor, e0: Tensor, seq_lens: Tensor | None, rope: Tensor, context: Tensor) -> Tensor:
         """x [B, L, D], e0 [B, 6, D] fp32, seq_lens [B] or None (unpadded), rope [B, L, 1, Dh/2], context
-        [B, T, D] -> [B, L, D]."""
+        [B, T, D] (I2V: [B, 257 + T, D], the image tokens first) -> [B, L, D]."""
         m = Modulation(*(self.modulation.float() + e0.float()).chunk(6, dim=1))
         y = self.self_attn(modulate(self.norm1(x).float(), m.shift_sa, m.scale_sa), seq_lens, rope)
         x = x + y * m.gate_sa  # fp32 from here on: the residual stream of upstream is fp32 after block 0
@@ -213,8 +261,12 @@ class LocalSequence:
 # The model
 
 
+MODEL_TYPES = ("t2v", "i2v")
+
+
 class WanModel(nn.Module):
-    """Wan2.1 DiT. Forward contract as upstream: `model(x_list, t=t, context=context_list, seq_len=n)`."""
+    """Wan2.1 DiT. Forward contract as upstream: `model(x_list, t=t, context=context_list, seq_len=n)`, and
+    for image-to-video (`model_type="i2v"`, in_dim 36) also `clip_fea=` and `y=`."""
 
     def __init__(
         self,
@@ -232,10 +284,11 @@ class WanModel(nn.Module):
         qk_norm: bool = True,
         cross_attn_norm: bool = True,
         eps: float = 1e-6,
+        image_dim: int = 1280,
     ):
         super().__init__()
-        if model_type != "t2v":
-            raise ValueError(f"model_type={model_type!r} is not supported; accepted: 't2v'")
+        if model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type={model_type!r} is not supported; accepted: {', '.join(MODEL_TYPES)}")
         if dim % num_heads:
             raise ValueError(f"dim={dim} is not divisible by num_heads={num_heads}")
         head_dim = dim // num_heads
@@ -252,10 +305,13 @@ class WanModel(nn.Module):
         self.text_embedding = nn.Sequential(nn.Linear(text_dim, dim), nn.GELU(approximate="tanh"), nn.Linear(dim, dim))
         self.time_embedding = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(dim, dim * 6))
+        i2v = model_type == "i2v"
         self.blocks = nn.ModuleList(
-            WanAttentionBlock(dim, ffn_dim, num_heads, qk_norm, cross_attn_norm, eps) for _ in range(num_layers)
+            WanAttentionBlock(dim, ffn_dim, num_heads, qk_norm, cross_attn_norm, eps, i2v) for _ in range(num_layers)
         )
         self.head = Head(dim, out_dim, patch_size, eps)
+        if i2v:
+            self.img_emb = MLPProj(image_dim, dim)
 
         # RoPE table: a plain attribute (not a buffer) so it stays out of the state_dict, as upstream.
         self.freqs = self._rope_freqs(head_dim)
@@ -289,7 +345,15 @@ class WanModel(nn.Module):
                 nn.init.normal_(m.weight, std=0.02)
         nn.init.zeros_(self.head.head.weight)
 
-    def forward(self, x: list[Tensor], t: Tensor, context: list[Tensor], seq_len: int) -> list[Tensor]:
+    def forward(
+        self,
+        x: list[Tensor],
+        t: Tensor,
+        context: list[Tensor],
+        seq_len: int,
+        clip_fea: Tensor | None = None,
+        y: list[Tensor] | None = None,
+    ) -> list[Tensor]:
         """Predict the flow velocity.
 
         Args:
@@ -297,13 +361,20 @@ class WanModel(nn.Module):
             t: timesteps [B] (int64 as the samplers produce them).
             context: B text features, each [T_b, text_dim] (trimmed to the true token count).
             seq_len: token count every sample is zero-padded to.
+            clip_fea: (i2v) CLIP image features [B, 257, image_dim].
+            y: (i2v) B conditioning latents, each [in_dim - C, F, Hh, Ww] (frame mask and first-frame latent),
+                stacked onto x along the channels.
 
         Returns:
             B velocities, each [C_out, F, Hh, Ww] in fp32.
         """
+        if self.model_type == "i2v" and (clip_fea is None or y is None):
+            raise ValueError("an i2v WanModel needs clip_fea (the CLIP image features) and y (the conditioning)")
         device = self.patch_embedding.weight.device
         if self.freqs.device != device:
             self.freqs = self.freqs.to(device)
+        if y is not None:
+            x = [torch.cat([u, v]) for u, v in zip(x, y, strict=True)]
 
         # patchify: [C, F, Hh, Ww] -> [1, D, f, h, w] -> [1, f*h*w, D]
         x = [self.patch_embedding(u.unsqueeze(0)) for u in x]
@@ -327,6 +398,8 @@ class WanModel(nn.Module):
         context = self.text_embedding(
             torch.stack([torch.cat([u, u.new_zeros(self.text_len - u.size(0), u.size(1))]) for u in context])
         )  # [B, T, D]
+        if clip_fea is not None:  # the image tokens lead the context: [B, 257 + T, D]
+            context = torch.cat([self.img_emb(clip_fea.to(context.dtype)), context], dim=1)
 
         x, seq_lens, rope = self.sp.shard(x, seq_lens, rope)
         for block in self.blocks:

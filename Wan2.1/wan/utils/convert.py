@@ -29,6 +29,13 @@ _DIT_RULES: list[tuple[str, str]] = [
     (r"^blocks\.(\d+)\.norm3\.", r"blocks.\1.norm2."),
     (r"^blocks\.(\d+)\.ffn\.0\.", r"blocks.\1.ffn.net.0.proj."),
     (r"^blocks\.(\d+)\.ffn\.2\.", r"blocks.\1.ffn.net.2."),
+    # image-to-video
+    (r"^blocks\.(\d+)\.cross_attn\.([kv])_img\.", r"blocks.\1.attn2.add_\2_proj."),
+    (r"^blocks\.(\d+)\.cross_attn\.norm_k_img\.", r"blocks.\1.attn2.norm_added_k."),
+    (r"^img_emb\.proj\.0\.", "condition_embedder.image_embedder.norm1."),
+    (r"^img_emb\.proj\.1\.", "condition_embedder.image_embedder.ff.net.0.proj."),
+    (r"^img_emb\.proj\.3\.", "condition_embedder.image_embedder.ff.net.2."),
+    (r"^img_emb\.proj\.4\.", "condition_embedder.image_embedder.norm2."),
 ]
 
 _DIT_RULES_BACK: list[tuple[str, str]] = [
@@ -49,6 +56,12 @@ _DIT_RULES_BACK: list[tuple[str, str]] = [
     (r"^blocks\.(\d+)\.norm2\.", r"blocks.\1.norm3."),
     (r"^blocks\.(\d+)\.ffn\.net\.0\.proj\.", r"blocks.\1.ffn.0."),
     (r"^blocks\.(\d+)\.ffn\.net\.2\.", r"blocks.\1.ffn.2."),
+    (r"^blocks\.(\d+)\.attn2\.add_([kv])_proj\.", r"blocks.\1.cross_attn.\2_img."),
+    (r"^blocks\.(\d+)\.attn2\.norm_added_k\.", r"blocks.\1.cross_attn.norm_k_img."),
+    (r"^condition_embedder\.image_embedder\.norm1\.", "img_emb.proj.0."),
+    (r"^condition_embedder\.image_embedder\.ff\.net\.0\.proj\.", "img_emb.proj.1."),
+    (r"^condition_embedder\.image_embedder\.ff\.net\.2\.", "img_emb.proj.3."),
+    (r"^condition_embedder\.image_embedder\.norm2\.", "img_emb.proj.4."),
 ]
 
 
@@ -76,8 +89,12 @@ def dit_from_diffusers(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def diffusers_config(model) -> dict:
-    """`WanTransformer3DModel` keyword arguments for the geometry of a T2V `WanModel`."""
+    """`WanTransformer3DModel` keyword arguments for the geometry of a `WanModel` (T2V or I2V)."""
+    i2v = {}
+    if model.model_type == "i2v":
+        i2v = dict(image_dim=model.img_emb.proj[0].normalized_shape[0], added_kv_proj_dim=model.dim)
     return dict(
+        **i2v,
         patch_size=model.patch_size,
         num_attention_heads=model.num_heads,
         attention_head_dim=model.dim // model.num_heads,
