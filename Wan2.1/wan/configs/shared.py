@@ -46,6 +46,24 @@ class WanVAEConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WanCLIPConfig:
+    """Geometry of the I2V image encoder's visual tower (upstream: open-clip ViT-H/14 of XLM-RoBERTa-Large-ViT-H-14);
+    the DiT reads the output of its first `num_layers - 1` blocks."""
+
+    hidden_size: int
+    intermediate_size: int
+    num_heads: int
+    num_layers: int
+    image_size: int = 224
+    patch_size: int = 14
+    eps: float = 1e-5
+
+    @property
+    def tokens(self) -> int:
+        return (self.image_size // self.patch_size) ** 2 + 1  # the patches and the class token
+
+
+@dataclass(frozen=True, kw_only=True)
 class WanConfig:
     """One Wan task: DiT, text encoder, VAE, checkpoint file names and sampling defaults."""
 
