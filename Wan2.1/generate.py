@@ -1,8 +1,9 @@
-"""Wan2.1 text-to-video, upstream's command line: `python generate.py --task t2v-14B --ckpt_dir ... --prompt ...`.
+"""Wan2.1 text-to-video and image-to-video, upstream's command line: `python generate.py --task t2v-14B
+--ckpt_dir ... --prompt ...`, `--task i2v-14B --ckpt_dir ./Wan2.1-I2V-14B-480P --size 832*480 --image IMG`.
 
 Without --ckpt_dir it runs t2v-tiny, the small model trained on synthetic scenes and shipped in
 Wan2.1/Wan2.1-T2V-tiny: a trained video in seconds on any CPU that follows the prompt's colour, direction and
-background (docs/tiny_model.md). `--task t2v-debug` runs random weights instead (written to a
+background (docs/tiny_model.md). `--task t2v-debug` / `i2v-debug` run random weights instead (written to a
 temporary official-format directory, same loaders).
 
 Several GPUs: `torchrun --nproc_per_node=N generate.py ... --ulysses_size N [--ring_size R] [--dit_fsdp --t5_fsdp]`
@@ -46,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, device: torch.device, group) -> int:
     from delta_cache import reduce_stats, run_report, write_report
-    from wan import WanT2V
-    from wan.cli import DEBUG_TASK
-    from wan.configs import WAN_CONFIGS
+    from wan import WanI2V, WanT2V
+    from wan.configs import MAX_AREA_CONFIGS, WAN_CONFIGS
     from wan.debug import write_random_checkpoint
     from wan.utils.video import save_video, unique_path
 
@@ -62,10 +62,12 @@ def _run(args, device: torch.device, group) -> int:
     with tempfile.TemporaryDirectory(prefix="wan-debug-") as tmp:
         ckpt_dir = args.ckpt_dir
         if ckpt_dir is None:
-            logger.warning(f"{DEBUG_TASK}: random weights, no trained model: the video is noise-like")
+            logger.warning(f"{args.task}: random weights, no trained model: the video is noise-like")
             ckpt_dir = write_random_checkpoint(tmp, cfg, seed=0)
         sharded = ("dit",) * args.dit_fsdp + ("t5",) * args.t5_fsdp  # loaded on the CPU, sharded onto the device
-        pipe = WanT2V.from_checkpoint(cfg, ckpt_dir, device=device, t5_cpu=args.t5_cpu, load_for_sharding=sharded)
+        i2v = cfg.model_type == "i2v"
+        pipeline = WanI2V if i2v else WanT2V
+        pipe = pipeline.from_checkpoint(cfg, ckpt_dir, device=device, t5_cpu=args.t5_cpu, load_for_sharding=sharded)
         if group is not None:
             from wan.parallel import apply_fsdp, parallelize
 
@@ -88,9 +90,11 @@ def _run(args, device: torch.device, group) -> int:
                 f"{' (the whole model output)' if handle.policy.level == 'model' else ''}, "
                 f"deltas in {dtype or 'the stream dtype'}"
             )
+        # I2V: the image and the size's pixel count (the image sets the aspect ratio); T2V: the size
+        target = dict(img=args.image_tensor, max_area=MAX_AREA_CONFIGS[args.size]) if i2v else dict(size=args.size_wh)
         video = pipe.generate(
             args.prompt,
-            size=args.size_wh,
+            **target,
             frame_num=args.frame_num,
             shift=args.sample_shift,
             sample_solver=args.sample_solver,

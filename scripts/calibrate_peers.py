@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = validate_model_args(p, p.parse_args(argv), family)
     target = WanTarget(args) if family == "wan" else HunyuanTarget(args)
     prompts = _prompts(p, args, target)
-    random = args.task == "t2v-debug" if family == "wan" else args.random_weights
+    random = args.task in ("t2v-debug", "i2v-debug") if family == "wan" else args.random_weights
     if random and args.out is None:
         p.error("--out is needed: this model's weights are random and written to a temporary folder")
     import tempfile
@@ -104,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
         target.prepare(tmp)
-        ckpt = Path(args.ckpt_dir) if family == "wan" else Path(args.dit_weight or tmp).parent
+        if family == "wan":
+            ckpt = Path(args.ckpt_dir)
+        else:
+            from hyvideo.cache_peers import dit_folder
+
+            ckpt = dit_folder(args.model_base, args.dit_weight, target.cfg.dit_weight)
         out = args.out or ckpt / "cache_peers.json"
         if out.suffix != ".json":
             p.error(f"--out must end with .json, got {out}")

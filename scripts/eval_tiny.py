@@ -1,18 +1,20 @@
-"""Prompt adherence of the tiny Wan model on held-out scenes, and full-compute vs delta_cache fidelity.
+"""Prompt adherence of the tiny trained models on held-out scenes, and full-compute vs cached fidelity.
 
-    python scripts/eval_tiny.py                              # 64 held-out prompts, default sampler
+    python scripts/eval_tiny.py                              # tiny Wan, 64 held-out prompts, default sampler
+    python scripts/eval_tiny.py --model hunyuanvideo         # tiny HunyuanVideo (HYVideo-tiny)
     python scripts/eval_tiny.py --delta_cache                # + the same prompts cached: PSNR/SSIM vs full
     python scripts/eval_tiny.py --split train --num_prompts 32 --reference
 
-For each prompt one video is generated (seed base_seed + i) and measured from its decoded frames alone
-(scenes.metrics): the foreground's colour, the direction its centroid travels, and whether the background
-stays static. `--reference` also measures the VAE reconstruction of a true rendering of each prompt, the
-ceiling the VAE allows. Prints a table and writes JSON; `--strip` also writes a PNG frame strip.
+Each model takes its own command's flags (generate.py's for Wan, sample_video.py's for HunyuanVideo: sampler,
+checkpoint folder, `--delta_cache` and the peer methods), defaulting to the shipped tiny model. For each prompt
+one video is generated (seed base + i, the base from --base_seed / --seed, 0 if unset) and measured from its
+decoded frames alone (scenes.metrics): the foreground's colour, the direction its centroid travels, and whether
+the background stays static. `--reference` also measures the VAE reconstruction of a true rendering of each
+prompt, the ceiling the VAE allows. Prints a table and writes JSON; `--strip` also writes a PNG frame strip.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -22,32 +24,30 @@ import numpy as np
 from loguru import logger
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "Wan2.1"))
-sys.path.insert(0, str(REPO))
+for sub in ("HunyuanVideo", "Wan2.1", ""):
+    sys.path.insert(0, str(REPO / sub))
 
+from evaluation.targets import HunyuanTarget, WanTarget, model_family, model_parser, validate_model_args  # noqa: E402
 from scenes import Scene, held_out_combos, render_scene, training_combos  # noqa: E402
-from scenes.metrics import adherence, psnr, ssim, to_frames, to_video  # noqa: E402
-from wan.cache_cli import add_cache_args, build_cache_config  # noqa: E402
-from wan.cli import TINY_CKPT_DIR, TINY_TASK  # noqa: E402
-from wan.configs import WAN_CONFIGS  # noqa: E402
+from scenes.metrics import adherence, psnr, ssim  # noqa: E402
+
+DEFAULT_OUT = {"wan": "eval_tiny.json", "hunyuanvideo": "eval_tiny_hyvideo.json"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    cfg = WAN_CONFIGS[TINY_TASK]
-    p = argparse.ArgumentParser(description="Evaluate the tiny Wan model's prompt adherence on held-out scenes.")
-    p.add_argument("--ckpt_dir", type=Path, default=TINY_CKPT_DIR)
-    p.add_argument("--split", choices=("heldout", "train"), default="heldout")
-    p.add_argument("--num_prompts", type=int, default=None, help="first N prompts of the split (default: 64)")
-    p.add_argument("--base_seed", type=int, default=0)
-    p.add_argument("--sample_solver", choices=("unipc", "dpm++"), default="unipc")
-    p.add_argument("--sample_steps", type=int, default=cfg.sample_steps)
-    p.add_argument("--sample_shift", type=float, default=cfg.sample_shift)
-    p.add_argument("--sample_guide_scale", type=float, default=cfg.sample_guide_scale)
-    p.add_argument("--reference", action="store_true", help="also measure VAE reconstructions of true renderings")
-    p.add_argument("--out", type=Path, default=REPO / "outputs" / "eval_tiny.json", help="JSON report")
-    p.add_argument("--quiet", action="store_true", help="no per-prompt table")
-    p.add_argument("--strip", type=Path, default=None, help="also write a PNG frame strip of the first 4 prompts")
-    add_cache_args(p)
+def build_parser(family: str):
+    from hyvideo.configs import TINY_MODEL
+    from wan.cli import TINY_TASK
+
+    p = model_parser(family, "Evaluate a tiny trained model's prompt adherence on held-out scenes.")
+    # the tiny model is the default here even with a checkpoint folder (a retrained copy elsewhere)
+    p.set_defaults(**({"task": TINY_TASK} if family == "wan" else {"model": TINY_MODEL}))
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--split", choices=("heldout", "train"), default="heldout")
+    g.add_argument("--num_prompts", type=int, default=None, help="first N prompts of the split (default: 64)")
+    g.add_argument("--reference", action="store_true", help="also measure VAE reconstructions of true renderings")
+    g.add_argument("--out", type=Path, default=REPO / "outputs" / DEFAULT_OUT[family], help="JSON report")
+    g.add_argument("--quiet", action="store_true", help="no per-prompt table")
+    g.add_argument("--strip", type=Path, default=None, help="also write a PNG frame strip of the first 4 prompts")
     return p
 
 
@@ -92,65 +92,48 @@ def write_strip(path: Path, videos: list[np.ndarray], cached: list[np.ndarray] |
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    family, argv = model_family(argv, "eval_tiny.py")
+    parser = build_parser(family)
+    args = validate_model_args(parser, parser.parse_args(argv), family)
     if args.num_prompts is not None and not 1 <= args.num_prompts <= 64:
         parser.error(f"--num_prompts must be in 1..64, got {args.num_prompts}")
-    if args.sample_steps < 1:
-        parser.error(f"--sample_steps must be >= 1, got {args.sample_steps}")
-    if not args.ckpt_dir.is_dir():
-        parser.error(f"--ckpt_dir not found: {args.ckpt_dir}")
     if args.out.suffix != ".json":
         parser.error(f"--out must end with .json, got {args.out}")
     if args.strip is not None and args.strip.suffix != ".png":
         parser.error(f"--strip must end with .png, got {args.strip}")
-    cfg = WAN_CONFIGS[TINY_TASK]
-    try:
-        cache_config = build_cache_config(args, cfg.num_layers, TINY_TASK)
-    except ValueError as err:
-        parser.error(str(err))
+    target = WanTarget(args) if family == "wan" else HunyuanTarget(args)
+    if not target.tiny:
+        parser.error("eval_tiny.py measures the tiny trained models (t2v-tiny, HYVideo-tiny): their prompts are scenes")
+    cache_config = args.cache_config
 
     from delta_cache import apply_cache, cache_dtype_for
-    from wan import WanT2V
-    from wan.cache_spec import WAN_CACHE_SPEC
+    from usp import rank_device
 
-    pipe = WanT2V.from_checkpoint(cfg, args.ckpt_dir)
+    target.load(rank_device(args.device), None)
     scenes = prompts_for(args.split, args.num_prompts)
-    (w, h), frames = (64, 64), cfg.frame_num
+    seed0 = max(0, (args.base_seed if family == "wan" else args.seed) or 0)
+    frames, (h, w) = target.frames, target.pixels
 
     def generate(scene: Scene, i: int, handle=None) -> np.ndarray:
-        video = pipe.generate(
-            scene.prompt,
-            size=(w, h),
-            frame_num=frames,
-            shift=args.sample_shift,
-            sample_solver=args.sample_solver,
-            sampling_steps=args.sample_steps,
-            guide_scale=args.sample_guide_scale,
-            seed=args.base_seed + i,
-            offload_model=False,
-            cache=handle,
-            progress=False,
-        )
-        return to_frames(video)
+        return target.decode(target.generate(scene.prompt, seed0 + i, handle))
 
     rows, full_videos = [], []
     t0 = time.perf_counter()
     for i, scene in enumerate(scenes):
         frames_full = generate(scene, i)
         full_videos.append(frames_full)
-        row = {"prompt": scene.prompt, "seed": args.base_seed + i, "full": adherence(frames_full, scene).as_dict()}
+        row = {"prompt": scene.prompt, "seed": seed0 + i, "full": adherence(frames_full, scene).as_dict()}
         if args.reference:
             truth = render_scene(scene, frames, h, w, seed=10_000 + i).video
-            recon = to_frames(pipe.vae.decode(pipe.vae.encode([to_video(truth)]))[0])
+            recon = target.reconstruct(truth)
             row["reference"] = adherence(recon, scene).as_dict()
         rows.append(row)
     full_seconds = time.perf_counter() - t0
 
     cached_seconds, cached_videos = None, []
     if cache_config is not None:
-        dtype = cache_dtype_for(args.cache_dtype, pipe.device)
-        handle = apply_cache(pipe.model, WAN_CACHE_SPEC, cache_config, args.sample_steps, dtype)
+        dtype = cache_dtype_for(args.cache_dtype, next(target.model.parameters()).device)
+        handle = apply_cache(target.model, target.spec, cache_config, target.steps, dtype)
         t0 = time.perf_counter()
         for i, (scene, row) in enumerate(zip(scenes, rows, strict=True)):
             cached = generate(scene, i, handle)  # the pipeline starts the handle afresh for each video
@@ -162,12 +145,9 @@ def main(argv: list[str] | None = None) -> int:
 
     keys = ["full"] + (["reference"] if args.reference else []) + (["cached"] if cache_config else [])
     report = {
-        "task": TINY_TASK,
+        "model": target.identity(),
         "split": args.split,
-        "sampler": {
-            k: getattr(args, k)
-            for k in ("sample_solver", "sample_steps", "sample_shift", "sample_guide_scale", "base_seed")
-        },
+        "base_seed": seed0,
         "summary": {k: summarise(rows, k) for k in keys},
         "generate_seconds": {"full": round(full_seconds, 2)},
         "rows": rows,
@@ -175,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if cache_config is not None:
         report["cache"] = {
             "name": cache_config.name,
-            "cached_blocks": list(cache_config.stacks["blocks"].cached),
+            "cached_blocks": {stack: list(blocks) for stack, blocks in handle.cached.items()},
             "psnr_mean": float(np.mean([r["psnr"] for r in rows])),
             "ssim_mean": float(np.mean([r["ssim"] for r in rows])),
             "block_evals_per_video": stats,
@@ -201,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if cache_config is not None:
         c = report["cache"]
         print(
-            f"    cache: {c['name']} blocks {c['cached_blocks']}: PSNR {c['psnr_mean']:.2f} dB, "
+            f"    cache: {c['name']}, cached {c['cached_blocks'] or 'the model output'}: PSNR {c['psnr_mean']:.2f} dB, "
             f"SSIM {c['ssim_mean']:.4f} vs full; {full_seconds:.1f}s full, {cached_seconds:.1f}s cached"
         )
     if args.strip is not None:

@@ -92,7 +92,10 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
     if args.mask is None:
         args.mask = "scene" if target.tiny else "motion"
     if args.mask == "scene" and not target.tiny:
-        p.error("--mask scene needs the shipped t2v-tiny model (its scenes have ground truth); use motion or file")
+        p.error(
+            "--mask scene needs a tiny trained model (t2v-tiny, HYVideo-tiny: its scenes have ground truth); "
+            "use motion or file"
+        )
     if args.mask == "file":
         if args.mask_file is None:
             p.error("--mask file needs --mask_file PATH (.npy/.npz of [F, H, W] or [P, F, H, W])")
@@ -153,7 +156,8 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
             p.error(f"--block_budget must be in 1..{total} (block evaluations of a full-compute generation)")
         args.target_speedup = total / args.block_budget
     if args.target_speedup is None:
-        args.target_speedup = 400 / 204 if target.tiny else 2.0
+        # the tiny models' built-in presets: Wan's 204 of 400 block evaluations; HunyuanVideo's the release's
+        args.target_speedup = (400 / 204 if target.family == "wan" else 3000 / 1632) if target.tiny else 2.0
     bound = max_speedup(target.depths, target.steps, warmup=args.warmup or 1)
     if not 1 < args.target_speedup <= bound:
         p.error(

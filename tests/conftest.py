@@ -9,6 +9,8 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+# sample_video.py's random-weight model (its default is the shipped tiny model, 60 blocks)
+HY_DEBUG = ("--model", "HYVideo-debug")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import HY_DEBUG, REPO
 
 GENERATE = REPO / "Wan2.1" / "generate.py"
 SAMPLE_VIDEO = REPO / "HunyuanVideo" / "sample_video.py"
@@ -129,8 +129,24 @@ def test_generate_under_torchrun_matches_one_process_with_delta_cache(tmp_path, 
     assert report["cache_bytes_peak_per_rank"][0] == single["cache_bytes_peak"] // 2
 
 
+def test_image_to_video_under_torchrun_matches_one_process_with_delta_cache(tmp_path):
+    # i2v-debug at the example image's aspect: 3 x 3 x 5 = 45 tokens, padded to 46 for 2 ranks; the image
+    # tokens and the conditioning channels reach every rank whole, the video tokens are sharded as for T2V
+    common = ["--task", "i2v-debug", "--base_seed", "3", "--sample_steps", "6", "--delta_cache"]
+    common += ["--cache_blocks", "1-2", "--cache_interval", "2"]
+    one = python(GENERATE, *common, "--save_file", str(tmp_path / "one.mp4"))
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = torchrun(2, GENERATE, *common, "--ulysses_size", "2", "--save_file", str(tmp_path / "two.mp4"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert np.abs(_frames(tmp_path / "two.mp4") - _frames(tmp_path / "one.mp4")).max() <= 1
+    single = json.loads((tmp_path / "one.delta_cache.json").read_text())
+    report = json.loads((tmp_path / "two.delta_cache.json").read_text())
+    assert report["steps"] == single["steps"] and report["block_evals_computed"] == single["block_evals_computed"]
+    assert single["block_evals_computed"] < single["block_evals_total"]
+
+
 def test_sample_video_under_torchrun_matches_one_process_with_delta_cache(tmp_path):
-    common = ["--seed", "5", "--infer-steps", "6", "--delta_cache"]
+    common = [*HY_DEBUG, "--seed", "5", "--infer-steps", "6", "--delta_cache"]
     one = python(SAMPLE_VIDEO, *common, "--save-path", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr[-2000:]
     two = torchrun(
@@ -177,7 +193,7 @@ def test_a_data_dependent_peer_under_torchrun_decides_on_global_statistics(tmp_p
 
 def test_teacache_on_hyvideo_under_torchrun_equals_one_process(tmp_path):
     # TeaCache on HunyuanVideo: the modulated input of double block 0 is this rank's image rows
-    common = ["--seed", "5", "--infer-steps", "6", "--delta_cache", "--cache_method", "teacache"]
+    common = [*HY_DEBUG, "--seed", "5", "--infer-steps", "6", "--delta_cache", "--cache_method", "teacache"]
     common += ["--cache_thresh", "0.15"]  # about 0.06 accumulated per step here: reuse, reuse, compute, ...
     one = python(SAMPLE_VIDEO, *common, "--save-path", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr[-2000:]
@@ -215,7 +231,8 @@ def test_generate_heads_not_divisible(tmp_path):
 
 
 def test_sample_video_bad_degrees_under_torchrun(tmp_path):
-    res = torchrun(2, SAMPLE_VIDEO, "--ulysses-degree", "1", "--ring-degree", "1", "--save-path", str(tmp_path))
+    flags = [*HY_DEBUG, "--ulysses-degree", "1", "--ring-degree", "1", "--save-path", str(tmp_path)]
+    res = torchrun(2, SAMPLE_VIDEO, *flags)
     assert res.returncode != 0
     assert "Ulysses degree 1 x ring degree 1 = 1 must equal the world size 2" in res.stderr
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO
+from conftest import HY_DEBUG, REPO
 
 
 @pytest.mark.parametrize("method", ["teacache", "fbcache", "magcache", "easycache", "dbcache"])
@@ -31,7 +31,7 @@ def test_generate_runs_every_peer_and_reports_its_decisions(tmp_path, wan_ckpt, 
 
 def test_sample_video_runs_a_peer(tmp_path, sample_video_main):
     out = tmp_path / "results"
-    argv = ["--save-path", str(out), "--seed", "1", "--infer-steps", "10", "--delta_cache"]
+    argv = [*HY_DEBUG, "--save-path", str(out), "--seed", "1", "--infer-steps", "10", "--delta_cache"]
     assert sample_video_main([*argv, "--cache_method", "teacache", "--cache_thresh", "1.5"]) == 0
     (report,) = out.glob("*.delta_cache.json")
     r = json.loads(report.read_text())

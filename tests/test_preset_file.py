@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import HY_DEBUG
 
 from delta_cache import CacheConfig, StackSchedule, load_preset, preset_from_dict, preset_to_dict, save_preset
 from hyvideo.cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS
@@ -109,7 +110,9 @@ def test_sample_video_runs_a_preset_file_with_one_stack(tmp_path, sample_video_m
     path = save_preset(tmp_path / "s.json", cfg, {"double_blocks": 2, "single_blocks": 4})
     out = tmp_path / "r"
     assert (
-        sample_video_main(["--save-path", str(out), "--infer-steps", "6", "--delta_cache", "--cache_preset", str(path)])
+        sample_video_main(
+            [*HY_DEBUG, "--save-path", str(out), "--infer-steps", "6", "--delta_cache", "--cache_preset", str(path)]
+        )
         == 0
     )
     (report,) = out.glob("*.delta_cache.json")

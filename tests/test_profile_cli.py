@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import HY_DEBUG, REPO
 
 PROFILE = REPO / "scripts" / "profile.py"
 
@@ -63,7 +63,7 @@ def test_tiny_profile_writes_a_preset_that_generate_reads(tmp_path):
 
 def test_hyvideo_debug_profile_end_to_end(tmp_path):
     out = tmp_path / "hy.json"
-    hy = ("--model", "hunyuanvideo", "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6")
+    hy = (*HY_DEBUG, "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6")
     res = run_profile(
         *hy,
         "--seed",
@@ -88,7 +88,7 @@ def test_hyvideo_debug_profile_end_to_end(tmp_path):
     # sample_video.py takes the file
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'HunyuanVideo'}{os.pathsep}{REPO}"}
     gen = subprocess.run(
-        [sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), "--video-size", "64", "64"]
+        [sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), *HY_DEBUG, "--video-size", "64", "64"]
         + ["--video-length", "5", "--infer-steps", "6", "--seed", "0", "--delta_cache", "--cache_preset", str(out)]
         + ["--save-path", str(tmp_path / "videos")],
         capture_output=True,

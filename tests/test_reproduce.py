@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import HY_DEBUG, REPO
 
 from evaluation.methods import METHODS, ModelContext, parse_methods
 
@@ -23,7 +23,7 @@ def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 
 WAN_DEBUG = ("--task", "t2v-debug", "--size", "64*64", "--frame_num", "5", "--sample_steps", "8")
-HY_DEBUG = ("--model", "hunyuanvideo", "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6")
+HY_DEBUG_RUN = (*HY_DEBUG, "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6")
 
 
 def test_two_methods_on_the_wan_debug_model_write_everything_and_resume(tmp_path):
@@ -56,7 +56,7 @@ def test_two_methods_on_the_wan_debug_model_write_everything_and_resume(tmp_path
 
 
 def test_hyvideo_debug_dry_run_and_a_run(tmp_path):
-    common = HY_DEBUG
+    common = HY_DEBUG_RUN
     dry = run(*common, "--methods", "full,ours", "--out", str(tmp_path / "hy"), "--dry_run")
     assert dry.returncode == 0 and "2 of 2 videos to generate" in dry.stdout
     assert not (tmp_path / "hy").exists()  # a dry run writes nothing
@@ -115,7 +115,7 @@ def test_the_paper_commands_dry_run_on_the_debug_models(tmp_path):
     # docs/results.md's Table 1 and Table 2 command lines, with the debug models in place of the real weights
     hy_prompts = str(REPO / "assets" / "prompts_hunyuanvideo.txt")
     hy = run(
-        *HY_DEBUG,
+        *HY_DEBUG_RUN,
         "--seed",
         "42",
         "--fixed_seed",

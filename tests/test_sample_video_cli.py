@@ -1,4 +1,5 @@
-"""sample_video.py end to end on the debug model, and its one-line errors for bad input (nothing written)."""
+"""sample_video.py end to end on the random-weight debug model, and its one-line errors for bad input (nothing
+written). The shipped tiny model, its default, is tests/test_tiny_hyvideo_model.py's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import HY_DEBUG, REPO
 
 
 def _mp4s(path):
@@ -20,6 +21,7 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
     out = tmp_path / "results"
     rc = sample_video_main(
         [
+            *HY_DEBUG,
             "--save-path",
             str(out),
             "--seed",
@@ -45,6 +47,7 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
     )  # 2 videos
     rc = sample_video_main(
         [
+            *HY_DEBUG,
             "--save-path",
             str(out),
             "--seed",
@@ -96,7 +99,7 @@ def test_bad_input_is_one_line_error(tmp_path, hy_ckpt, argv, message):
     argv = [a.format(tmp=tmp_path, ckpt=hy_ckpt) for a in argv]
     out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), "--save-path", str(out), *argv],
+        [sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), *HY_DEBUG, "--save-path", str(out), *argv],
         capture_output=True,
         text=True,
         timeout=120,
@@ -176,7 +179,8 @@ def test_compile_flag_compiles_both_stacks(sample_video_main, tmp_path, monkeypa
     real, counts = delta_cache.compile_blocks, []
     monkeypatch.setattr(delta_cache, "compile_blocks", lambda m, s, **kw: counts.append(real(m, s, backend="eager")))
     out = tmp_path / "r"
-    assert sample_video_main(["--save-path", str(out), "--infer-steps", "6", "--delta_cache", "--compile"]) == 0
+    argv = [*HY_DEBUG, "--save-path", str(out), "--infer-steps", "6", "--delta_cache", "--compile"]
+    assert sample_video_main(argv) == 0
     assert counts == [2 + 4]  # HYVideo-debug: 2 double + 4 single blocks
     (report,) = out.glob("*.delta_cache.json")
     stats = json.loads(report.read_text())

@@ -15,42 +15,9 @@ TINY = WanCLIPConfig(hidden_size=32, intermediate_size=64, num_heads=2, num_laye
 
 
 def upstream_state_dict(cfg: WanCLIPConfig, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights under upstream's keys, with the text half the converter must skip."""
-    g = torch.Generator().manual_seed(seed)
-    d, m = cfg.hidden_size, cfg.intermediate_size
+    from wan.debug import random_clip_checkpoint
 
-    def r(*shape):
-        return torch.randn(*shape, generator=g) * 0.2
-
-    sd = {
-        "visual.patch_embedding.weight": r(d, 3, cfg.patch_size, cfg.patch_size),
-        "visual.cls_embedding": r(1, 1, d),
-        "visual.pos_embedding": r(1, cfg.tokens, d),
-        "visual.pre_norm.weight": 1 + r(d),
-        "visual.pre_norm.bias": r(d),
-        "visual.post_norm.weight": 1 + r(d),
-        "visual.post_norm.bias": r(d),
-        "visual.head": r(d, 16),
-        "textual.token_embedding.weight": r(10, 8),
-        "log_scale": torch.tensor(2.6),
-    }
-    for i in range(cfg.num_layers):
-        p = f"visual.transformer.{i}."
-        sd |= {
-            p + "norm1.weight": 1 + r(d),
-            p + "norm1.bias": r(d),
-            p + "attn.to_qkv.weight": r(3 * d, d),
-            p + "attn.to_qkv.bias": r(3 * d),
-            p + "attn.proj.weight": r(d, d),
-            p + "attn.proj.bias": r(d),
-            p + "norm2.weight": 1 + r(d),
-            p + "norm2.bias": r(d),
-            p + "mlp.0.weight": r(m, d),
-            p + "mlp.0.bias": r(m),
-            p + "mlp.2.weight": r(d, m),
-            p + "mlp.2.bias": r(d),
-        }
-    return sd
+    return random_clip_checkpoint(cfg, seed)
 
 
 def upstream_visual(sd: dict[str, torch.Tensor], cfg: WanCLIPConfig, images: list[torch.Tensor]) -> torch.Tensor:

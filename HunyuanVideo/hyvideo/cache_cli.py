@@ -11,7 +11,6 @@ character); `--block_start_double` / `--num_blocks_double` = the cached double r
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from delta_cache import (
     CACHE_DTYPES,
@@ -24,7 +23,7 @@ from delta_cache import (
 )
 from delta_cache.peers.cli import add_method_args, build_policy, refuse_delta_flags
 
-from .cache_peers import peer_constants
+from .cache_peers import dit_folder, peer_constants
 from .cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS, default_preset
 from .configs import HYVideoConfig
 
@@ -124,8 +123,8 @@ DELTA_FLAGS = (
 def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig):
     """The CacheConfig (or peer Policy) the flags describe, None without --delta_cache. ValueError on bad input."""
     check_preset_name(args.cache_preset, HY_CACHE_PRESETS)
-    dit = getattr(args, "dit_weight", None)
-    constants = peer_constants(args.video_size[0], Path(dit).parent if dit else None, cfg.name)
+    folder = dit_folder(getattr(args, "model_base", None), getattr(args, "dit_weight", None), cfg.dit_weight)
+    constants = peer_constants(args.video_size[0], folder, cfg.name)
     depth = {"double_blocks": cfg.mm_double_blocks_depth, "single_blocks": cfg.mm_single_blocks_depth}
     policy = build_policy(args, constants, depth)
     if policy is not None:

@@ -42,6 +42,14 @@ MAG_544 = _floats(
 )
 
 
+def dit_folder(model_base: str | Path | None, dit_weight: str | Path | None, dit_path: str) -> Path | None:
+    """The folder of the DiT weights (where a `cache_peers.json` calibration lives): --dit-weight's, else the
+    config's `dit_path` under --model-base; None without either (random weights)."""
+    if dit_weight:
+        return Path(dit_weight).parent
+    return (Path(model_base) / dit_path).parent if model_base else None
+
+
 def peer_constants(height: int = 720, ckpt_dir: str | Path | None = None, model: str | None = None) -> dict:
     """{method: settings}; a `cache_peers.json` calibration beside the DiT weights replaces the published ones.
 

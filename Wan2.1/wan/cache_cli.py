@@ -22,6 +22,7 @@ from delta_cache.peers.cli import add_method_args, build_policy, refuse_delta_fl
 
 from .cache_peers import peer_constants
 from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS, default_preset
+from .configs import WAN_CONFIGS
 
 
 def add_cache_args(p: argparse.ArgumentParser) -> None:
@@ -63,7 +64,8 @@ def profile_command(args: argparse.Namespace, task: str) -> str:
 def build_cache_config(args: argparse.Namespace, num_layers: int, task: str):
     """The CacheConfig (or peer Policy) the flags describe, None without --delta_cache. ValueError on bad input."""
     check_preset_name(args.cache_preset, WAN_CACHE_PRESETS)
-    policy = build_policy(args, peer_constants(task, getattr(args, "ckpt_dir", None)), {"blocks": num_layers})
+    constants = peer_constants(task, getattr(args, "ckpt_dir", None), getattr(args, "size", None))
+    policy = build_policy(args, constants, {"blocks": num_layers})
     if policy is not None:
         refuse_delta_flags(args, policy.name, DELTA_FLAGS)
         return policy
@@ -88,12 +90,13 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str):
             raise ValueError(
                 f"preset {args.cache_preset} is for {PRESET_LAYERS[args.cache_preset]} blocks; {task} has {num_layers}"
             )
-    else:
+    elif WAN_CONFIGS[task].model_type == "t2v":  # the built-in presets are text-to-video's
         preset = default_preset(num_layers)
     if preset is None and cached is None:
+        why = "the release made none for image-to-video" if WAN_CONFIGS[task].model_type == "i2v" else ""
         raise ValueError(
-            f"no delta_cache preset for {task} ({num_layers} blocks); profile one with: {profile_command(args, task)} "
-            f"and pass --cache_preset {task}.json (or give --cache_blocks and a schedule)"
+            f"no delta_cache preset for {task} ({num_layers} blocks{'; ' + why if why else ''}); profile one with: "
+            f"{profile_command(args, task)} and pass --cache_preset {task}.json (or give --cache_blocks and a schedule)"
         )
     refresh = None
     if args.cache_refresh_steps is not None:

@@ -127,17 +127,24 @@ def published(key: str) -> dict:
     }
 
 
-def peer_constants(task: str, ckpt_dir: str | Path | None = None) -> dict:
+I2V_480P_SIZES = ("832*480", "480*832")
+
+
+def peer_constants(task: str, ckpt_dir: str | Path | None = None, size: str | None = None) -> dict:
     """{method: settings} for `task`: the checkpoint folder's calibration file if it has one, else published.
 
-    t2v-debug (random weights, 4 blocks) borrows 1.3B's numbers, with DBCache at cache-dit's F1B0 example.
+    I2V-14B's constants are per resolution (the 480P and 720P checkpoints): `size` picks them. t2v-debug and
+    i2v-debug (random weights, 4 blocks) borrow 1.3B's and I2V-480P's numbers, with DBCache at cache-dit's F1B0
+    example.
     """
     if ckpt_dir is not None and (Path(ckpt_dir) / "cache_peers.json").is_file():
         return load_calibration(Path(ckpt_dir) / "cache_peers.json")
+    if task == "i2v-14B":
+        return published("i2v-14B-480P" if size in I2V_480P_SIZES else "i2v-14B-720P")
     if task in MAG_SETTINGS:
         return published(task)
-    if task == "t2v-debug":
-        out = published("t2v-1.3B")
+    if task in ("t2v-debug", "i2v-debug"):
+        out = published("t2v-1.3B" if task == "t2v-debug" else "i2v-14B-480P")
         out["dbcache"] = {"threshold": 0.12, "Fn": 1, "Bn": 0, "max_warmup_steps": 8, "max_continuous_cached_steps": 3}
         return out
     return {}

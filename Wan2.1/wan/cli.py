@@ -13,6 +13,9 @@ from .schedulers import SOLVERS
 from .utils.checkpoint import DIT_CONFIG, DIT_INDEX, DIT_SINGLE
 
 DEBUG_TASK = "t2v-debug"  # random weights written on the fly: pipeline checks, not pictures
+DEBUG_TASKS = (DEBUG_TASK, "i2v-debug")
+EXAMPLE_IMAGE = Path(__file__).resolve().parents[2] / "assets" / "i2v_example.png"  # --image's default (I2V)
+I2V_480P_SHIFT = 3.0  # upstream's --sample_shift for I2V at 832*480 / 480*832
 TINY_TASK = "t2v-tiny"  # trained, shipped in the repository: the default without --ckpt_dir
 TINY_CKPT_DIR = Path(__file__).resolve().parents[1] / "Wan2.1-T2V-tiny"
 
@@ -56,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save_file", default=None, help="output .mp4 (default: an auto name that never overwrites)")
     p.add_argument("--prompt", default=None, help="text prompt (default: the task's example prompt)")
     p.add_argument("--base_seed", type=int, default=-1, help="noise seed; -1 draws one")
+    p.add_argument("--image", default=None, help="I2V: the first frame (default: assets/i2v_example.png)")
     p.add_argument("--sample_solver", choices=SOLVERS, default="unipc")
-    p.add_argument("--sample_steps", type=int, default=None, help="denoising steps (default: task's, 50)")
-    p.add_argument("--sample_shift", type=float, default=None, help="flow shift (default: task's, 5.0)")
+    p.add_argument("--sample_steps", type=int, default=None, help="denoising steps (default: task's, 50; i2v 40)")
+    p.add_argument("--sample_shift", type=float, default=None, help="flow shift (default: 5.0; i2v at 480p 3.0)")
     p.add_argument("--sample_guide_scale", type=float, default=None, help="CFG scale (default: task's, 5.0)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile each DiT block once (regional)")
@@ -68,12 +72,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def required_files(task: str, ckpt_dir: Path) -> list[Path]:
     cfg = WAN_CONFIGS[task]
-    return [
+    files = [
         ckpt_dir / DIT_CONFIG,
         ckpt_dir / cfg.t5_checkpoint,
         ckpt_dir / cfg.t5_tokenizer,
         ckpt_dir / cfg.vae_checkpoint,
     ]
+    return files + ([ckpt_dir / cfg.clip_checkpoint] if cfg.model_type == "i2v" else [])
+
+
+def validate_image(p: argparse.ArgumentParser, args: argparse.Namespace, cfg) -> None:
+    """--image only for I2V tasks; there the file must decode (read now: it is small, the weights are not)."""
+    if cfg.model_type != "i2v":
+        if args.image is not None:
+            i2v = ", ".join(t for t, c in WAN_CONFIGS.items() if c.model_type == "i2v")
+            p.error(f"--image is for the image-to-video tasks ({i2v}); task {args.task} is text-to-video")
+        return
+    from .image2video import load_image
+
+    args.image = args.image or str(EXAMPLE_IMAGE)
+    if not Path(args.image).is_file():
+        p.error(f"--image not found: {args.image}")
+    try:
+        args.image_tensor = load_image(args.image)
+    except ValueError as err:
+        p.error(str(err))
 
 
 def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
@@ -89,7 +112,9 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
     if args.frame_num < 1 or (args.frame_num - 1) % 4:
         p.error(f"--frame_num must be 4n+1 (1, 5, 9, ..., 81), got {args.frame_num}")
     args.sample_steps = cfg.sample_steps if args.sample_steps is None else args.sample_steps
-    args.sample_shift = cfg.sample_shift if args.sample_shift is None else args.sample_shift
+    if args.sample_shift is None:
+        i2v_480p = cfg.model_type == "i2v" and args.size in ("832*480", "480*832")
+        args.sample_shift = I2V_480P_SHIFT if i2v_480p else cfg.sample_shift
     args.sample_guide_scale = cfg.sample_guide_scale if args.sample_guide_scale is None else args.sample_guide_scale
     if args.sample_steps < 1:
         p.error(f"--sample_steps must be >= 1, got {args.sample_steps}")
@@ -132,13 +157,21 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         args.cache_config = build_cache_config(args, cfg.num_layers, args.task)
     except ValueError as err:
         p.error(str(err))
+    validate_image(p, args, cfg)
     if args.ckpt_dir is None:
-        if args.task != DEBUG_TASK:
+        if args.task not in DEBUG_TASKS:
             p.error(f"--ckpt_dir is required for task {args.task} (e.g. ./Wan2.1-{args.task.upper()[:3]}...)")
     else:
         ckpt = Path(args.ckpt_dir)
         if not ckpt.is_dir():
             p.error(f"--ckpt_dir not found: {ckpt}")
+        if (ckpt / DIT_CONFIG).is_file():
+            from .text2video import check_task_matches
+
+            try:  # config.json only: a folder of another task is named as such, before any weights load
+                check_task_matches(cfg, ckpt)
+            except ValueError as err:
+                p.error(str(err))
         missing = [str(f.relative_to(ckpt)) for f in required_files(args.task, ckpt) if not f.exists()]
         if not any((ckpt / n).is_file() for n in (DIT_SINGLE, DIT_INDEX)):
             missing.append(f"{DIT_SINGLE} (or {DIT_INDEX})")

@@ -1,7 +1,8 @@
 """Official-format Wan checkpoint directories from random weights, for tests and the debug task.
 
 `write_random_checkpoint` writes exactly the files users download (config.json, DiT safetensors single or
-sharded with an index, the T5 .pth with upstream keys, the tokenizer folder, the VAE .pth), so that the
+sharded with an index, the T5 .pth with upstream keys, the tokenizer folder, the VAE .pth, for I2V the CLIP
+.pth), so that the
 code under test is the loader users hit. The tokenizer is a character-level one built offline.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .configs import WanConfig
+from .configs import WanCLIPConfig, WanConfig
 from .modules.model import WanModel
 from .modules.t5 import umt5_config
 from .modules.vae import build_autoencoder
@@ -56,6 +57,41 @@ def random_dit(config: WanConfig, seed: int) -> WanModel:
     return model
 
 
+def random_clip_checkpoint(config: WanCLIPConfig, seed: int) -> dict[str, torch.Tensor]:
+    """Random weights for the I2V image encoder under upstream's open-clip keys (the visual tower; the text half,
+    which I2V never reads, as one stand-in entry, so that a loader must skip it)."""
+    g = torch.Generator().manual_seed(seed)
+    d, m, p = config.hidden_size, config.intermediate_size, config.patch_size
+
+    def r(*shape: int, base: float = 0.0) -> torch.Tensor:
+        return base + 0.2 * torch.randn(*shape, generator=g)
+
+    sd = {
+        "visual.patch_embedding.weight": r(d, 3, p, p),
+        "visual.cls_embedding": r(1, 1, d),
+        "visual.pos_embedding": r(1, config.tokens, d),
+        "visual.pre_norm.weight": r(d, base=1.0),
+        "visual.pre_norm.bias": r(d),
+        "visual.post_norm.weight": r(d, base=1.0),
+        "visual.post_norm.bias": r(d),
+        "visual.head": r(d, 16),
+        "textual.token_embedding.weight": r(10, 8),
+        "log_scale": torch.tensor(2.6593),
+    }
+    for i in range(config.num_layers):
+        b = f"visual.transformer.{i}."
+        for norm in ("norm1", "norm2"):
+            sd[f"{b}{norm}.weight"], sd[f"{b}{norm}.bias"] = r(d, base=1.0), r(d)
+        for name, (n_out, n_in) in {
+            "attn.to_qkv": (3 * d, d),
+            "attn.proj": (d, d),
+            "mlp.0": (m, d),
+            "mlp.2": (d, m),
+        }.items():
+            sd[f"{b}{name}.weight"], sd[f"{b}{name}.bias"] = r(n_out, n_in), r(n_out)
+    return sd
+
+
 def write_random_checkpoint(
     ckpt_dir: str | Path, config: WanConfig, seed: int = 0, shards: int = 1, dit: WanModel | None = None
 ) -> Path:
@@ -70,4 +106,6 @@ def write_random_checkpoint(
     build_char_tokenizer(ckpt_dir / config.t5_tokenizer, config.t5.vocab_size)
     torch.manual_seed(seed + 2)
     save_vae(ckpt_dir, config, build_autoencoder(config.vae))
+    if config.clip is not None:
+        torch.save(random_clip_checkpoint(config.clip, seed + 3), ckpt_dir / config.clip_checkpoint)
     return ckpt_dir

@@ -92,14 +92,19 @@ def denoise(
     seq_len: int,
     branch: BranchContext = _no_branch,
     progress: bool = True,
+    condition: dict | None = None,
 ) -> Tensor:
-    """The sampling loop: v = v_u + g (v_c - v_u), then one scheduler step. Returns the final latent."""
+    """The sampling loop: v = v_u + g (v_c - v_u), then one scheduler step. Returns the final latent.
+
+    `condition`: extra model keywords both branches get (image-to-video: `clip_fea` and `y`).
+    """
+    extra = condition or {}
     for i, t in enumerate(tqdm(scheduler.timesteps, desc="denoise", disable=not progress)):
         ts = t.reshape(1).to(latent.device)
         with branch("cond", i):
-            v_cond = model([latent], t=ts, context=context, seq_len=seq_len)[0]
+            v_cond = model([latent], t=ts, context=context, seq_len=seq_len, **extra)[0]
         with branch("uncond", i):
-            v_uncond = model([latent], t=ts, context=context_null, seq_len=seq_len)[0]
+            v_uncond = model([latent], t=ts, context=context_null, seq_len=seq_len, **extra)[0]
         v = v_uncond + guide_scale * (v_cond - v_uncond)
         latent = scheduler.step(v[None], t, latent[None], return_dict=False)[0][0]
     return latent
@@ -110,7 +115,7 @@ def check_task_matches(config: WanConfig, ckpt_dir: Path) -> None:
     from .utils.checkpoint import read_dit_config
 
     found = read_dit_config(ckpt_dir)
-    keys = ("dim", "ffn_dim", "num_heads", "num_layers", "in_dim", "out_dim", "text_len")
+    keys = ("model_type", "dim", "ffn_dim", "num_heads", "num_layers", "in_dim", "out_dim", "text_len")
     diff = {k: (found[k], getattr(config, k)) for k in keys if k in found and found[k] != getattr(config, k)}
     if diff:
         shown = ", ".join(f"{k}={a} (task: {b})" for k, (a, b) in diff.items())
@@ -167,7 +172,13 @@ class WanT2V:
         vae = WanVAE(ckpt / config.vae_checkpoint, config.vae, device=device)
         logger.info(f"loading DiT from {ckpt}")
         model = load_wan_model(str(ckpt), device="cpu" if "dit" in load_for_sharding else device, dtype=dit_dtype)
-        return cls(config, text_encoder, vae, model, device=device, t5_cpu=t5_cpu)
+        extra = cls.load_extra_components(config, ckpt, device)
+        return cls(config, text_encoder, vae, model, device=device, t5_cpu=t5_cpu, **extra)
+
+    @classmethod
+    def load_extra_components(cls, config: WanConfig, ckpt: Path, device: torch.device) -> dict:
+        """Components a subclass needs beyond T5, VAE and DiT (keywords of its constructor); none here."""
+        return {}
 
     def encode_prompts(self, prompts: list[str], offload_model: bool) -> list[Tensor]:
         t5_moves = not self.t5_cpu and movable(self.text_encoder.model)
@@ -220,10 +231,43 @@ class WanT2V:
         """
         if (frame_num - 1) % 4:
             raise ValueError(f"frame_num must be 4n+1, got {frame_num}")
+        shape = latent_shape(self.config, size, frame_num)
+        return self.sample(
+            input_prompt,
+            shape,
+            shift=shift,
+            sample_solver=sample_solver,
+            sampling_steps=sampling_steps,
+            guide_scale=guide_scale,
+            n_prompt=n_prompt,
+            seed=seed,
+            offload_model=offload_model,
+            cache=cache,
+            progress=progress,
+            decode=decode,
+        )
+
+    def sample(
+        self,
+        input_prompt: str,
+        shape: tuple[int, int, int, int],
+        shift: float,
+        sample_solver: str,
+        sampling_steps: int,
+        guide_scale: float,
+        n_prompt: str,
+        seed: int,
+        offload_model: bool,
+        cache: StepCache | None,
+        progress: bool,
+        decode: bool,
+        condition: Callable[[], dict] | None = None,
+    ) -> Tensor:
+        """`generate` from the latent shape on: encode, denoise, decode. `condition()` (run after the prompts
+        are encoded, timed with them) returns extra model keywords for every pass (image-to-video's)."""
         cfg = self.config
         seed = seed if seed >= 0 else random.randint(0, sys.maxsize)
         logger.info(f"seed {seed}, {sampling_steps} steps of {sample_solver}, shift {shift}, guide {guide_scale}")
-        shape = latent_shape(cfg, size, frame_num)
         seq_len = sequence_length(cfg, shape, sp_size=self.model.sp.size)  # padded to the sequence-parallel group
         stats = self.stats = GenerationStats(steps=sampling_steps)
         if cache is not None:
@@ -232,6 +276,7 @@ class WanT2V:
         t0 = time.perf_counter()
         context = self.encode_prompts([input_prompt], offload_model)
         context_null = self.encode_prompts([n_prompt or cfg.sample_neg_prompt], offload_model)
+        extra = condition() if condition is not None else None
         stats.encode_seconds = time.perf_counter() - t0
 
         generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -255,6 +300,7 @@ class WanT2V:
                 seq_len,
                 branch=cache.branch if cache is not None else _no_branch,
                 progress=progress,
+                condition=extra,
             )
         synchronize(self.device)
         stats.denoise_seconds = time.perf_counter() - t0

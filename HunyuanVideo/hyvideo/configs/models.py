@@ -64,5 +64,7 @@ HYVIDEO_TINY = replace(
     video_length=17,
     infer_steps=25,
     flow_shift=3.0,
+    embedded_cfg_scale=None,
+    cfg_scale=4.0,
     example_prompt="a red circle moving left over a blue striped background",
 )

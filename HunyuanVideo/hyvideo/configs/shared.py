@@ -59,7 +59,8 @@ class HYVideoConfig:
     video_length: int = 129
     infer_steps: int = 50
     flow_shift: float = 7.0
-    embedded_cfg_scale: float = 6.0
+    embedded_cfg_scale: float | None = 6.0  # None: a model without guidance embedding
+    cfg_scale: float = 1.0  # real CFG (--cfg-scale): off for the guidance-distilled release
     fps: int = 24
     example_prompt: str = "A cat walks on the grass, realistic style."
 

@@ -69,6 +69,7 @@ class WanConfig:
 
     name: str
     # DiT (WanModel constructor keywords)
+    model_type: str = "t2v"  # "i2v": 36 input channels, the image tokens in cross-attention
     patch_size: tuple[int, int, int]
     text_len: int
     dim: int
@@ -88,6 +89,10 @@ class WanConfig:
     t5_checkpoint: str = "models_t5_umt5-xxl-enc-bf16.pth"
     t5_tokenizer: str = "google/umt5-xxl"
     vae_checkpoint: str = "Wan2.1_VAE.pth"
+    # image encoder (I2V only)
+    clip: WanCLIPConfig | None = None
+    clip_checkpoint: str = "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth"
+    clip_dtype: torch.dtype = torch.float16
     t5_dtype: torch.dtype = torch.bfloat16
     param_dtype: torch.dtype = torch.bfloat16
     # sampling defaults (generate.py falls back to these)
@@ -106,6 +111,8 @@ class WanConfig:
         head_dim = self.dim // self.num_heads
         if head_dim % 2 or head_dim // 6 < 1:
             raise ValueError(f"head_dim={head_dim} must be even and >= 6 for the 3-axis RoPE")
+        if (self.model_type == "i2v") != (self.clip is not None):
+            raise ValueError(f"{self.name}: an i2v task needs a clip config, and only an i2v task has one")
 
     @property
     def text_dim(self) -> int:
@@ -118,7 +125,7 @@ class WanConfig:
     def model_kwargs(self) -> dict:
         """Keyword arguments for `WanModel(**...)`, named as upstream."""
         return dict(
-            model_type="t2v",
+            model_type=self.model_type,
             patch_size=self.patch_size,
             text_len=self.text_len,
             in_dim=self.in_dim,
@@ -132,4 +139,6 @@ class WanConfig:
             qk_norm=self.qk_norm,
             cross_attn_norm=self.cross_attn_norm,
             eps=self.eps,
+            # the image encoder's width (upstream hard-codes ViT-H's 1280 and never stores it)
+            **({"image_dim": self.clip.hidden_size} if self.clip is not None else {}),
         )

@@ -1,11 +1,11 @@
-"""The registered Wan tasks. Values are upstream's (`wan_t2v_14B.py`, `wan_t2v_1_3B.py`) except t2v-debug
-and t2v-tiny, which are ours."""
+"""The registered Wan tasks. Values are upstream's (`wan_t2v_14B.py`, `wan_t2v_1_3B.py`, `wan_i2v_14B.py`)
+except t2v-debug, i2v-debug and t2v-tiny, which are ours."""
 
 from dataclasses import replace
 
 import torch
 
-from .shared import WanConfig, WanT5Config, WanVAEConfig
+from .shared import SAMPLE_NEG_PROMPT, WanCLIPConfig, WanConfig, WanT5Config, WanVAEConfig
 
 UMT5_XXL = WanT5Config(vocab_size=256384, dim=4096, dim_attn=4096, dim_ffn=10240, num_heads=64, num_layers=24)
 WAN_VAE = WanVAEConfig(base_dim=96)
@@ -29,6 +29,23 @@ T2V_14B = WanConfig(
 )
 
 T2V_1_3B = replace(T2V_14B, name="t2v-1.3B", dim=1536, ffn_dim=8960, num_heads=12, num_layers=30)
+
+# open-clip XLM-RoBERTa-Large-ViT-H/14's visual tower (the DiT reads its first 31 blocks)
+VIT_H_14 = WanCLIPConfig(hidden_size=1280, intermediate_size=5120, num_heads=16, num_layers=32)
+
+# Image-to-video, one config for the 480P and 720P checkpoints (they differ in weights only). Upstream runs
+# 40 steps, shift 5.0 (3.0 at 480p: generate.py's rule) and its negative prompt with "camera shake" first.
+I2V_14B = replace(
+    T2V_14B,
+    name="i2v-14B",
+    model_type="i2v",
+    in_dim=36,
+    clip=VIT_H_14,
+    sample_steps=40,
+    sample_neg_prompt="镜头晃动，" + SAMPLE_NEG_PROMPT,
+    # upstream's example is a photo it ships; ours is assets/i2v_example.png (a red disc on blue stripes)
+    example_prompt="A red ball rolls to the left across a blue striped wall, smooth steady motion.",
+)
 
 # Random-weight debug model: same architecture at toy sizes, used by CPU tests, CI and `--task t2v-debug`
 # (pipeline checks, not pictures). Its T5 vocabulary matches the character tokenizer of wan.debug.
@@ -72,4 +89,17 @@ TINY_T2V = WanConfig(
     sample_shift=3.0,
     sample_guide_scale=4.0,
     example_prompt="a red circle moving left over a blue striped background",
+)
+
+# Random-weight image-to-video model: t2v-debug's DiT with the I2V inputs, and a 2-block visual tower of the
+# real image size and patch (257 image tokens, which the DiT's cross-attention splits off), for tests and
+# `--task i2v-debug` (pipeline checks, not pictures).
+DEBUG_I2V = replace(
+    DEBUG_T2V,
+    name="i2v-debug",
+    model_type="i2v",
+    in_dim=36,
+    clip=WanCLIPConfig(hidden_size=32, intermediate_size=64, num_heads=2, num_layers=3),
+    sample_neg_prompt="镜头晃动，" + SAMPLE_NEG_PROMPT,
+    example_prompt="A red ball rolls to the left across a blue striped wall, smooth steady motion.",
 )

@@ -437,10 +437,10 @@ _CONFIG_KEYS = (
 
 
 def wan_model_kwargs_from_config(config: dict) -> dict:
-    """Constructor keywords from an official config.json (upstream never stores patch_size, text_dim, ...)."""
+    """Constructor keywords from an official config.json (upstream never stores patch_size, text_dim, image_dim)."""
     return {
         k: (tuple(config[k]) if k == "patch_size" else config[k])
-        for k in (*_CONFIG_KEYS, "patch_size", "text_dim")
+        for k in (*_CONFIG_KEYS, "patch_size", "text_dim", "image_dim")
         if k in config
     }
 
