@@ -133,7 +133,7 @@ def test_image_to_video_under_torchrun_matches_one_process_with_delta_cache(tmp_
     # i2v-debug at the example image's aspect: 3 x 3 x 5 = 45 tokens, padded to 46 for 2 ranks; the image
     # tokens and the conditioning channels reach every rank whole, the video tokens are sharded as for T2V
     common = ["--task", "i2v-debug", "--base_seed", "3", "--sample_steps", "6", "--delta_cache"]
-    common += ["--cache_blocks", "1-2", "--cache_interval", "2"]
+    common += ["--cache_blocks", "1-2", "--cache_warmup", "1", "--cache_interval", "2"]
     one = python(GENERATE, *common, "--save_file", str(tmp_path / "one.mp4"))
     assert one.returncode == 0, one.stderr[-2000:]
     two = torchrun(2, GENERATE, *common, "--ulysses_size", "2", "--save_file", str(tmp_path / "two.mp4"))
