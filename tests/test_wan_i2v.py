@@ -119,3 +119,11 @@ def test_bad_input_is_one_line_error_before_loading(generate_main, tmp_path, cap
         generate_main([*argv, "--save_file", str(tmp_path / "v.mp4")])
     assert exc.value.code != 0 and message in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (tmp_path / "v.mp4").exists()
+
+
+def test_peer_constants_follow_the_i2v_checkpoint_resolution():
+    from wan.cache_peers import peer_constants, published
+
+    assert peer_constants("i2v-14B", size="832*480") == published("i2v-14B-480P")
+    assert peer_constants("i2v-14B", size="1280*720") == published("i2v-14B-720P")
+    assert published("i2v-14B-480P")["magcache"]["ratios"] != published("i2v-14B-720P")["magcache"]["ratios"]
