@@ -1,8 +1,10 @@
 """HunyuanVideo text-to-video, upstream's command line:
 `python sample_video.py --video-size 720 1280 --video-length 129 --infer-steps 50 --prompt ... --flow-reverse`.
 
-Without --model-base (and --model) it runs the small debug model on random weights (written to a temporary
-official-format folder and loaded through the same loaders), so the whole pipeline runs on any CPU in seconds.
+Without --model-base (and --model) it runs the shipped tiny model (`HYVideo-tiny` in ckpts-tiny/, the
+release's 20 + 40 blocks at width 64, trained on synthetic scenes: prompts like the default, see
+docs/tiny_hyvideo.md) through the same loaders as the official weights, in seconds on any CPU.
+`--model HYVideo-debug` runs random weights (written to a temporary official-format folder).
 
 Several GPUs: `torchrun --nproc_per_node=N sample_video.py ... --ulysses-degree N --ring-degree 1`
 (scripts/launch_hyvideo.sh); every rank computes its slab of the image tokens, rank 0 writes the files.

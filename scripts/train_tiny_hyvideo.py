@@ -1,19 +1,21 @@
 """Train the tiny HunyuanVideo model (`HYVideo-tiny`) on synthetic scenes, in the official `ckpts/` layout.
 
-    python scripts/train_tiny_hyvideo.py                          # the stages that exist so far (about 12 min)
+    python scripts/train_tiny_hyvideo.py                          # every stage (about 2 h on a 2-core CPU)
+    python scripts/train_tiny_hyvideo.py --stages dit --dit_resume --dit_steps 2000 --seed 6   # train on
     python scripts/train_tiny_hyvideo.py --smoke --out /tmp/t                          # a few steps of each (CI)
 
-Stages (until the DiT follows its prompts, sample_video.py keeps the random-weight debug model as its default):
+Stages (the result in HunyuanVideo/ckpts-tiny is sample_video.py's default model):
 1. tokenizer: word-level tokenizers over the scene vocabulary for both text encoders, in the upstream kinds'
    conventions (Llama-3's header and end tokens for the LLM, CLIP's start/end tokens), and both encoders at
    random init (a 3-layer Llama: the skip layer 2 reads a real layer's output; a 2-layer CLIP text model for the
    pooled vector); they are trained with the DiT later, as the tiny Wan model's umT5 was.
-2. vae, vae_long, vae_full: a small 884-16c VAE (diffusers' `AutoencoderKLHunyuanVideo`) with the recipe the
-   tiny Wan VAE needed (scripts/train_tiny.py): 5-frame 32x32 crops from scratch with L1 + MSE, latent noise, a
-   small L2 pull on the latent and three latent channels anchored to the pooled colour of their cell, then
-   9-frame clips and full 17-frame 64x64 clips, so that every causal chunk is trained, the last at the size
-   the sampler decodes. HunyuanVideo scales latents by one `scaling_factor` (no per-channel mean), so the
-   measured latent std sets it in the VAE's config.json.
+2. vae, vae_long, vae_full, vae_objects: a small 884-16c VAE (diffusers' `AutoencoderKLHunyuanVideo`) with the
+   recipe the tiny Wan VAE needed (scripts/train_tiny.py): 5-frame 32x32 crops from scratch with L1 + MSE, latent
+   noise, a small L2 pull on the latent and three latent channels anchored to the pooled colour of their cell,
+   then 9-frame clips and full 17-frame 64x64 clips, so that every causal chunk is trained, the last at the size
+   the sampler decodes; then vae_objects, which made it keep the moving object (crops centred on it alternating
+   with whole frames, object pixels weighted; docs/tiny_hyvideo.md). HunyuanVideo scales latents by one
+   `scaling_factor` (no per-channel mean), so the measured latent std sets it in the VAE's config.json.
 3. data: training-split scenes rendered and encoded once through the saved VAE (`hyvideo.vae.load_vae`, latents
    times its scaling factor, as the sampler decodes them), with the latent cells each object touches.
 4. dit: the DiT and both text encoders trained together with the tiny Wan model's rectified-flow recipe

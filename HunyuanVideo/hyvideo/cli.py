@@ -3,7 +3,8 @@
 Every check runs before anything heavy loads. Deviations from upstream, each documented in README:
 `--flow-reverse` is on by default (only that direction fits the released weights; `--no-flow-reverse` turns it
 off), `--vae-tiling` can be turned off with `--no-vae-tiling`, `--latent-channels` is an int, and without
-`--model-base` and `--model` the tiny debug model runs on random weights.
+`--model-base` and `--model` the shipped tiny model (`HYVideo-tiny`, ckpts-tiny/) runs; `--model HYVideo-debug`
+runs random weights.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from pathlib import Path
 from usp import RankZeroArgumentParser, check_layout, unwritable_reason
 
 from .cache_cli import add_cache_args, build_cache_config
-from .configs import DEBUG_MODEL, HUNYUAN_VIDEO_CONFIG, NEGATIVE_PROMPT, PRECISION_TO_TYPE
+from .configs import DEBUG_MODEL, HUNYUAN_VIDEO_CONFIG, NEGATIVE_PROMPT, PRECISION_TO_TYPE, TINY_MODEL
 from .constants import PROMPT_TEMPLATE
 from .utils.checkpoint import LOAD_KEYS
 from .vae import VAE_NAME
 
 DEFAULT_MODEL = "HYVideo-T/2-cfgdistill"
+TINY_MODEL_BASE = Path(__file__).resolve().parents[1] / "ckpts-tiny"  # the shipped tiny model, official layout
 PRECISIONS = list(PRECISION_TO_TYPE)
 
 
@@ -34,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         choices=list(HUNYUAN_VIDEO_CONFIG),
         default=None,
-        help=f"default {DEFAULT_MODEL} with --model-base, {DEBUG_MODEL} (random weights) without",
+        help=f"default {DEFAULT_MODEL} with --model-base, {TINY_MODEL} (the shipped tiny model) without; "
+        f"{DEBUG_MODEL} runs random weights",
     )
     g.add_argument("--latent-channels", type=int, default=16)
     g.add_argument("--precision", choices=PRECISIONS, default="bf16", help="DiT weights and autocast dtype (CUDA)")
@@ -93,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed-type", choices=["file", "random", "fixed", "auto"], default="auto", help="accepted")
     g.add_argument("--seed", type=int, default=None, help="noise seed; none draws one")
     g.add_argument("--neg-prompt", default=None, help="negative prompt for --cfg-scale > 1")
-    g.add_argument("--cfg-scale", type=float, default=1.0, help="real CFG scale; > 1 runs [uncond, cond] batched")
+    g.add_argument(
+        "--cfg-scale", type=float, default=None, help="real CFG scale; > 1 runs [uncond, cond] batched (model's: 1.0)"
+    )
     g.add_argument("--embedded-cfg-scale", type=float, default=None, help="guidance embedding (model's: 6.0)")
     g.add_argument("--use-fp8", action="store_true", help="not supported: refused")
     g.add_argument("--reproduce", action="store_true", help="deterministic torch algorithms")
@@ -114,9 +119,16 @@ def _fill(args: argparse.Namespace, name: str, default) -> None:
 def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     """Fill model defaults and reject bad input with one-line errors (p.error exits with code 2)."""
     if args.model is None:
-        args.model = DEFAULT_MODEL if (args.model_base or args.dit_weight) else DEBUG_MODEL
+        args.model = DEFAULT_MODEL if (args.model_base or args.dit_weight) else TINY_MODEL
     cfg = HUNYUAN_VIDEO_CONFIG[args.model]
     args.random_weights = args.model == DEBUG_MODEL and args.model_base is None
+    if args.model == TINY_MODEL and args.model_base is None and args.dit_weight is None:
+        if not (TINY_MODEL_BASE / cfg.dit_weight).is_file():
+            p.error(
+                f"the shipped {TINY_MODEL} model is missing at {TINY_MODEL_BASE}; run "
+                "scripts/train_tiny_hyvideo.py or pass --model-base"
+            )
+        args.model_base = str(TINY_MODEL_BASE)
     if args.model_base is None and not args.random_weights:
         args.model_base = os.environ.get("MODEL_BASE", "ckpts")
     for name, default in (
@@ -128,6 +140,7 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         ("infer_steps", cfg.infer_steps),
         ("video_length", cfg.video_length),
         ("embedded_cfg_scale", cfg.embedded_cfg_scale),
+        ("cfg_scale", cfg.cfg_scale),
         ("video_size", list(cfg.video_size)),
     ):
         _fill(args, name, default)

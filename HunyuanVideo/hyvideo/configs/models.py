@@ -42,7 +42,7 @@ HYVIDEO_DEBUG = replace(
     example_prompt="a red circle moving left over a blue striped background",
 )
 
-# The tiny trained model (scripts/train_tiny_hyvideo.py, in training): the release's depth (20 double and 40
+# The tiny trained model (scripts/train_tiny_hyvideo.py, shipped in ckpts-tiny/): the release's depth (20 double and 40
 # single blocks, so the release's block lists and the paper's ablations apply unchanged) at width 64, upstream's
 # patch (1, 2, 2): 16 tokens a latent frame at 64x64, 80 per clip. A training step (batch 16) takes 0.56 s on
 # the 2-core CPU, as the tiny Wan model's 0.60 s; patch (1, 1, 1) took 2.2 s (320 tokens through 60 blocks).
