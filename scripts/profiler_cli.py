@@ -61,7 +61,12 @@ def build_parser(family: str) -> argparse.ArgumentParser:
     g.add_argument("--num_prompts", type=int, default=None, help="profile N prompts (tiny: training split; 4)")
     g.add_argument("--mask", choices=MASK_SOURCES, default=None, help="foreground source (tiny: scene; motion)")
     g.add_argument("--mask_file", type=Path, default=None, help="--mask file: .npy/.npz [F,H,W] or [P,F,H,W]")
-    g.add_argument("--mask_area", type=float, default=0.5, help="share of a token's cells that makes it foreground")
+    g.add_argument(
+        "--mask_area",
+        type=float,
+        default=None,
+        help="share of a token's cells that makes it foreground (default 0.5; HYVideo-tiny's 16-px tokens: 0.25)",
+    )
     g.add_argument("--sam2_checkpoint", default=None)
     g.add_argument("--sam2_config", default=None)
     g.add_argument("--queries", default="auto", help="scored queries: all, N, or auto (all up to 4096 tokens, 1024)")
@@ -101,6 +106,8 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
             p.error("--mask file needs --mask_file PATH (.npy/.npz of [F, H, W] or [P, F, H, W])")
     elif args.mask_file is not None:
         p.error(f"--mask_file is only read with --mask file (got --mask {args.mask})")
+    if args.mask_area is None:  # a moving object of the tiny scenes covers under half of a 16-px token
+        args.mask_area = 0.25 if target.tiny and target.family == "hunyuanvideo" else 0.5
     if not 0 < args.mask_area <= 1:
         p.error(f"--mask_area must be in (0, 1], got {args.mask_area}")
     if args.prompts is not None:
@@ -246,6 +253,11 @@ def collect(args: argparse.Namespace, target, group=None) -> dict:
                     m = sam2_mask(rgb, args.sam2_checkpoint, args.sam2_config)
                     entry["mask"] = to_token_grid(m, target.grid, args.mask_area)
             out["prompts"].append(entry)
+        if not any(e["mask"].any() for e in out["prompts"]):  # R_attn would be undefined (no foreground)
+            raise ValueError(
+                f"the {args.mask} masks cover no token at --mask_area {args.mask_area} on the "
+                f"{'x'.join(map(str, target.grid))} token grid; give a smaller --mask_area"
+            )
     finally:
         profiler.remove()
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -192,3 +193,19 @@ def test_a_mask_file_is_what_r_attn_is_measured_against(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     r = json.loads((tmp_path / "f.json").read_text())["provenance"]["statistics"]["r_attn"]["blocks"]
     assert len(r) == 8 and all(0.17 <= v <= 0.21 for v in r), r  # 12-13 of each frame's 64 tokens
+
+
+def test_tiny_hyvideo_profile_uses_scene_masks_on_its_16_pixel_tokens(tmp_path):
+    common = ("--model", "hunyuanvideo", "--num_prompts", "1", "--infer-steps", "6", "--sensitivity", "none")
+    common += ("--validate", "0", "--stats_dir", str(tmp_path / "stats"))
+    res = run_profile(*common, "--out", str(tmp_path / "hy.json"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    preset = json.loads((tmp_path / "hy.json").read_text())
+    assert preset["depths"] == {"double_blocks": 20, "single_blocks": 40}
+    assert preset["provenance"]["config"] == "HYVideo-tiny"
+    # the ground-truth masks reach tokens: R_attn is defined, so each stack's threshold is a number
+    assert all(math.isfinite(t) for t in preset["provenance"]["statistics"]["tau"].values())
+    # an area no object reaches leaves no foreground token: refused in one line, nothing written
+    res = run_profile(*common, "--mask_area", "0.95", "--out", str(tmp_path / "none.json"))
+    assert res.returncode != 0 and "cover no token at --mask_area 0.95" in res.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "none.json").exists()
