@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae_objects_steps", type=int, default=2400)
     p.add_argument("--num_videos", type=int, default=4096, help="training videos encoded for the DiT")
     p.add_argument("--work", type=Path, default=REPO / "outputs" / "train_tiny_hyvideo", help="encoded training data")
-    p.add_argument("--dit_steps", type=int, default=3600)
+    p.add_argument("--dit_steps", type=int, default=4000)
     p.add_argument("--dit_batch", type=int, default=16)
     p.add_argument("--dit_lr", type=float, default=5e-4)
     p.add_argument("--dit_resume", action="store_true", help="continue from the DiT and text encoders in --out")
