@@ -62,10 +62,7 @@ def build_parser(family: str) -> argparse.ArgumentParser:
     g.add_argument("--mask", choices=MASK_SOURCES, default=None, help="foreground source (tiny: scene; motion)")
     g.add_argument("--mask_file", type=Path, default=None, help="--mask file: .npy/.npz [F,H,W] or [P,F,H,W]")
     g.add_argument(
-        "--mask_area",
-        type=float,
-        default=None,
-        help="share of a token's cells that makes it foreground (default 0.5; HYVideo-tiny's 16-px tokens: 0.25)",
+        "--mask_area", type=float, default=0.5, help="share of a token's pixels that makes it foreground (0, 1]"
     )
     g.add_argument("--sam2_checkpoint", default=None)
     g.add_argument("--sam2_config", default=None)
@@ -106,8 +103,6 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
             p.error("--mask file needs --mask_file PATH (.npy/.npz of [F, H, W] or [P, F, H, W])")
     elif args.mask_file is not None:
         p.error(f"--mask_file is only read with --mask file (got --mask {args.mask})")
-    if args.mask_area is None:  # a moving object of the tiny scenes covers under half of a 16-px token
-        args.mask_area = 0.25 if target.tiny and target.family == "hunyuanvideo" else 0.5
     if not 0 < args.mask_area <= 1:
         p.error(f"--mask_area must be in (0, 1], got {args.mask_area}")
     if args.prompts is not None:

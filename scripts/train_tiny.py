@@ -37,6 +37,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -384,6 +385,33 @@ def frame_sigmas(args, batch: int, frames: int, gen: torch.Generator) -> torch.T
     return sigma.view(batch, 1, frames, 1, 1)
 
 
+class NoisedBatch(NamedTuple):
+    pick: torch.Tensor  # [B] indices into the encoded data
+    prompts: torch.Tensor  # [B] prompt indices, some replaced by the unconditional one
+    x0: torch.Tensor  # [B, C, F, H, W] clean latents
+    noise: torch.Tensor
+    s: torch.Tensor  # [B, 1, F, 1, 1] noise level per latent frame
+    sigma: torch.Tensor  # [B] the timestep the model is told: the noisiest frame's
+    xt: torch.Tensor
+
+
+def noised_batch(
+    args, latents: torch.Tensor, prompt_idx: torch.Tensor, unconditional: int, gen: torch.Generator, device
+) -> NoisedBatch:
+    """One DiT training batch of both tiny models, drawn from `gen` in a fixed order (pick, prompt dropout,
+    noise, noise levels), so that a seed names the same batches for either model."""
+    pick = torch.randint(len(latents), (args.dit_batch,), generator=gen)
+    prompts = prompt_idx[pick].clone()
+    prompts[torch.rand(args.dit_batch, generator=gen) < args.cfg_dropout] = unconditional
+    x0 = latents[pick].to(device)
+    noise = torch.randn(x0.shape, generator=gen).to(device)
+    s = frame_sigmas(args, x0.shape[0], x0.shape[2], gen).to(device)
+    # The model takes one timestep per sample: the noisiest frame's, so frames cleaner than that are
+    # information it has to find in the input, as when it must make one frame follow another.
+    sigma = s.flatten(1).amax(dim=1)
+    return NoisedBatch(pick, prompts, x0, noise, s, sigma, (1 - s) * x0 + s * noise)
+
+
 def flow_loss(args, pred, x0, noise, xt, s, masks=None) -> torch.Tensor:
     """The velocity loss of one batch [B, C, F, H, W]: target noise - x0, the foreground cells weighted, plus
     the motion term (both models' tiny recipe)."""
@@ -441,21 +469,13 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, args.dit_steps, args.dit_lr, warmup=max(1, args.dit_steps // 20))
-        pick = torch.randint(len(latents), (args.dit_batch,), generator=gen)
-        x0 = latents[pick].to(device)
-        p_idx = prompt_idx[pick].clone()
-        p_idx[torch.rand(args.dit_batch, generator=gen) < args.cfg_dropout] = empty
-        noise = torch.randn(x0.shape, generator=gen).to(device)
-        s = frame_sigmas(args, x0.shape[0], x0.shape[2], gen).to(device)  # [B, 1, F, 1, 1]
-        # The model takes one timestep per sample: the noisiest frame's, so frames cleaner than that are
-        # information it has to find in the input, as when it must make one frame follow another.
-        sigma = s.flatten(1).amax(dim=1)
-        xt = (1 - s) * x0 + s * noise
-        b_ids, b_mask = ids[p_idx].to(device), mask[p_idx].to(device)
+        b = noised_batch(args, latents, prompt_idx, empty, gen, device)
+        b_ids, b_mask = ids[b.prompts].to(device), mask[b.prompts].to(device)
         hidden = t5(input_ids=b_ids, attention_mask=b_mask).last_hidden_state
         context = [h[: int(n)] for h, n in zip(hidden, b_mask.sum(dim=1), strict=True)]
-        pred = torch.stack(dit(list(xt), t=sigma * cfg.num_train_timesteps, context=context, seq_len=seq_len))
-        loss = flow_loss(args, pred, x0, noise, xt, s, None if masks is None else masks[pick].to(device))
+        pred = torch.stack(dit(list(b.xt), t=b.sigma * cfg.num_train_timesteps, context=context, seq_len=seq_len))
+        fg = None if masks is None else masks[b.pick].to(device)
+        loss = flow_loss(args, pred, b.x0, b.noise, b.xt, b.s, fg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -1,7 +1,7 @@
 """Train the tiny HunyuanVideo model (`HYVideo-tiny`) on synthetic scenes, in the official `ckpts/` layout.
 
     python scripts/train_tiny_hyvideo.py                          # every stage (about 2 h on a 2-core CPU)
-    python scripts/train_tiny_hyvideo.py --stages dit --dit_resume --dit_steps 2000 --seed 6   # train on
+    python scripts/train_tiny_hyvideo.py --stages dit --dit_resume --dit_steps 2000 --seed 8   # train on
     python scripts/train_tiny_hyvideo.py --smoke --out /tmp/t                          # a few steps of each (CI)
 
 Stages (the result in HunyuanVideo/ckpts-tiny is sample_video.py's default model):
@@ -23,6 +23,8 @@ Stages (the result in HunyuanVideo/ckpts-tiny is sample_video.py's default model
    training sigmas, per-frame noise levels, first-frame samples, the foreground weight and the motion loss);
    the unconditional prompt is upstream's negative prompt (all `<unk>` here), which sample_video.py uses with
    real CFG. Writes the DiT where `--model-base` expects it, under "module" as the released file.
+   `--dit_init FILE` starts it from a DiT of a coarser patch instead of from init (the shipped model: from the
+   4000-step run at upstream's patch (1, 2, 2), which had learnt colours and backgrounds but not directions).
 
 Logs: <out>/train_log_hyvideo.jsonl (losses), <out>/training_hyvideo.json (wall time per stage).
 """
@@ -49,8 +51,8 @@ from train_tiny import (  # noqa: E402
     Log,
     cosine_lr,
     flow_loss,
-    frame_sigmas,
     latent_masks,
+    noised_batch,
     vae_batch,
     vae_step,
 )
@@ -90,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dit_batch", type=int, default=16)
     p.add_argument("--dit_lr", type=float, default=5e-4)
     p.add_argument("--dit_resume", action="store_true", help="continue from the DiT and text encoders in --out")
+    p.add_argument(
+        "--dit_init",
+        type=Path,
+        default=None,
+        help="start the DiT from this checkpoint of another patch size (its patch embedding and output layer resized)",
+    )
     p.add_argument("--dit_save_every", type=int, default=500, help="also save every N steps (0: at the end only)")
     # the tiny Wan model's recipe (scripts/train_tiny.py says what each does)
     p.add_argument("--train_shift", type=float, default=3.0)
@@ -272,7 +280,7 @@ def train_dit(args, log: HYLog, device: torch.device) -> None:
 
     cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
     t0 = time.perf_counter()
-    name = "dit_resume" if args.dit_resume else "dit"
+    name = "dit_resume" if args.dit_resume else "dit_init" if args.dit_init else "dit"
     data = torch.load(args.work / "latents.pt")
     latents, prompts = data["latents"].float(), data["prompts"]
     masks = data["masks"][:, None].float() if args.foreground_weight else None  # [N, 1, F, H, W]
@@ -288,6 +296,8 @@ def train_dit(args, log: HYLog, device: torch.device) -> None:
     dit = HYVideoDiffusionTransformer(**cfg.model_kwargs())
     if args.dit_resume:
         dit.load_state_dict(load_hyvideo_model(cfg.model_kwargs(), str(args.out / cfg.dit_weight)).state_dict())
+    elif args.dit_init:
+        dit.load_state_dict(resize_patch(torch.load(args.dit_init, map_location="cpu")["module"], cfg.patch_size))
     dit = dit.to(device).train()
     params = [*dit.parameters(), *llm.model.parameters(), *clip.model.parameters()]
     opt = torch.optim.AdamW(params, lr=args.dit_lr, weight_decay=0.01)
@@ -298,18 +308,12 @@ def train_dit(args, log: HYLog, device: torch.device) -> None:
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, args.dit_steps, args.dit_lr, warmup=max(1, args.dit_steps // 20))
-        pick = torch.randint(len(latents), (args.dit_batch,), generator=gen)
-        x0 = latents[pick].to(device)
-        p_idx = prompt_idx[pick].clone()
-        p_idx[torch.rand(args.dit_batch, generator=gen) < args.cfg_dropout] = negative
-        noise = torch.randn(x0.shape, generator=gen).to(device)
-        s = frame_sigmas(args, x0.shape[0], x0.shape[2], gen).to(device)  # [B, 1, F, 1, 1]
-        sigma = s.flatten(1).amax(dim=1)  # one timestep per sample: the noisiest frame's
-        xt = (1 - s) * x0 + s * noise
-        text = llm.states(ids[p_idx], mask[p_idx], crop)
-        pooled = clip.states(ids2[p_idx], mask2[p_idx], crop2).hidden_state
-        pred = dit(xt, sigma * 1000, text.hidden_state, text.attention_mask, pooled, *freqs)["x"]
-        loss = flow_loss(args, pred, x0, noise, xt, s, None if masks is None else masks[pick].to(device))
+        b = noised_batch(args, latents, prompt_idx, negative, gen, device)
+        text = llm.states(ids[b.prompts], mask[b.prompts], crop)
+        pooled = clip.states(ids2[b.prompts], mask2[b.prompts], crop2).hidden_state
+        pred = dit(b.xt, b.sigma * 1000, text.hidden_state, text.attention_mask, pooled, *freqs)["x"]
+        fg = None if masks is None else masks[b.pick].to(device)
+        loss = flow_loss(args, pred, b.x0, b.noise, b.xt, b.s, fg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -320,6 +324,28 @@ def train_dit(args, log: HYLog, device: torch.device) -> None:
             save_dit(args.out, dit, llm, clip)  # a long CPU run keeps what it has learnt if stopped
     save_dit(args.out, dit, llm, clip)
     log.stage_done(name, time.perf_counter() - t0, steps=args.dit_steps, final_loss=round(loss.item(), 5))
+
+
+def resize_patch(sd: dict[str, torch.Tensor], patch: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+    """A DiT state dict of a coarser patch made to load at `patch` (a divisor of the old patch, per axis).
+
+    The patch embedding's kernel is summed over each new patch's share of the old one (a region filled with
+    one value embeds as before) and the output layer's features are averaged over the same share (each new
+    token predicts the mean of the cells its old token covered); every other weight is patch-free and kept.
+    """
+    embed = sd["img_in.proj.weight"]  # [D, C, pt, ph, pw]
+    old = tuple(embed.shape[2:])
+    if any(o % n for o, n in zip(old, patch, strict=True)):
+        raise ValueError(f"cannot resize patch {old} to {tuple(patch)}: the new patch must divide the old one")
+    split = [x for o, n in zip(old, patch, strict=True) for x in (n, o // n)]  # each old axis as (new patch, share)
+    sd = dict(sd)
+    sd["img_in.proj.weight"] = embed.reshape(*embed.shape[:2], *split).sum(dim=(3, 5, 7))
+    channels = sd["final_layer.linear.bias"].shape[0] // (old[0] * old[1] * old[2])
+    for key in ("final_layer.linear.weight", "final_layer.linear.bias"):
+        t = sd[key]  # [C*pt*ph*pw, ...]: feature index channel first, as unpatchify reads it
+        rest = t.shape[1:]
+        sd[key] = t.reshape(channels, *split, *rest).mean(dim=(2, 4, 6)).reshape(-1, *rest)
+    return sd
 
 
 def save_dit(out: Path, dit, llm, clip) -> None:
@@ -342,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         p.error(f"--stages: unknown {', '.join(unknown)}; accepted: {', '.join(STAGES)}")
+    if args.dit_init is not None:
+        if args.dit_resume:
+            p.error("--dit_init starts a new DiT from another checkpoint; --dit_resume continues --out's: give one")
+        if not args.dit_init.is_file():
+            p.error(f"--dit_init: no file {args.dit_init} (a DiT .pt with the weights under 'module')")
     if args.smoke:
         args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch, args.num_videos = 3, 2, 1, 2, 8
         args.vae_objects_steps = 2

@@ -1,5 +1,6 @@
 """scripts/train_tiny_hyvideo.py: a smoke run of every stage writes the official layout that the ordinary
-HunyuanVideo loaders read, with word-level tokenizers over the scene vocabulary; the VAE's object crops."""
+HunyuanVideo loaders read, with word-level tokenizers over the scene vocabulary; the VAE's object crops; a
+DiT of a coarser patch resized to start the tiny model's (`--dit_init`)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,68 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
     assert sample([*argv, "--seed", "1", "--save-path", str(tmp_path / "videos")]) == 0
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 1
 
+    # --dit_init: the DiT stage starts from a checkpoint of upstream's patch (1, 2, 2)
+    coarse = tmp_path / "coarse.pt"
+    torch.save({"module": coarse_dit(cfg).state_dict()}, coarse)
+    assert (
+        main(
+            [
+                "--smoke",
+                "--stages",
+                "dit",
+                "--dit_init",
+                str(coarse),
+                "--out",
+                str(out),
+                "--work",
+                str(tmp_path / "work"),
+            ]
+        )
+        == 0
+    )
+    assert "dit_init" in json.loads((out / "training_hyvideo.json").read_text())["stages"]
+
+
+def coarse_dit(cfg):
+    from dataclasses import replace
+
+    from hyvideo.modules.models import HYVideoDiffusionTransformer
+
+    torch.manual_seed(0)
+    return HYVideoDiffusionTransformer(**replace(cfg, patch_size=(1, 2, 2)).model_kwargs())
+
+
+def test_a_coarser_patch_resized_embeds_and_predicts_as_before():
+    from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
+    from hyvideo.modules.models import HYVideoDiffusionTransformer
+
+    resize_patch = script_module("train_tiny_hyvideo_resize", "train_tiny_hyvideo.py").resize_patch
+    cfg = HUNYUAN_VIDEO_CONFIG["HYVideo-tiny"]
+    assert cfg.patch_size == (1, 1, 1)
+    coarse = coarse_dit(cfg)
+    fine = HYVideoDiffusionTransformer(**cfg.model_kwargs())
+    fine.load_state_dict(resize_patch(coarse.state_dict(), cfg.patch_size))  # strict: every key, every shape
+    with torch.no_grad():
+        # a latent of one value per old 2x2 patch embeds as the old model embedded it
+        x = torch.randn(2, 16, 3, 4, 4)
+        torch.testing.assert_close(fine.img_in(x), coarse.img_in(x.repeat_interleave(2, 3).repeat_interleave(2, 4)))
+        # each new token predicts the mean of the four cells its old token predicted
+        h, vec = torch.randn(2, 10, cfg.hidden_size), torch.randn(2, cfg.hidden_size)
+        old = coarse.final_layer(h, vec).unflatten(-1, (16, 4)).mean(dim=-1)
+        torch.testing.assert_close(fine.final_layer(h, vec), old)
+        torch.testing.assert_close(fine.single_blocks[7].linear1.weight, coarse.single_blocks[7].linear1.weight)
+    with pytest.raises(ValueError, match="must divide the old one"):
+        resize_patch(coarse.state_dict(), (1, 3, 3))
+
+
+def script_module(name: str, script: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 def test_unknown_stage_is_refused_before_anything_is_written(tmp_path, capsys):
     main = _script_main("train_tiny_hyvideo_bad", REPO / "scripts" / "train_tiny_hyvideo.py")
@@ -66,19 +129,18 @@ def test_unknown_stage_is_refused_before_anything_is_written(tmp_path, capsys):
         main(["--stages", "vae,nope", "--out", str(tmp_path / "o")])
     assert exc.value.code != 0 and "--stages: unknown nope" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["--stages", "dit", "--dit_init", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o")])
+    assert exc.value.code != 0 and "--dit_init: no file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_object_crops_hold_the_object_random_crops_mostly_miss():
-    import importlib.util
-
     import numpy as np
 
     from scenes import training_combos
 
-    spec = importlib.util.spec_from_file_location("train_tiny_crops", REPO / "scripts" / "train_tiny.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    vae_batch, pool = module.vae_batch, training_combos()
+    vae_batch, pool = script_module("train_tiny_crops", "train_tiny.py").vae_batch, training_combos()
     _, random_fg = vae_batch(np.random.default_rng(0), pool, 16, 9, 32, 17, foreground=True)
     x, object_fg = vae_batch(np.random.default_rng(0), pool, 16, 9, 32, 17, foreground=True, around_object=True)
     assert x.shape == (16, 3, 9, 32, 32) and object_fg.shape == (16, 1, 9, 32, 32)
