@@ -1,7 +1,7 @@
 """Train the tiny HunyuanVideo model (`HYVideo-tiny`) on synthetic scenes, in the official `ckpts/` layout.
 
     python scripts/train_tiny_hyvideo.py                          # every stage (about 2 h on a 2-core CPU)
-    python scripts/train_tiny_hyvideo.py --stages dit --dit_resume --dit_steps 2000 --seed 8   # train on
+    python scripts/train_tiny_hyvideo.py --stages dit --dit_resume --dit_steps 2000 --seed 9   # train on
     python scripts/train_tiny_hyvideo.py --smoke --out /tmp/t                          # a few steps of each (CI)
 
 Stages (the result in HunyuanVideo/ckpts-tiny is sample_video.py's default model):
