@@ -257,10 +257,11 @@ def test_hyvideo_validation_checks_the_split_before_loading(monkeypatch, tmp_pat
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     p = build_parser()
-    ok = validate(p, p.parse_args(["--ulysses-degree", "2", "--video-size", "64", "96", "--save-path", str(tmp_path)]))
-    assert ok.ulysses_degree == 2
+    debug = ["--model", "HYVideo-debug"]  # upstream's patch (1, 2, 2): 16-pixel tokens
+    argv = [*debug, "--ulysses-degree", "2", "--video-size", "64", "96", "--save-path", str(tmp_path)]
+    assert validate(p, p.parse_args(argv)).ulysses_degree == 2
     with pytest.raises(SystemExit) as err:  # token grid 3 x 3: neither axis divides by 2
-        validate(p, p.parse_args(["--ulysses-degree", "2", "--video-size", "48", "48"]))
+        validate(p, p.parse_args([*debug, "--ulysses-degree", "2", "--video-size", "48", "48"]))
     assert err.value.code == 2
     with pytest.raises(SystemExit):
         validate(p, p.parse_args(["--ulysses-degree", "2", "--use-cpu-offload"]))
