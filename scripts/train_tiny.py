@@ -119,15 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Log:
-    """Loss lines to train_log.jsonl, stage wall times to training.json."""
+    """Loss lines to a JSONL file; each stage run's wall time, flags and machine to a JSON record.
 
-    def __init__(self, out: Path, args: argparse.Namespace):
+    The record keeps every run in order (`runs`: a stage resumed with other flags is an entry of its own) and the
+    latest run of each stage (`stages`).
+    """
+
+    def __init__(
+        self, out: Path, args: argparse.Namespace, losses: str = "train_log.jsonl", record: str = "training.json"
+    ):
         self.out = out
-        self.path = out / "train_log.jsonl"
-        self.meta_path = out / "training.json"
+        self.path = out / losses
+        self.meta_path = out / record
         self.meta = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {"stages": {}}
-        self.meta["machine"] = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-        self.meta["args"] = {k: str(v) for k, v in vars(args).items()}
+        if "runs" not in self.meta and "args" in self.meta:
+            # a record from before `runs`: its top-level flags were one earlier run's (of the stages it names)
+            older = {"stage": self.meta["args"].get("stages"), "machine": self.meta.pop("machine", None)}
+            self.meta["runs"] = [{**older, "args": self.meta.pop("args")}]
+        self.meta.setdefault("runs", [])
+        self.machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+        self.args = {k: str(v) for k, v in vars(args).items()}
 
     def loss(self, stage: str, step: int, **values: float) -> None:
         with self.path.open("a") as f:
@@ -135,7 +146,12 @@ class Log:
 
     def stage_done(self, stage: str, seconds: float, **extra) -> None:
         self.meta["stages"][stage] = {"seconds": round(seconds, 1), **extra}
-        self.meta_path.write_text(json.dumps(self.meta, indent=2))
+        finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        run = {"stage": stage, **self.meta["stages"][stage], "finished": finished, "machine": self.machine}
+        self.meta["runs"].append({**run, "args": self.args})
+        tmp = self.meta_path.with_name(self.meta_path.name + ".partial")
+        tmp.write_text(json.dumps(self.meta, indent=2))
+        tmp.replace(self.meta_path)
 
 
 def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
@@ -487,6 +503,16 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
     log.stage_done(name, time.perf_counter() - t0, steps=args.dit_steps, final_loss=round(loss.item(), 5))
 
 
+def check_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The DiT recipe's flags in range (both tiny models' scripts), before anything is written."""
+    for name in ("cfg_dropout", "frame_noise_prob", "first_frame_prob"):
+        if not 0 <= getattr(args, name) <= 1:
+            parser.error(f"--{name} is a fraction of samples: accepted 0 to 1, got {getattr(args, name)}")
+    for name in ("motion_loss", "foreground_weight"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name} is a loss weight: accepted >= 0, got {getattr(args, name)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -494,12 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:
         parser.error(f"unknown --stages {', '.join(bad) or '(empty)'}; accepted: {', '.join(STAGES)}")
-    for name in ("cfg_dropout", "frame_noise_prob", "first_frame_prob"):
-        if not 0 <= getattr(args, name) <= 1:
-            parser.error(f"--{name} is a fraction of samples: accepted 0 to 1, got {getattr(args, name)}")
-    for name in ("motion_loss", "foreground_weight"):
-        if getattr(args, name) < 0:
-            parser.error(f"--{name} is a loss weight: accepted >= 0, got {getattr(args, name)}")
+    check_recipe(parser, args)
     if args.smoke:
         args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch = 2, 2, 1, 1
         args.num_videos, args.dit_steps, args.dit_batch = 8, 2, 4

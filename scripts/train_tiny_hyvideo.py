@@ -49,6 +49,7 @@ for sub in ("HunyuanVideo", "Wan2.1", "", "scripts"):
 from train_tiny import (  # noqa: E402
     VAE_STAGES,
     Log,
+    check_recipe,
     cosine_lr,
     flow_loss,
     latent_masks,
@@ -106,19 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first_frame_prob", type=float, default=0.3)
     p.add_argument("--foreground_weight", type=float, default=8.0)
     p.add_argument("--motion_loss", type=float, default=1.0)
+    p.add_argument(
+        "--compile", action="store_true", help="compile each DiT block (torch.compile; about 25%% faster CPU steps)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cuda if available, else cpu")
     p.add_argument("--smoke", action="store_true", help="a few steps of every stage (for CI)")
     return p
 
 
-class HYLog(Log):
+def hy_log(out: Path, args: argparse.Namespace) -> Log:
     """The tiny Wan model's log, under names of its own (both models may share a work folder)."""
-
-    def __init__(self, out: Path, args: argparse.Namespace):
-        super().__init__(out, args)
-        self.path, self.meta_path = out / "train_log_hyvideo.jsonl", out / "training_hyvideo.json"
-        self.meta = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else self.meta
+    return Log(out, args, losses="train_log_hyvideo.jsonl", record="training_hyvideo.json")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def save_vae(out: Path, vae, scaling_factor: float) -> None:
     torch.save({k: v.contiguous() for k, v in vae.state_dict().items()}, folder / VAE_WEIGHTS)
 
 
-def train_vae(args, log: HYLog, device: torch.device, stage: str) -> None:
+def train_vae(args, log: Log, device: torch.device, stage: str) -> None:
     from diffusers import AutoencoderKLHunyuanVideo
 
     cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
@@ -218,7 +218,7 @@ def train_vae(args, log: HYLog, device: torch.device, stage: str) -> None:
 # 3. data
 
 
-def encode_dataset(args, log: HYLog, device: torch.device) -> None:
+def encode_dataset(args, log: Log, device: torch.device) -> None:
     from hyvideo.vae import load_vae
     from scenes import render_scene
     from scenes.metrics import to_video
@@ -273,7 +273,7 @@ def text_encoders(out: Path, device: torch.device):
     return llm, clip
 
 
-def train_dit(args, log: HYLog, device: torch.device) -> None:
+def train_dit(args, log: Log, device: torch.device) -> None:
     from hyvideo.configs import NEGATIVE_PROMPT
     from hyvideo.modules.models import HYVideoDiffusionTransformer, load_hyvideo_model
     from hyvideo.modules.posemb_layers import get_nd_rotary_pos_embed, rope_grid
@@ -299,6 +299,11 @@ def train_dit(args, log: HYLog, device: torch.device) -> None:
     elif args.dit_init:
         dit.load_state_dict(resize_patch(torch.load(args.dit_init, map_location="cpu")["module"], cfg.patch_size))
     dit = dit.to(device).train()
+    if args.compile:
+        # Regional: the 60 blocks share two graphs (double, single), compiled in seconds; the whole model
+        # compiled took 5 min and was no faster on the 2-core CPU (2.1 s -> 1.6 s a DiT step both ways).
+        for block in (*dit.double_blocks, *dit.single_blocks):
+            block.compile()
     params = [*dit.parameters(), *llm.model.parameters(), *clip.model.parameters()]
     opt = torch.optim.AdamW(params, lr=args.dit_lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(args.seed + args.dit_resume)
@@ -368,11 +373,18 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         p.error(f"--stages: unknown {', '.join(unknown)}; accepted: {', '.join(STAGES)}")
+    check_recipe(p, args)
     if args.dit_init is not None:
         if args.dit_resume:
             p.error("--dit_init starts a new DiT from another checkpoint; --dit_resume continues --out's: give one")
         if not args.dit_init.is_file():
             p.error(f"--dit_init: no file {args.dit_init} (a DiT .pt with the weights under 'module')")
+    cfg = HUNYUAN_VIDEO_CONFIG[MODEL]
+    if "dit" in stages:
+        if args.dit_resume and not (args.out / cfg.dit_weight).is_file():
+            p.error(f"--dit_resume needs a trained DiT in {args.out / cfg.dit_weight}")
+        if "data" not in stages and not (args.work / "latents.pt").is_file():
+            p.error(f"stage dit needs {args.work / 'latents.pt'}: run --stages data first")
     if args.smoke:
         args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch, args.num_videos = 3, 2, 1, 2, 8
         args.vae_objects_steps = 2
@@ -381,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     args.out.mkdir(parents=True, exist_ok=True)
-    log = HYLog(args.out, args)
+    log = hy_log(args.out, args)
     for stage in STAGES:
         if stage not in stages:
             continue

@@ -79,7 +79,11 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
         )
         == 0
     )
-    assert "dit_init" in json.loads((out / "training_hyvideo.json").read_text())["stages"]
+    record = json.loads((out / "training_hyvideo.json").read_text())
+    assert "dit_init" in record["stages"]
+    every = "tokenizer,vae,vae_long,vae_full,vae_objects,data,dit"
+    runs = [(r["stage"], r["args"]["stages"], r["args"]["dit_init"]) for r in record["runs"]]
+    assert runs[-2:] == [("dit", every, "None"), ("dit_init", "dit", str(coarse))]  # each run with its own flags
 
 
 def coarse_dit(cfg):
@@ -132,6 +136,23 @@ def test_unknown_stage_is_refused_before_anything_is_written(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--stages", "dit", "--dit_init", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o")])
     assert exc.value.code != 0 and "--dit_init: no file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--stages", "dit"], "stage dit needs"),  # no encoded data in --work
+        (["--stages", "data,dit", "--dit_resume"], "--dit_resume needs a trained DiT"),
+        (["--first_frame_prob", "1.5"], "--first_frame_prob is a fraction of samples: accepted 0 to 1"),
+        (["--foreground_weight", "-1"], "--foreground_weight is a loss weight: accepted >= 0"),
+    ],
+)
+def test_a_dit_stage_it_cannot_run_is_refused_before_anything_is_written(tmp_path, capsys, argv, message):
+    main = _script_main("train_tiny_hyvideo_dit_bad", REPO / "scripts" / "train_tiny_hyvideo.py")
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "o"), "--work", str(tmp_path / "w")])
+    assert exc.value.code != 0 and message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

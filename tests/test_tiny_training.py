@@ -142,3 +142,23 @@ def test_first_frame_samples_show_frame_0_and_hide_the_rest(train_module):
     assert bool((s[first, 0] < 0.45).all()) and bool((s[first, 1:] > 0.95).all())  # sigma after the shift of 3
     rest = s[~first]
     assert bool((rest == rest[:, :1]).all())  # the others keep one level per sample
+
+
+def test_the_training_record_keeps_every_run_with_its_flags(tmp_path, train_module):
+    import argparse
+    import json
+
+    # a record written before `runs` existed: its top-level flags were one earlier run's
+    old = {"stages": {"vae": {"seconds": 3.0}}, "machine": "m0", "args": {"stages": "vae", "seed": "0"}}
+    (tmp_path / "training.json").write_text(json.dumps(old))
+    for seed in (3, 4):
+        log = train_module.Log(tmp_path, argparse.Namespace(stages="dit", seed=seed))
+        log.stage_done("dit_resume", 10.0 + seed, steps=5)
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert [(r["stage"], r["args"]["seed"]) for r in record["runs"]] == [
+        ("vae", "0"),
+        ("dit_resume", "3"),
+        ("dit_resume", "4"),
+    ]
+    assert record["runs"][0]["machine"] == "m0" and "args" not in record
+    assert record["runs"][1]["seconds"] == 13.0 and record["stages"]["dit_resume"] == {"seconds": 14.0, "steps": 5}
