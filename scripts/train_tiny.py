@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of samples whose first latent frame is nearly clean and the others nearly pure noise",
     )
     p.add_argument(
+        "--clean_frame",
+        choices=("first", "any"),
+        default="first",
+        help="which latent frame those samples keep clean: the first, or one drawn per sample (see frame_sigmas)",
+    )
+    p.add_argument(
         "--foreground_weight",
         type=float,
         default=8.0,
@@ -384,7 +390,8 @@ def encode_dataset(args, cfg: WanConfig, log: Log, device: torch.device) -> None
 def frame_sigmas(args, batch: int, frames: int, gen: torch.Generator) -> torch.Tensor:
     """Training noise levels, [batch, 1, frames, 1, 1]: one per sample, or with probability
     `frame_noise_prob` one per latent frame (as in diffusion forcing), or with probability `first_frame_prob`
-    a nearly clean first frame before nearly pure noise; all shifted like the sampler's."""
+    one nearly clean latent frame (the first, or with `clean_frame` "any" one drawn per sample) among nearly
+    pure noise; all shifted like the sampler's."""
     u = torch.rand(batch, 1, generator=gen).expand(batch, frames).clone()
     if args.frame_noise_prob > 0:  # no extra draws when off: such runs keep the random stream of earlier recipes
         per_frame = torch.rand(batch, generator=gen) < args.frame_noise_prob
@@ -395,8 +402,18 @@ def frame_sigmas(args, batch: int, frames: int, gen: torch.Generator) -> torch.T
         # almost always give the direction away, and the word is never needed).
         first = torch.rand(batch, generator=gen) < args.first_frame_prob
         k = int(first.sum())
-        u[first, :1] = 0.2 * torch.rand(k, 1, generator=gen)
-        u[first, 1:] = 1 - 0.1 * torch.rand(k, frames - 1, generator=gen)
+        clean = 0.2 * torch.rand(k, 1, generator=gen)
+        noisy = 1 - 0.1 * torch.rand(k, frames - 1, generator=gen)
+        # "any": in sampling every frame starts as noise and the object may settle in a middle frame first; a
+        # clean middle frame asks the model to continue it both ways, backwards against the word's direction.
+        if args.clean_frame == "any":
+            where = torch.randint(frames, (k,), generator=gen)
+        else:
+            where = torch.zeros(k, dtype=torch.long)
+        rows = torch.cat([clean, noisy], dim=1)  # the clean level first, then moved to its frame
+        order = torch.arange(frames).expand(k, frames)
+        source = torch.where(order < where[:, None], order + 1, torch.where(order == where[:, None], 0, order))
+        u[first] = rows.gather(1, source)
     sigma = torch.from_numpy(shift_sigmas(u.numpy(), args.train_shift)).float()
     return sigma.view(batch, 1, frames, 1, 1)
 

@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cfg_dropout", type=float, default=0.1, help="fraction of negative (unconditional) prompts")
     p.add_argument("--frame_noise_prob", type=float, default=0.5)
     p.add_argument("--first_frame_prob", type=float, default=0.3)
+    p.add_argument("--clean_frame", choices=("first", "any"), default="first")
     p.add_argument("--foreground_weight", type=float, default=8.0)
     p.add_argument("--motion_loss", type=float, default=1.0)
     p.add_argument(

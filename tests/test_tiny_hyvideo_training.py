@@ -11,7 +11,7 @@ import torch
 from conftest import REPO, _script_main
 
 
-def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
+def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path, capsys):
     from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
     from hyvideo.text_encoder import TextEncoder
     from hyvideo.vae import load_vae
@@ -59,6 +59,13 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path):
     argv = ["--model", "HYVideo-tiny", "--model-base", str(out), "--infer-steps", "2", "--cfg-scale", "4"]
     assert sample([*argv, "--seed", "1", "--save-path", str(tmp_path / "videos")]) == 0
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 1
+
+    # the direction probe reads what the stages wrote; the opposite word is another text, so another loss
+    probe = _script_main("probe_direction_smoke", REPO / "scripts" / "probe_direction.py")
+    capsys.readouterr()
+    assert probe(["--model-base", str(out), "--data", str(tmp_path / "work" / "latents.pt"), "--num", "4"]) == 0
+    losses = dict(part.split() for part in capsys.readouterr().out.strip().splitlines()[-1].split(", "))
+    assert set(losses) == {"true", "flipped", "unconditional"} and losses["true"] != losses["flipped"]
 
     # --dit_init: the DiT stage starts from a checkpoint of upstream's patch (1, 2, 2)
     coarse = tmp_path / "coarse.pt"
@@ -168,3 +175,15 @@ def test_object_crops_hold_the_object_random_crops_mostly_miss():
     middle = object_fg[:, 0, 4].flatten(1).any(dim=1)
     assert middle.all()  # the object is in every crop at the clip's middle frame
     assert object_fg.mean() > 2 * random_fg.mean()
+
+
+def test_the_direction_probe_flips_only_the_direction_word(tmp_path, capsys):
+    flip = script_module("probe_direction_flip", "probe_direction.py").flip_direction
+    assert flip("a red circle moving left over a blue striped background") == (
+        "a red circle moving right over a blue striped background"
+    )
+    assert flip("a red circle moving up over a blue plain background").split()[4] == "down"
+    main = _script_main("probe_direction_bad", REPO / "scripts" / "probe_direction.py")
+    with pytest.raises(SystemExit) as exc:
+        main(["--data", str(tmp_path / "missing.pt")])
+    assert exc.value.code != 0 and "--data: no file" in capsys.readouterr().err

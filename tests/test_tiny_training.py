@@ -135,13 +135,24 @@ def test_latent_masks_follow_the_causal_vae_chunks(train_module):
 def test_first_frame_samples_show_frame_0_and_hide_the_rest(train_module):
     from argparse import Namespace
 
-    args = Namespace(frame_noise_prob=0.0, first_frame_prob=0.5, train_shift=3.0)
+    args = Namespace(frame_noise_prob=0.0, first_frame_prob=0.5, train_shift=3.0, clean_frame="first")
     s = train_module.frame_sigmas(args, 256, 5, torch.Generator().manual_seed(0)).flatten(1)  # [256, 5]
     first = s[:, 1:].amin(dim=1) > s[:, 0]
     assert 96 <= int(first.sum()) <= 160  # about half
     assert bool((s[first, 0] < 0.45).all()) and bool((s[first, 1:] > 0.95).all())  # sigma after the shift of 3
     rest = s[~first]
     assert bool((rest == rest[:, :1]).all())  # the others keep one level per sample
+
+
+def test_clean_frame_any_keeps_one_frame_clean_anywhere(train_module):
+    from argparse import Namespace
+
+    args = Namespace(frame_noise_prob=0.0, first_frame_prob=1.0, train_shift=3.0, clean_frame="any")
+    s = train_module.frame_sigmas(args, 400, 5, torch.Generator().manual_seed(0)).flatten(1)  # [400, 5]
+    clean = s < 0.45
+    assert bool((clean.sum(dim=1) == 1).all()) and bool((s[~clean] > 0.95).all())  # one clean frame, rest noise
+    where = clean.float().argmax(dim=1)
+    assert bool((torch.bincount(where, minlength=5) >= 50).all())  # every frame is the clean one at times
 
 
 def test_the_training_record_keeps_every_run_with_its_flags(tmp_path, train_module):
