@@ -28,6 +28,7 @@ SHAPES = ("circle", "square", "triangle")
 TEXTURES = ("plain", "striped", "checkered", "dotted")
 # Image axes: x grows to the right, y grows downwards. Unit displacement per direction word.
 DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+OPPOSITE: dict[str, str] = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 # Every word a prompt can contain, in a fixed order (the tiny model's tokenizer is built from it).
 VOCABULARY: tuple[str, ...] = tuple(
@@ -80,6 +81,12 @@ class Scene:
     @classmethod
     def single(cls, colour: str, shape: str, direction: str, background: str, texture: str) -> Scene:
         return cls((SceneObject(colour, shape, direction),), background, texture)
+
+    def reversed(self) -> Scene:
+        """The scene of this one's clip played backwards (straight paths at constant speed, static background):
+        every object moving the opposite way."""
+        objects = tuple(SceneObject(o.colour, o.shape, OPPOSITE[o.direction]) for o in self.objects)
+        return Scene(objects, self.background, self.texture)
 
     def combo(self) -> tuple[str, ...]:
         """(colour, shape, direction, background, texture) of a one-object scene."""

@@ -429,16 +429,37 @@ class NoisedBatch(NamedTuple):
 
 
 def noised_batch(
-    args, latents: torch.Tensor, prompt_idx: torch.Tensor, unconditional: int, gen: torch.Generator, device
+    args,
+    latents: torch.Tensor,
+    prompt_idx: torch.Tensor,
+    unconditional: int,
+    gen: torch.Generator,
+    device,
+    twins: torch.Tensor | None = None,
 ) -> NoisedBatch:
     """One DiT training batch of both tiny models, drawn from `gen` in a fixed order (pick, prompt dropout,
-    noise, noise levels), so that a seed names the same batches for either model."""
+    noise, noise levels), so that a seed names the same batches for either model.
+
+    With `twins` (per video, the index of the same video played backwards under the opposite direction word,
+    or -1) and `args.twin_prob`, that share of the first half's samples has its twin in the second half, with
+    the same noise and noise levels: where the noise hides the order of the frames, only the word tells the two
+    targets apart (the draws for it come last, so other recipes keep their batches).
+    """
     pick = torch.randint(len(latents), (args.dit_batch,), generator=gen)
     prompts = prompt_idx[pick].clone()
     prompts[torch.rand(args.dit_batch, generator=gen) < args.cfg_dropout] = unconditional
-    x0 = latents[pick].to(device)
-    noise = torch.randn(x0.shape, generator=gen).to(device)
-    s = frame_sigmas(args, x0.shape[0], x0.shape[2], gen).to(device)
+    noise = torch.randn(latents[pick].shape, generator=gen)
+    s = frame_sigmas(args, args.dit_batch, latents.shape[2], gen)
+    if twins is not None and getattr(args, "twin_prob", 0) > 0:
+        half = args.dit_batch // 2
+        first = torch.arange(half)
+        paired = first[(twins[pick[:half]] >= 0) & (torch.rand(half, generator=gen) < args.twin_prob)]
+        second = half + paired
+        pick[second] = twins[pick[paired]]
+        dropped = prompts[paired] == unconditional
+        prompts[second] = torch.where(dropped, unconditional, prompt_idx[pick[second]])
+        noise[second], s[second] = noise[paired], s[paired]
+    x0, noise, s = latents[pick].to(device), noise.to(device), s.to(device)
     # The model takes one timestep per sample: the noisiest frame's, so frames cleaner than that are
     # information it has to find in the input, as when it must make one frame follow another.
     sigma = s.flatten(1).amax(dim=1)
@@ -522,7 +543,9 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
 
 def check_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The DiT recipe's flags in range (both tiny models' scripts), before anything is written."""
-    for name in ("cfg_dropout", "frame_noise_prob", "first_frame_prob"):
+    for name in ("cfg_dropout", "frame_noise_prob", "first_frame_prob", "twin_prob"):
+        if not hasattr(args, name):  # twin_prob: the HunyuanVideo script's
+            continue
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name} is a fraction of samples: accepted 0 to 1, got {getattr(args, name)}")
     for name in ("motion_loss", "foreground_weight"):

@@ -17,12 +17,18 @@ Stages (the result in HunyuanVideo/ckpts-tiny is sample_video.py's default model
    with whole frames, object pixels weighted; docs/tiny_hyvideo.md). HunyuanVideo scales latents by one
    `scaling_factor` (no per-channel mean), so the measured latent std sets it in the VAE's config.json.
 3. data: training-split scenes rendered and encoded once through the saved VAE (`hyvideo.vae.load_vae`, latents
-   times its scaling factor, as the sampler decodes them), with the latent cells each object touches.
+   times its scaling factor, as the sampler decodes them), with the latent cells each object touches; with
+   `--twins` also each clip played backwards under the opposite direction word (where that combination is a
+   training one), for `--twin_prob`.
 4. dit: the DiT and both text encoders trained together with the tiny Wan model's rectified-flow recipe
    (x_s = (1 - s) x0 + s e, target e - x0 at timestep 1000 s, as the reversed flow sampler integrates; shifted
    training sigmas, per-frame noise levels, first-frame samples, the foreground weight and the motion loss);
    the unconditional prompt is upstream's negative prompt (all `<unk>` here), which sample_video.py uses with
    real CFG. Writes the DiT where `--model-base` expects it, under "module" as the released file.
+   `--twin_prob` pairs samples with their backwards twins under the same noise: when the noise hides which
+   way the frames run, only the word tells the two targets apart, which is the case every sampling run starts
+   in (a model trained without it used the word only when a clean frame showed where the object was:
+   scripts/probe_direction.py, docs/tiny_hyvideo.md).
    `--dit_init FILE` starts it from a DiT of a coarser patch instead of from init (the shipped model: from the
    4000-step run at upstream's patch (1, 2, 2), which had learnt colours and backgrounds but not directions).
 
@@ -88,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae_full_steps", type=int, default=500)
     p.add_argument("--vae_objects_steps", type=int, default=2400)
     p.add_argument("--num_videos", type=int, default=4096, help="training videos encoded for the DiT")
+    p.add_argument(
+        "--twins",
+        action="store_true",
+        help="data: also encode each video played backwards under the opposite direction word (training combos only)",
+    )
     p.add_argument("--work", type=Path, default=REPO / "outputs" / "train_tiny_hyvideo", help="encoded training data")
     p.add_argument("--dit_steps", type=int, default=4000)
     p.add_argument("--dit_batch", type=int, default=16)
@@ -106,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame_noise_prob", type=float, default=0.5)
     p.add_argument("--first_frame_prob", type=float, default=0.3)
     p.add_argument("--clean_frame", choices=("first", "any"), default="first")
+    p.add_argument(
+        "--twin_prob",
+        type=float,
+        default=0.0,
+        help="share of a batch's first half whose backwards twin fills the second half, same noise (--twins data)",
+    )
     p.add_argument("--foreground_weight", type=float, default=8.0)
     p.add_argument("--motion_loss", type=float, default=1.0)
     p.add_argument(
@@ -229,23 +246,43 @@ def encode_dataset(args, log: Log, device: torch.device) -> None:
     vae = load_vae(args.out / cfg.vae_dir, dtype=torch.float32, device=device, tiling=False)
     rng = np.random.default_rng(args.seed + 1)
     pool = training_combos()
-    latents, prompts, fg = [], [], []
-    for _ in tqdm(range(0, args.num_videos, 8), desc="encode"):
-        scenes = [
-            render_scene(pool[int(rng.integers(len(pool)))], cfg.video_length, 64, 64, int(rng.integers(2**31)))
-            for _ in range(8)
+    allowed = {c.combo() for c in pool}
+    # (scene, seed, index of the clip this one plays backwards or -1); rendered again when encoded
+    clips = [(pool[int(rng.integers(len(pool)))], int(rng.integers(2**31)), -1) for _ in range(args.num_videos)]
+    if args.twins:
+        # The same clip played backwards is a scene of the opposite direction (Scene.reversed), kept where that
+        # combination is a training one (never a held-out one).
+        clips += [
+            (scene, seed, i) for i, (scene, seed, _) in enumerate(list(clips)) if scene.reversed().combo() in allowed
         ]
-        x = torch.stack([to_video(r.video) for r in scenes]).to(device)
+    latents, masks, prompts = [], [], []
+    for start in tqdm(range(0, len(clips), 8), desc="encode"):
+        videos = []
+        for scene, seed, original in clips[start : start + 8]:
+            r = render_scene(scene, cfg.video_length, 64, 64, seed)
+            video, fg = (r.video, r.foreground) if original < 0 else (r.video[::-1], r.foreground[::-1])
+            videos.append(to_video(np.ascontiguousarray(video)))
+            masks.append(latent_masks(np.ascontiguousarray(fg), cfg.vae_stride))
+            prompts.append(scene.prompt if original < 0 else scene.reversed().prompt)
         with torch.inference_mode():
-            latents.append((vae.encode(x).latent_dist.mode() * vae.config.scaling_factor).float().cpu())
-        prompts += [r.scene.prompt for r in scenes]
-        fg += [latent_masks(r.foreground, cfg.vae_stride) for r in scenes]
-    z = torch.cat(latents)[: args.num_videos]
+            z = vae.encode(torch.stack(videos).to(device)).latent_dist.mode()
+            latents.append((z * vae.config.scaling_factor).float().cpu())
+    z = torch.cat(latents)
+    twins = torch.full((len(clips),), -1, dtype=torch.long)
+    for j, (_, _, original) in enumerate(clips):
+        if original >= 0:
+            twins[j], twins[original] = original, j
     args.work.mkdir(parents=True, exist_ok=True)
-    data = {"latents": z.to(torch.float16), "prompts": prompts[: args.num_videos], "masks": torch.stack(fg)[: len(z)]}
+    data = {
+        "latents": z.to(torch.float16),
+        "prompts": prompts,
+        "masks": torch.stack(masks),
+        "twins": twins,  # per video, its backwards twin's index, or -1
+    }
     torch.save(data, args.work / "latents.pt")
-    logger.info(f"encoded {len(z)} videos: latent mean {z.mean():.3f}, std {z.std():.3f}")
-    log.stage_done("data", time.perf_counter() - t0, videos=len(z), latent_std=round(float(z.std()), 4))
+    pairs = int((twins >= 0).sum()) // 2
+    logger.info(f"encoded {len(z)} videos ({pairs} backwards twins): latent mean {z.mean():.3f}, std {z.std():.3f}")
+    log.stage_done("data", time.perf_counter() - t0, videos=len(z), twins=pairs, latent_std=round(float(z.std()), 4))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -285,6 +322,7 @@ def train_dit(args, log: Log, device: torch.device) -> None:
     data = torch.load(args.work / "latents.pt")
     latents, prompts = data["latents"].float(), data["prompts"]
     masks = data["masks"][:, None].float() if args.foreground_weight else None  # [N, 1, F, H, W]
+    twins = data.get("twins")
     llm, clip = text_encoders(args.out, device)
     unique = sorted(set(prompts) | {NEGATIVE_PROMPT})
     ids, mask, crop = llm.tokenize(unique)
@@ -314,7 +352,7 @@ def train_dit(args, log: Log, device: torch.device) -> None:
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, args.dit_steps, args.dit_lr, warmup=max(1, args.dit_steps // 20))
-        b = noised_batch(args, latents, prompt_idx, negative, gen, device)
+        b = noised_batch(args, latents, prompt_idx, negative, gen, device, twins)
         text = llm.states(ids[b.prompts], mask[b.prompts], crop)
         pooled = clip.states(ids2[b.prompts], mask2[b.prompts], crop2).hidden_state
         pred = dit(b.xt, b.sigma * 1000, text.hidden_state, text.attention_mask, pooled, *freqs)["x"]
@@ -384,8 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     if "dit" in stages:
         if args.dit_resume and not (args.out / cfg.dit_weight).is_file():
             p.error(f"--dit_resume needs a trained DiT in {args.out / cfg.dit_weight}")
-        if "data" not in stages and not (args.work / "latents.pt").is_file():
-            p.error(f"stage dit needs {args.work / 'latents.pt'}: run --stages data first")
+        data_file = args.work / "latents.pt"
+        if "data" not in stages and not data_file.is_file():
+            p.error(f"stage dit needs {data_file}: run --stages data first")
+        if args.twin_prob and "data" not in stages and "twins" not in torch.load(data_file, mmap=True):
+            p.error(f"--twin_prob needs the backwards twins that {data_file} lacks: run --stages data --twins")
+        if args.twin_prob and "data" in stages and not args.twins:
+            p.error("--twin_prob needs the backwards twins: add --twins to the data stage")
     if args.smoke:
         args.vae_steps, args.vae_long_steps, args.vae_full_steps, args.vae_batch, args.num_videos = 3, 2, 1, 2, 8
         args.vae_objects_steps = 2

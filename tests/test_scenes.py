@@ -124,3 +124,15 @@ def test_direction_classifier_and_fidelity_metrics():
     assert ssim(noisier, v) < ssim(noisy, v) < 0.95
     a, b = np.full((2, 16, 16, 3), 0.3), np.full((2, 16, 16, 3), 0.6)  # flat: SSIM is the luminance term alone
     assert ssim(a, b) == pytest.approx((2 * 0.3 * 0.6 + 1e-4) / (0.3**2 + 0.6**2 + 1e-4))
+
+
+@pytest.mark.parametrize("direction", list(DIRECTIONS))
+def test_a_clip_played_backwards_is_the_reversed_scene(direction):
+    scene = Scene.single("green", "triangle", direction, "brown", "dotted")
+    back = scene.reversed()
+    assert back.objects[0].direction != direction and back.reversed() == scene
+    assert back.prompt == scene.prompt.replace(f"moving {direction}", f"moving {back.objects[0].direction}")
+    forward, backward = render_scene(scene, 17, 64, 64, seed=5), render_scene(back, 17, 64, 64, seed=5)
+    np.testing.assert_array_equal(backward.video, forward.video[::-1])  # what the twins of training rely on
+    np.testing.assert_array_equal(backward.foreground, forward.foreground[::-1])
+    assert adherence(forward.video[::-1], back).direction_ok

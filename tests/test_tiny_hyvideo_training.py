@@ -15,11 +15,11 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path, capsys):
     from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
     from hyvideo.text_encoder import TextEncoder
     from hyvideo.vae import load_vae
-    from scenes import VOCABULARY
+    from scenes import OPPOSITE, VOCABULARY, held_out_combos
 
     main = _script_main("train_tiny_hyvideo_smoke", REPO / "scripts" / "train_tiny_hyvideo.py")
     out = tmp_path / "ckpts"
-    assert main(["--smoke", "--out", str(out), "--work", str(tmp_path / "work")]) == 0
+    assert main(["--smoke", "--out", str(out), "--work", str(tmp_path / "work"), "--twins", "--twin_prob", "1"]) == 0
     cfg = HUNYUAN_VIDEO_CONFIG["HYVideo-tiny"]
     assert (cfg.mm_double_blocks_depth, cfg.mm_single_blocks_depth) == (20, 40)  # the release's depth
 
@@ -51,8 +51,17 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path, capsys):
     assert set(stages) == {"tokenizer", "vae", "vae_long", "vae_full", "vae_objects", "data", "dit"}
     assert 0 < stages["vae_objects"]["object_l1"] < 2  # the error on the objects' pixels, logged
     data = torch.load(tmp_path / "work" / "latents.pt")
-    assert data["latents"].shape == (8, 16, 5, 8, 8) and len(data["prompts"]) == 8
-    assert data["masks"].shape == (8, 5, 8, 8) and data["masks"].any()  # the object's latent cells
+    n = len(data["prompts"])  # 8 videos and their backwards twins where the reversed scene is a training one
+    assert 8 < n <= 16 and data["latents"].shape == (n, 16, 5, 8, 8)
+    assert data["masks"].shape == (n, 5, 8, 8) and data["masks"].any()  # the object's latent cells
+    twins, held_out = data["twins"], {c.prompt for c in held_out_combos()}
+    assert bool((twins[:8] >= 8).any()) and bool((twins[8:] < 8).all())
+    for i, j in enumerate(twins.tolist()):
+        if j >= 0:
+            assert twins[j] == i and data["prompts"][j] not in held_out
+            assert data["prompts"][j].split()[4] == OPPOSITE[data["prompts"][i].split()[4]]
+            # a twin's first frame is the original's last: its object cells lie in the original's last latent frame
+            assert not (data["masks"][j, 0] & ~data["masks"][i, -1]).any()
 
     # the whole checkpoint runs through sample_video.py's ordinary loaders (strict DiT keys), real CFG on
     sample = _script_main("hy_sample_video_tiny", REPO / "HunyuanVideo" / "sample_video.py")
@@ -63,9 +72,10 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path, capsys):
     # the direction probe reads what the stages wrote; the opposite word is another text, so another loss
     probe = _script_main("probe_direction_smoke", REPO / "scripts" / "probe_direction.py")
     capsys.readouterr()
-    assert probe(["--model-base", str(out), "--data", str(tmp_path / "work" / "latents.pt"), "--num", "4"]) == 0
-    losses = dict(part.split() for part in capsys.readouterr().out.strip().splitlines()[-1].split(", "))
-    assert set(losses) == {"true", "flipped", "unconditional"} and losses["true"] != losses["flipped"]
+    assert probe(["--model-base", str(out), "--num", "2"]) == 0
+    rows = {line[:14].strip(): line[14:].split() for line in capsys.readouterr().out.splitlines()[1:]}
+    assert set(rows) == {"first", "uniform 0.97", "uniform 0.9", "uniform 0.8", "uniform 0.6"}
+    assert all(len(r) == 3 for r in rows.values()) and rows["first"][0] != rows["first"][1]
 
     # --dit_init: the DiT stage starts from a checkpoint of upstream's patch (1, 2, 2)
     coarse = tmp_path / "coarse.pt"
@@ -151,6 +161,7 @@ def test_unknown_stage_is_refused_before_anything_is_written(tmp_path, capsys):
     [
         (["--stages", "dit"], "stage dit needs"),  # no encoded data in --work
         (["--stages", "data,dit", "--dit_resume"], "--dit_resume needs a trained DiT"),
+        (["--stages", "data,dit", "--twin_prob", "0.5"], "--twin_prob needs the backwards twins"),
         (["--first_frame_prob", "1.5"], "--first_frame_prob is a fraction of samples: accepted 0 to 1"),
         (["--foreground_weight", "-1"], "--foreground_weight is a loss weight: accepted >= 0"),
     ],
@@ -185,5 +196,7 @@ def test_the_direction_probe_flips_only_the_direction_word(tmp_path, capsys):
     assert flip("a red circle moving up over a blue plain background").split()[4] == "down"
     main = _script_main("probe_direction_bad", REPO / "scripts" / "probe_direction.py")
     with pytest.raises(SystemExit) as exc:
-        main(["--data", str(tmp_path / "missing.pt")])
-    assert exc.value.code != 0 and "--data: no file" in capsys.readouterr().err
+        main(["--model-base", str(tmp_path)])
+    assert (
+        exc.value.code != 0 and "is not a checkpoint folder of the tiny hunyuanvideo model" in capsys.readouterr().err
+    )

@@ -173,3 +173,31 @@ def test_the_training_record_keeps_every_run_with_its_flags(tmp_path, train_modu
     ]
     assert record["runs"][0]["machine"] == "m0" and "args" not in record
     assert record["runs"][1]["seconds"] == 13.0 and record["stages"]["dit_resume"] == {"seconds": 14.0, "steps": 5}
+
+
+def test_twins_fill_the_second_half_with_the_same_noise(train_module):
+    from argparse import Namespace
+
+    args = Namespace(
+        dit_batch=8, cfg_dropout=0.0, frame_noise_prob=0.5, first_frame_prob=0.3, clean_frame="first", train_shift=3.0
+    )
+    latents = torch.randn(6, 4, 5, 2, 2)
+    prompt_idx = torch.tensor([0, 1, 2, 3, 4, 5])
+    twins = torch.tensor([3, 4, -1, 0, 1, -1])  # 0<->3, 1<->4; 2 and 5 have none
+
+    def batch(prob, with_twins=True):
+        args.twin_prob = prob
+        return train_module.noised_batch(
+            args, latents, prompt_idx, 9, torch.Generator().manual_seed(1), "cpu", twins if with_twins else None
+        )
+
+    plain, paired = batch(0.0), batch(1.0)
+    torch.testing.assert_close(plain.xt, batch(0.0, with_twins=False).xt)  # off: the batches of before
+    first, second = paired.pick[:4], paired.pick[4:]
+    has = twins[first] >= 0
+    assert bool(has.any()) and bool((second[has] == twins[first[has]]).all())
+    assert bool((paired.prompts[4:][has] == prompt_idx[second[has]]).all())  # the twin's own (opposite) word
+    torch.testing.assert_close(paired.noise[4:][has], paired.noise[:4][has])
+    torch.testing.assert_close(paired.s[4:][has], paired.s[:4][has])
+    torch.testing.assert_close(paired.x0, latents[paired.pick])
+    assert bool((paired.pick[:4] == plain.pick[:4]).all())  # the first half is drawn as before
