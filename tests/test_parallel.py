@@ -114,10 +114,10 @@ def test_generate_under_torchrun_matches_one_process_with_delta_cache(tmp_path, 
     videos = list(sp_dir.glob("*.mp4"))
     assert len(videos) == 1 and videos[0].name.startswith("t2v-debug_64x64_2_1_")  # rank 0 only; upstream's name
     diff = np.abs(_frames(videos[0]) - _frames(tmp_path / "one.mp4"))
-    if fsdp:  # sharded weights change float rounding (1e-7 in the latents, tests/sp_worker.py): 8-bit noise only
-        assert diff.mean() < 0.1 and diff.max() <= 8
-    else:
-        assert diff.max() <= 1
+    # Ulysses' head split and sharded weights change float rounding (1e-7 in the latents, tests/sp_worker.py),
+    # which the mp4 codec can turn into a few levels on a pixel here and there (up to 6 with replicated weights
+    # on some CPUs): 8-bit noise only. A broken split moves whole frames.
+    assert diff.mean() < 0.1 and diff.max() <= 8, (diff.mean(), diff.max())
     single = json.loads((tmp_path / "one.delta_cache.json").read_text())
     report = json.loads(videos[0].with_name(videos[0].stem + ".delta_cache.json").read_text())
     assert report["ranks"] == 2 and report["sequence_parallel"] == [2, 1]
