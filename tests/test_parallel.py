@@ -102,6 +102,14 @@ def _frames(path) -> np.ndarray:
     return iio.imread(path).astype(int)
 
 
+def _assert_same_video(a, b, mean: float = 0.1, most: int = 8) -> None:
+    """Two mp4s of one generation: Ulysses' head split (and sharded weights) change float rounding (1e-7 in the
+    latents, tests/sp_worker.py), which the codec can turn into a few levels on a pixel here and there (up to 6
+    on some CPUs): 8-bit noise only. A broken split moves whole frames."""
+    diff = np.abs(_frames(a) - _frames(b))
+    assert diff.mean() < mean and diff.max() <= most, (diff.mean(), diff.max())
+
+
 @pytest.mark.parametrize("fsdp", [[], ["--dit_fsdp", "--t5_fsdp"]], ids=["replicated", "fsdp"])
 def test_generate_under_torchrun_matches_one_process_with_delta_cache(tmp_path, fsdp):
     common = ["--task", "t2v-debug", "--base_seed", "3", "--sample_steps", "6", "--delta_cache"]
@@ -113,11 +121,7 @@ def test_generate_under_torchrun_matches_one_process_with_delta_cache(tmp_path, 
     assert two.returncode == 0, two.stderr[-3000:]
     videos = list(sp_dir.glob("*.mp4"))
     assert len(videos) == 1 and videos[0].name.startswith("t2v-debug_64x64_2_1_")  # rank 0 only; upstream's name
-    diff = np.abs(_frames(videos[0]) - _frames(tmp_path / "one.mp4"))
-    # Ulysses' head split and sharded weights change float rounding (1e-7 in the latents, tests/sp_worker.py),
-    # which the mp4 codec can turn into a few levels on a pixel here and there (up to 6 with replicated weights
-    # on some CPUs): 8-bit noise only. A broken split moves whole frames.
-    assert diff.mean() < 0.1 and diff.max() <= 8, (diff.mean(), diff.max())
+    _assert_same_video(videos[0], tmp_path / "one.mp4")
     single = json.loads((tmp_path / "one.delta_cache.json").read_text())
     report = json.loads(videos[0].with_name(videos[0].stem + ".delta_cache.json").read_text())
     assert report["ranks"] == 2 and report["sequence_parallel"] == [2, 1]
@@ -138,7 +142,7 @@ def test_image_to_video_under_torchrun_matches_one_process_with_delta_cache(tmp_
     assert one.returncode == 0, one.stderr[-2000:]
     two = torchrun(2, GENERATE, *common, "--ulysses_size", "2", "--save_file", str(tmp_path / "two.mp4"))
     assert two.returncode == 0, two.stderr[-3000:]
-    assert np.abs(_frames(tmp_path / "two.mp4") - _frames(tmp_path / "one.mp4")).max() <= 1
+    _assert_same_video(tmp_path / "two.mp4", tmp_path / "one.mp4")
     single = json.loads((tmp_path / "one.delta_cache.json").read_text())
     report = json.loads((tmp_path / "two.delta_cache.json").read_text())
     assert report["steps"] == single["steps"] and report["block_evals_computed"] == single["block_evals_computed"]
@@ -154,7 +158,9 @@ def test_sample_video_under_torchrun_matches_one_process_with_delta_cache(tmp_pa
     )
     assert two.returncode == 0, two.stderr[-3000:]
     (a,), (b,) = list((tmp_path / "one").glob("*.mp4")), list((tmp_path / "two").glob("*.mp4"))
-    assert np.abs(_frames(a) - _frames(b)).max() <= 1
+    # HYVideo-debug's random weights amplify the rounding over the steps (mean 0.43, max 12 levels on some CPUs;
+    # the HunyuanVideo TeaCache test below allows as much)
+    _assert_same_video(a, b, mean=1, most=16)
     single = json.loads(a.with_name(a.stem + ".delta_cache.json").read_text())
     report = json.loads(b.with_name(b.stem + ".delta_cache.json").read_text())
     assert report["ranks"] == 2 and min(report["reused_per_rank"]) > 0
@@ -183,7 +189,7 @@ def test_a_data_dependent_peer_under_torchrun_decides_on_global_statistics(tmp_p
     two = torchrun(2, GENERATE, *common, "--ulysses_size", "2", cwd=sp_dir)
     assert two.returncode == 0, two.stderr[-3000:]  # reduce_stats raises if the ranks executed differently
     (video,) = list(sp_dir.glob("*.mp4"))
-    assert np.abs(_frames(video) - _frames(tmp_path / "one.mp4")).max() <= 1
+    _assert_same_video(video, tmp_path / "one.mp4")
     single = json.loads((tmp_path / "one.delta_cache.json").read_text())
     report = json.loads(video.with_name(video.stem + ".delta_cache.json").read_text())
     assert report["ranks"] == 2 and min(report["reused_per_rank"]) > 0
