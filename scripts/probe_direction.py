@@ -31,17 +31,10 @@ for sub in ("HunyuanVideo", "Wan2.1", "", "scripts"):
 
 from train_tiny import latent_masks  # noqa: E402
 
-from scenes import OPPOSITE, render_scene, training_combos  # noqa: E402
+from scenes import render_scene, training_combos  # noqa: E402
 from scenes.metrics import to_video  # noqa: E402
 
 REGIMES = ("first", 0.97, 0.9, 0.8, 0.6)
-
-
-def flip_direction(prompt: str) -> str:
-    """The scene prompt with its direction word replaced by the opposite one."""
-    words = prompt.split()
-    i = words.index("moving") + 1
-    return " ".join([*words[:i], OPPOSITE[words[i]], *words[i + 1 :]])
 
 
 class HunyuanProbe:
@@ -118,7 +111,7 @@ def probe(model, num: int = 16, seed: int = 0) -> dict[str, dict[str, float]]:
     prompts = [r.scene.prompt for r in scenes]
     texts = {
         "true": prompts,
-        "flipped": [flip_direction(p) for p in prompts],
+        "flipped": [r.scene.reversed().prompt for r in scenes],  # the opposite direction word
         "unconditional": [model.unconditional] * num,
     }
     result = {}

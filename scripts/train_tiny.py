@@ -448,7 +448,7 @@ def noised_batch(
     pick = torch.randint(len(latents), (args.dit_batch,), generator=gen)
     prompts = prompt_idx[pick].clone()
     prompts[torch.rand(args.dit_batch, generator=gen) < args.cfg_dropout] = unconditional
-    noise = torch.randn(latents[pick].shape, generator=gen)
+    noise = torch.randn((args.dit_batch, *latents.shape[1:]), generator=gen)
     s = frame_sigmas(args, args.dit_batch, latents.shape[2], gen)
     if twins is not None and getattr(args, "twin_prob", 0) > 0:
         half = args.dit_batch // 2

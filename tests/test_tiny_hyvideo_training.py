@@ -189,11 +189,12 @@ def test_object_crops_hold_the_object_random_crops_mostly_miss():
 
 
 def test_the_direction_probe_flips_only_the_direction_word(tmp_path, capsys):
-    flip = script_module("probe_direction_flip", "probe_direction.py").flip_direction
-    assert flip("a red circle moving left over a blue striped background") == (
-        "a red circle moving right over a blue striped background"
-    )
-    assert flip("a red circle moving up over a blue plain background").split()[4] == "down"
+    from scenes import Scene
+
+    # the probe's flipped prompt is the reversed scene's
+    flip = Scene.single("red", "circle", "left", "blue", "striped").reversed().prompt
+    assert flip == "a red circle moving right over a blue striped background"
+    assert Scene.single("red", "circle", "up", "blue", "plain").reversed().prompt.split()[4] == "down"
     main = _script_main("probe_direction_bad", REPO / "scripts" / "probe_direction.py")
     with pytest.raises(SystemExit) as exc:
         main(["--model-base", str(tmp_path)])
