@@ -9,7 +9,8 @@ Parts, each appended to --out as soon as it finishes (a timeout keeps what was d
   attention  flash-attn against SDPA on the real shapes of Wan2.1-14B 480p x 81 frames and HunyuanVideo 720p
              (unpadded and padded keys): max error and kernel time
   bench      scripts/bench_cache.py at real model sizes, fewer frames and 20 steps (to fit): achieved against
-             theoretical speedup, wrapper overhead, delta memory in fp32 and bf16, step time with --compile
+             theoretical speedup, wrapper overhead, delta memory in fp32 and bf16, step time with --compile;
+             written as two parts, bench_wan and bench_hyvideo (each kept if a timeout stops the other)
   memory     peak GPU memory of a cached Wan2.1-14B 480p x 81 frames denoising step (bf16 weights), without
              the cache and with its deltas in fp32 and bf16
   nccl       with 2+ GPUs: tests/sp_worker.py under torchrun on NCCL (Ulysses 2 and FSDP2 against one process)
@@ -31,7 +32,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "Wan2.1"), str(REPO / "HunyuanVideo"), str(REPO), str(REPO / "scripts")]
-PARTS = ("env", "attention", "bench", "memory", "nccl")
+PARTS = ("env", "attention", "bench_wan", "bench_hyvideo", "memory", "nccl")
+ALIASES = {"bench": ("bench_wan", "bench_hyvideo")}
 GIB = 1024**3
 
 
@@ -113,16 +115,13 @@ def part_attention(device: torch.device, smoke: bool) -> dict:
     return out
 
 
-def part_bench(device: torch.device, smoke: bool) -> dict:
+def part_bench(name: str, device: torch.device, smoke: bool) -> dict:
     from bench_cache import bench
 
     scale, steps = ("moderate", 8) if smoke else ("real", 20)
-    frames = {"wan": 1 if smoke else 21, "hyvideo": 1 if smoke else 17}
+    frames = {"wan": 1 if smoke else 21, "hyvideo": 1 if smoke else 17}[name]
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {
-        name: bench(name, scale, device, dtype, steps, 1, frames[name], ("fp32", "bf16"), compile_too=True)
-        for name in ("wan", "hyvideo")
-    }
+    return bench(name, scale, device, dtype, steps, 1, frames, ("fp32", "bf16"), compile_too=True)
 
 
 @torch.inference_mode()
@@ -204,7 +203,14 @@ def part_nccl(device: torch.device, smoke: bool) -> dict:
     return out
 
 
-RUNNERS = {"env": part_env, "attention": part_attention, "bench": part_bench, "memory": part_memory, "nccl": part_nccl}
+RUNNERS = {
+    "env": part_env,
+    "attention": part_attention,
+    "bench_wan": functools.partial(part_bench, "wan"),
+    "bench_hyvideo": functools.partial(part_bench, "hyvideo"),
+    "memory": part_memory,
+    "nccl": part_nccl,
+}
 
 
 def append(out: Path, text: str) -> None:
@@ -215,14 +221,15 @@ def append(out: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
+    accepted = ", ".join([*PARTS, *ALIASES])
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {accepted} (bench: both)")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "gpu_results.md", help="markdown file to append to")
     p.add_argument("--smoke", action="store_true", help="toy sizes on any device (checks the script itself)")
     args = p.parse_args(argv)
-    parts = [x.strip() for x in args.parts.split(",")]
+    parts = [y for x in args.parts.split(",") for y in ALIASES.get(x.strip(), (x.strip(),))]
     unknown = [x for x in parts if x not in PARTS]
     if unknown:
-        p.error(f"--parts: unknown {unknown}; accepted: {', '.join(PARTS)}")
+        p.error(f"--parts: unknown {unknown}; accepted: {accepted}")
     if not args.smoke and not torch.cuda.is_available():
         p.error("no CUDA device: run this on a GPU, or add --smoke to check the script at toy sizes")
     if args.out.exists() and args.out.is_dir():

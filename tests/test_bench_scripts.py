@@ -17,7 +17,7 @@ def test_gpu_check_smoke_run_writes_every_part(tmp_path):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     text = out.read_text()
-    for part in ("env", "attention", "bench", "memory", "nccl"):
+    for part in ("env", "attention", "bench_wan", "bench_hyvideo", "memory", "nccl"):
         assert f"### {part} (" in text, part
     assert '"error"' not in text
     # the bench part reports both delta dtypes, bf16 smaller, and compiled step times
