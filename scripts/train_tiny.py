@@ -64,6 +64,9 @@ STAGES = ("tokenizer", "vae", "vae_long", "vae_full", "data", "dit")
 # chunk that starts from a previous chunk's cache; 17 frames is the full clip, so no chunk index is unseen.
 VAE_STAGES = {"vae": (5, "vae_steps"), "vae_long": (9, "vae_long_steps"), "vae_full": (17, "vae_full_steps")}
 DEFAULT_OUT = REPO / "Wan2.1" / "Wan2.1-T2V-tiny"
+# blended twins (--twin_blend) only where every latent frame is at least this noisy: the velocity that lands on
+# the asked-for clip from a blended input grows as 1 / sigma
+BLEND_MIN_SIGMA = 0.5
 LATENT_NOISE = 0.05  # std of the noise added to the VAE latent in training, so the decoder tolerates error
 
 
@@ -443,7 +446,8 @@ def noised_batch(
     With `twins` (per video, the index of the same video played backwards under the opposite direction word,
     or -1) and `args.twin_prob`, that share of the first half's samples has its twin in the second half, with
     the same noise and noise levels: where the noise hides the order of the frames, only the word tells the two
-    targets apart (the draws for it come last, so other recipes keep their batches).
+    targets apart (the draws for it come last, so other recipes keep their batches). `args.twin_blend` also
+    mixes that share of the pairs whose frames are all noisy into each other (below).
     """
     pick = torch.randint(len(latents), (args.dit_batch,), generator=gen)
     prompts = prompt_idx[pick].clone()
@@ -459,11 +463,28 @@ def noised_batch(
         dropped = prompts[paired] == unconditional
         prompts[second] = torch.where(dropped, unconditional, prompt_idx[pick[second]])
         noise[second], s[second] = noise[paired], s[paired]
-    x0, noise, s = latents[pick].to(device), noise.to(device), s.to(device)
+    x0 = latents[pick]
+    xt = (1 - s) * x0 + s * noise
+    if twins is not None and getattr(args, "twin_prob", 0) > 0 and getattr(args, "twin_blend", 0) > 0:
+        # Blended twins: a pair's two inputs are both clips mixed, each mostly its own, up to half and half,
+        # so the noisy frames show both senses (at 0.5 equally) and only the word says which target is
+        # asked for. In sampling the first faint object is the noise's guess; a model that follows it picks
+        # the sense at random. Only where every frame is noisy: the target's velocity grows as 1 / sigma.
+        noisy = s[paired].flatten(1).amin(dim=1) >= BLEND_MIN_SIGMA
+        chosen = paired[noisy & (torch.rand(len(paired), generator=gen) < args.twin_blend)]
+        lam = 0.25 + 0.25 * torch.rand(len(chosen), 1, 1, 1, 1, generator=gen)
+        a, b = chosen, half + chosen
+        for i, j in ((a, b), (b, a)):
+            xt[i] = (1 - s[i]) * ((1 - lam) * x0[i] + lam * x0[j]) + s[i] * noise[i]
+        # The noise the flow target sees there: the one that makes xt a noised x0, so that the target
+        # noise - x0 is the velocity that lands on the asked-for clip.
+        rows = torch.cat([a, b])
+        noise[rows] = (xt[rows] - (1 - s[rows]) * x0[rows]) / s[rows]
+    x0, noise, s, xt = x0.to(device), noise.to(device), s.to(device), xt.to(device)
     # The model takes one timestep per sample: the noisiest frame's, so frames cleaner than that are
     # information it has to find in the input, as when it must make one frame follow another.
     sigma = s.flatten(1).amax(dim=1)
-    return NoisedBatch(pick, prompts, x0, noise, s, sigma, (1 - s) * x0 + s * noise)
+    return NoisedBatch(pick, prompts, x0, noise, s, sigma, xt)
 
 
 def flow_loss(args, pred, x0, noise, xt, s, masks=None) -> torch.Tensor:
@@ -543,8 +564,8 @@ def train_dit(args, cfg: WanConfig, log: Log, device: torch.device) -> None:
 
 def check_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The DiT recipe's flags in range (both tiny models' scripts), before anything is written."""
-    for name in ("cfg_dropout", "frame_noise_prob", "first_frame_prob", "twin_prob"):
-        if not hasattr(args, name):  # twin_prob: the HunyuanVideo script's
+    for name in ("cfg_dropout", "frame_noise_prob", "first_frame_prob", "twin_prob", "twin_blend"):
+        if not hasattr(args, name):  # twin_prob, twin_blend: the HunyuanVideo script's
             continue
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name} is a fraction of samples: accepted 0 to 1, got {getattr(args, name)}")

@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="share of a batch's first half whose backwards twin fills the second half, same noise (--twins data)",
     )
+    p.add_argument(
+        "--twin_blend",
+        type=float,
+        default=0.0,
+        help="share of those pairs, all frames noisy, whose inputs mix both clips: only the word tells them apart",
+    )
     p.add_argument("--foreground_weight", type=float, default=8.0)
     p.add_argument("--motion_loss", type=float, default=1.0)
     p.add_argument(
@@ -427,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"stage dit needs {data_file}: run --stages data first")
         if args.twin_prob and "data" not in stages and "twins" not in torch.load(data_file, mmap=True):
             p.error(f"--twin_prob needs the backwards twins that {data_file} lacks: run --stages data --twins")
+        if args.twin_blend and not args.twin_prob:
+            p.error("--twin_blend mixes backwards twins into each other: it needs --twin_prob > 0")
         if args.twin_prob and "data" in stages and not args.twins:
             p.error("--twin_prob needs the backwards twins: add --twins to the data stage")
     if args.smoke:

@@ -19,7 +19,8 @@ def test_smoke_run_writes_encoders_and_a_vae_the_loaders_read(tmp_path, capsys):
 
     main = _script_main("train_tiny_hyvideo_smoke", REPO / "scripts" / "train_tiny_hyvideo.py")
     out = tmp_path / "ckpts"
-    assert main(["--smoke", "--out", str(out), "--work", str(tmp_path / "work"), "--twins", "--twin_prob", "1"]) == 0
+    twins = ["--twins", "--twin_prob", "1", "--twin_blend", "1"]
+    assert main(["--smoke", "--out", str(out), "--work", str(tmp_path / "work"), *twins]) == 0
     cfg = HUNYUAN_VIDEO_CONFIG["HYVideo-tiny"]
     assert (cfg.mm_double_blocks_depth, cfg.mm_single_blocks_depth) == (20, 40)  # the release's depth
 
@@ -162,6 +163,8 @@ def test_unknown_stage_is_refused_before_anything_is_written(tmp_path, capsys):
         (["--stages", "dit"], "stage dit needs"),  # no encoded data in --work
         (["--stages", "data,dit", "--dit_resume"], "--dit_resume needs a trained DiT"),
         (["--stages", "data,dit", "--twin_prob", "0.5"], "--twin_prob needs the backwards twins"),
+        (["--stages", "data,dit", "--twins", "--twin_blend", "0.5"], "--twin_blend mixes backwards twins"),
+        (["--twin_blend", "2"], "--twin_blend is a fraction of samples: accepted 0 to 1"),
         (["--first_frame_prob", "1.5"], "--first_frame_prob is a fraction of samples: accepted 0 to 1"),
         (["--foreground_weight", "-1"], "--foreground_weight is a loss weight: accepted >= 0"),
     ],

@@ -201,3 +201,49 @@ def test_twins_fill_the_second_half_with_the_same_noise(train_module):
     torch.testing.assert_close(paired.s[4:][has], paired.s[:4][has])
     torch.testing.assert_close(paired.x0, latents[paired.pick])
     assert bool((paired.pick[:4] == plain.pick[:4]).all())  # the first half is drawn as before
+
+
+def test_blended_twins_hide_the_sense_and_land_on_their_own_clip(train_module):
+    from argparse import Namespace
+
+    args = Namespace(
+        dit_batch=32,
+        cfg_dropout=0.0,
+        frame_noise_prob=0.3,
+        first_frame_prob=0.3,
+        clean_frame="first",
+        train_shift=3.0,
+        twin_prob=1.0,
+    )
+    latents = torch.randn(6, 4, 5, 2, 2)
+    prompt_idx = torch.arange(6)
+    twins = torch.tensor([3, 4, -1, 0, 1, -1])
+
+    def batch(blend=None):
+        if blend is not None:
+            args.twin_blend = blend
+        return train_module.noised_batch(args, latents, prompt_idx, 9, torch.Generator().manual_seed(2), "cpu", twins)
+
+    before = batch()  # no --twin_blend (the Wan script has none): the batches of before
+    plain, blended = batch(0.0), batch(1.0)
+    torch.testing.assert_close(plain.xt, before.xt)
+    torch.testing.assert_close(plain.noise, before.noise)
+    torch.testing.assert_close(plain.xt, (1 - plain.s) * plain.x0 + plain.s * plain.noise)
+    half = args.dit_batch // 2
+    a = torch.arange(half)
+    b = a + half
+    paired = twins[blended.pick[a]] == blended.pick[b]
+    noisy = blended.s[a].flatten(1).amin(dim=1) >= train_module.BLEND_MIN_SIGMA
+    mixed, kept = paired & noisy, paired & ~noisy
+    assert bool(mixed.any()) and bool(kept.any())
+    torch.testing.assert_close(blended.x0, latents[blended.pick])  # the targets stay each one's own clip
+    # the flow target lands on that clip: x0 = xt - s (noise - x0) as the sampler reads a velocity
+    torch.testing.assert_close(blended.xt - blended.s * (blended.noise - blended.x0), blended.x0)
+    # a blended pair's inputs differ by at most half of what the clips differ by: (1 - s)(1 - 2 lam) with lam
+    # in [0.25, 0.5]; the plain pair's by all of it
+    gap = (blended.xt[a] - blended.xt[b]).flatten(1).norm(dim=1)
+    full = ((1 - blended.s[a]) * (blended.x0[a] - blended.x0[b])).flatten(1).norm(dim=1)
+    assert bool((gap[mixed] <= 0.5 * full[mixed] + 1e-5).all())
+    torch.testing.assert_close(gap[kept], full[kept])  # a clean-ish frame: no blend, the same noise as before
+    torch.testing.assert_close(blended.noise[a][kept], blended.noise[b][kept])
+    torch.testing.assert_close(blended.xt[~mixed.repeat(2)], plain.xt[~mixed.repeat(2)])
