@@ -28,7 +28,9 @@ Stages (the result in HunyuanVideo/ckpts-tiny is sample_video.py's default model
    `--twin_prob` pairs samples with their backwards twins under the same noise: when the noise hides which
    way the frames run, only the word tells the two targets apart, which is the case every sampling run starts
    in (a model trained without it used the word only when a clean frame showed where the object was:
-   scripts/probe_direction.py, docs/tiny_hyvideo.md).
+   scripts/probe_direction.py, docs/tiny_hyvideo.md). `--twin_blend` goes further where every frame is noisy:
+   both inputs of such a pair mix the two clips, so that the frames show both ways and the word alone decides
+   (the twins alone left a model that took the sense from the first faint object, as noise drew it).
    `--dit_init FILE` starts it from a DiT of a coarser patch instead of from init (the shipped model: from the
    4000-step run at upstream's patch (1, 2, 2), which had learnt colours and backgrounds but not directions).
 
