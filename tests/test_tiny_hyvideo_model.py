@@ -90,11 +90,12 @@ def test_shipped_model_beats_chance_on_held_out_prompts(tiny):
         axis += horizontal.get(a.direction) == horizontal[scene.objects[0].direction]  # "static": no axis
         background += a.background_ok
     counts = dict(colour=colour, direction=direction, axis=axis, background=background)
-    # The shipped model on these 8: colour 8, static background 8, the prompted axis 8, the prompted way 4
-    # (docs/tiny_hyvideo.md: 100%, 100%, 86%, 64% of the 64 held-out prompts). Chance is 2 for the colour and
-    # the way, about 4 for the axis; the first DiT (patch (1, 2, 2)) had a static background on a third of them.
+    # The shipped model on these 8: colour 8, static background 8, the prompted axis 8, the prompted way 8
+    # (docs/tiny_hyvideo.md: 98%, 100%, 92%, 88% of the 64 held-out prompts). Chance is 2 for the colour and
+    # the way, about 4 for the axis; the first DiT (patch (1, 2, 2)) had a static background on a third of them,
+    # and the DiT before the blended twins moved 4 of these 8 the prompted way.
     assert colour >= 6 and background >= 6, counts
-    assert axis >= 6 and direction >= 3, counts
+    assert axis >= 6 and direction >= 6, counts
 
 
 def test_release_preset_runs_unchanged_with_its_scaled_counts(tiny):
