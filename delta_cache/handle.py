@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
-from .policy import Policy, PolicyRuntime, StaticSchedule
+from .policy import OUTPUT_REUSE_MARK, Policy, PolicyRuntime, StaticSchedule
 from .schedule import REFRESH, REUSE, CacheConfig, runs_of
 from .spec import CacheSpec
 from .wrappers import ISOLATED, RUN_END, RUN_INNER, RUN_START, CachedBlock
@@ -243,14 +244,33 @@ def _depths(model: nn.Module, spec: CacheSpec) -> dict[str, int]:
     }
 
 
+def _check_num_steps(num_steps) -> int:
+    # A float would pass `range` checks here and fail deep inside the first pass: refuse it now.
+    if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) or num_steps < 1:
+        raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
+    return int(num_steps)
+
+
+def _check_cache_dtype(cache_dtype) -> torch.dtype | None:
+    """None, one of CACHE_DTYPES' dtypes, or its name ("bf16"); anything else is refused before wrapping."""
+    if cache_dtype is None or cache_dtype in CACHE_DTYPES.values():
+        return cache_dtype
+    if isinstance(cache_dtype, str) and cache_dtype in CACHE_DTYPES:
+        return CACHE_DTYPES[cache_dtype]
+    accepted = ", ".join([*CACHE_DTYPES, *(str(d) for d in CACHE_DTYPES.values())])
+    raise ValueError(f"cache_dtype must be None or one of {accepted}; got {cache_dtype!r}")
+
+
 def _validate(model: nn.Module, spec: CacheSpec, config: CacheConfig | Policy, num_steps: int) -> None:
     """Every check, before anything is wrapped: a bad second stack must not leave the first one wrapped."""
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     for s in spec.stacks:
         blocks = getattr(model, s.attr, None)
         if isinstance(blocks, nn.ModuleList) and any(isinstance(b, CachedBlock) for b in blocks):
             raise ValueError(f"model.{s.attr} already has delta_cache wrappers; remove that handle first")
+    if getattr(model.__dict__.get("forward"), OUTPUT_REUSE_MARK, False):
+        raise ValueError(
+            "the model's forward already reuses outputs for a delta_cache handle; remove that handle first"
+        )
     if isinstance(config, Policy):
         return  # a policy checks its settings against the depths when bound
     unknown = set(config.stacks) - {s.attr for s in spec.stacks}
@@ -278,8 +298,8 @@ def apply_cache(
     `config` is a static schedule (`CacheConfig`, ProfilingDiT's presets) or a data-dependent `Policy`
     (`delta_cache.peers`: TeaCache, FBCache, MagCache, EasyCache, DBCache).
 
-    `cache_dtype` stores the deltas in that dtype (e.g. bf16 for Wan's fp32 stream: half the memory);
-    None keeps the stream's dtype. Reuse adds them back in the stream's dtype.
+    `cache_dtype` stores the deltas in that dtype (e.g. torch.bfloat16 or "bf16" for Wan's fp32 stream: half
+    the memory); None keeps the stream's dtype. Reuse adds them back in the stream's dtype.
 
     Example:
         with apply_cache(model, WAN_CACHE_SPEC, T2V_14B_RELEASED, num_steps=50) as handle:
@@ -289,6 +309,7 @@ def apply_cache(
                     v_c = model(...)
         # the original blocks are back
     """
+    num_steps, cache_dtype = _check_num_steps(num_steps), _check_cache_dtype(cache_dtype)
     _validate(model, spec, config, num_steps)
     handle = CacheHandle(model, spec, config, num_steps, cache_dtype)
     handle._install()

@@ -151,6 +151,10 @@ class PassView:
         return s / n
 
 
+# Set on the forward that output-level reuse puts in front of the model's own, so that a second handle sees it.
+OUTPUT_REUSE_MARK = "_delta_cache_output_reuse"
+
+
 def _module_at(model: nn.Module, path: str) -> nn.Module:
     return model.get_submodule(path) if path else model
 
@@ -268,4 +272,5 @@ class PolicyRuntime:
             handle.compute_model_pass()
             return out
 
+        setattr(forward, OUTPUT_REUSE_MARK, True)
         return forward

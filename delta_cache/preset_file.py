@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from .schedule import CacheConfig, StackSchedule
@@ -70,19 +71,23 @@ def preset_from_dict(data: dict, depths: dict[str, int], what: str = "preset") -
         raise ValueError(f"{what} names block stacks {unknown}; this model has {sorted(depths)}")
     out = {}
     for attr, entry in stacks.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"{what}, stack {attr}: expected an object of cached blocks and a schedule, got {entry!r}")
+        if not isinstance(entry.get("cached"), list):
+            raise ValueError(f'{what}, stack {attr}: "cached" must be a list of block indices')
         extra = sorted(set(entry) - {"cached", "warmup", "last_full", "for_steps", *_SOURCES})
         if extra:
             raise ValueError(f"{what}, stack {attr}: unknown fields {extra}")
         kw = {k: entry[k] for k in ("warmup", "last_full", "interval", "for_steps") if k in entry}
-        if "refresh_steps" in entry:
-            kw["refresh_steps"] = tuple(entry["refresh_steps"])
-        if "linear" in entry:
-            kw["linear"] = tuple(entry["linear"])
+        for key in ("refresh_steps", "linear"):
+            if key in entry:  # JSON lists; anything else is left for StackSchedule to name
+                kw[key] = tuple(entry[key]) if isinstance(entry[key], list) else entry[key]
         try:
-            cached = tuple(sorted(int(i) for i in entry["cached"]))
-            out[attr] = StackSchedule(cached=cached, **kw)
-        except (KeyError, TypeError, ValueError) as err:
+            sched = StackSchedule(cached=tuple(entry["cached"]), **kw)
+        except ValueError as err:
             raise ValueError(f"{what}, stack {attr}: {err}") from err
+        cached = tuple(sorted(sched.cached))
+        out[attr] = replace(sched, cached=cached)
         bad = [i for i in cached if i >= depths[attr]]
         if bad:
             raise ValueError(f"{what}, stack {attr}: blocks {bad} out of range 0..{depths[attr] - 1}")

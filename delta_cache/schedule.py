@@ -9,6 +9,8 @@ The action is a pure function of (config, step): every sequence-parallel rank de
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from dataclasses import dataclass
 
@@ -38,12 +40,24 @@ def parse_index_list(text: str, upper: int | None = None, what: str = "block lis
     return tuple(sorted(out))
 
 
+def _finite_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_int(what: str, value, lower: int) -> None:
+    """An int (not a bool or a float such as 6.0 or NaN) >= lower, or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lower:
+        raise ValueError(f"{what} must be an integer >= {lower}, got {value!r}")
+
+
 def parse_linear(text: str, what: str = "--cache_linear") -> tuple[float, float]:
-    """Parse "TMAX,TMIN" (the paper's decreasing interval) into two floats."""
+    """Parse "TMAX,TMIN" (the paper's decreasing interval) into two finite floats, TMAX >= TMIN > 0."""
     try:
         t_max, t_min = (float(v) for v in text.split(","))
     except ValueError as err:
         raise ValueError(f'{what} must be "TMAX,TMIN", got {text!r}') from err
+    if not (math.isfinite(t_max) and math.isfinite(t_min) and t_max >= t_min > 0):
+        raise ValueError(f'{what} "TMAX,TMIN" needs finite TMAX >= TMIN > 0, got {text!r}')
     return t_max, t_min
 
 
@@ -77,17 +91,33 @@ class StackSchedule:
     for_steps: int = 50
 
     def __post_init__(self) -> None:
+        # Types first: a preset file or an API caller may hand in floats, NaN, None or strings, which would
+        # otherwise pass the comparisons below and fail steps later, deep in a run.
+        _check_int("warmup", self.warmup, 0)
+        _check_int("last_full", self.last_full, 0)
+        _check_int("for_steps", self.for_steps, 1)
+        if self.interval is not None:
+            _check_int("interval", self.interval, 1)
+        if not isinstance(self.cached, tuple | list):
+            raise ValueError(f"cached must be a list of block indices, got {self.cached!r}")
+        for i in self.cached:
+            _check_int("a cached block index", i, 0)
+        if self.refresh_steps is not None:
+            if not isinstance(self.refresh_steps, tuple | list):
+                raise ValueError(f"refresh_steps must be a list of steps, got {self.refresh_steps!r}")
+            for step in self.refresh_steps:
+                _check_int("a refresh step", step, 0)
+        if self.linear is not None:
+            ok = isinstance(self.linear, tuple | list) and len(self.linear) == 2
+            if not ok or not all(_finite_number(v) for v in self.linear):
+                raise ValueError(f"linear must be two finite numbers [t_max, t_min], got {self.linear!r}")
         sources = sum(x is not None for x in (self.interval, self.refresh_steps, self.linear))
         if sources != 1:
             raise ValueError("a schedule needs exactly one of interval, refresh_steps or linear")
-        if self.warmup < 0 or self.last_full < 0:
-            raise ValueError("warmup and last_full must be >= 0")
-        if self.interval is not None and self.interval < 1:
-            raise ValueError(f"interval must be >= 1, got {self.interval}")
         if self.linear is not None and not (self.linear[0] >= self.linear[1] > 0):
             raise ValueError(f"linear schedule needs t_max >= t_min > 0, got {self.linear}")
-        if len(set(self.cached)) != len(self.cached) or any(i < 0 for i in self.cached):
-            raise ValueError(f"cached blocks must be distinct and >= 0, got {self.cached}")
+        if len(set(self.cached)) != len(self.cached):
+            raise ValueError(f"cached blocks must be distinct, got {self.cached}")
 
     def refreshes(self, num_steps: int) -> tuple[int, ...]:
         """Refresh steps for a run of `num_steps`; the first one is always the first step after warm-up."""

@@ -431,3 +431,46 @@ def test_cached_blocks_run_compiled_with_the_eager_output(mode):
     # are the unwrapped blocks 3 and 5)
     block_graph = [n for ops, n in backend.calls.items() if "mul" in ops]
     assert sum(block_graph) == stats["block_evals_computed"] == 26
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(num_steps=4.0), "num_steps must be an int >= 1, got 4.0"),
+        (dict(num_steps=True), "num_steps must be an int >= 1"),
+        (dict(num_steps=0), "num_steps must be an int >= 1"),
+        (dict(num_steps=4, cache_dtype="bfloat16"), "cache_dtype must be None or one of bf16"),
+        (dict(num_steps=4, cache_dtype=torch.int8), "cache_dtype must be None"),
+    ],
+)
+def test_bad_api_arguments_are_refused_before_wrapping(kwargs, message):
+    model = ToyModel()
+    originals = list(model.blocks)
+    with pytest.raises(ValueError, match=message):
+        apply_cache(model, SPEC, config((1, 2), warmup=0, interval=2), **kwargs)
+    assert list(model.blocks) == originals
+
+
+def test_cache_dtype_by_name_stores_deltas_in_that_dtype():
+    model = ToyModel()
+    with apply_cache(model, SPEC, config((1, 2), warmup=0, interval=4), 4, cache_dtype="bf16") as h:
+        run(model, h, 2)
+        assert h.cache_dtype is torch.bfloat16 and h.stats()["cache_dtype"] == "bfloat16"
+
+
+def test_an_output_level_policy_cannot_be_applied_twice_and_removal_restores_the_model():
+    from delta_cache.peers import EasyCache
+    from delta_cache.spec import ModelIO
+
+    io = ModelIO(inputs=lambda args, kw: [args[0]], outputs=lambda out: [out], pack=lambda ts, args, kw: ts[0])
+    spec = CacheSpec(stacks=SPEC.stacks, io=io)
+    model = ToyModel()
+    first = apply_cache(model, spec, EasyCache(threshold=1.0, ret_steps=1), 4)
+    for again in (EasyCache(threshold=1.0, ret_steps=1), config((1,), warmup=0, interval=2)):
+        with pytest.raises(ValueError, match="already reuses outputs"):
+            apply_cache(model, spec, again, 4)
+    first.remove()
+    assert "forward" not in model.__dict__
+    with apply_cache(model, spec, EasyCache(threshold=1.0, ret_steps=1), 4):  # free to apply again
+        assert "forward" in model.__dict__
+    assert "forward" not in model.__dict__

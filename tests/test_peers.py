@@ -88,6 +88,31 @@ def test_magcache_nearest_interpolation_per_branch():
         table_for((1, 2, 3), 2, 3)
 
 
+def _official_indices(length: int, steps: int) -> list[int]:
+    """MagCache's nearest_interp arithmetic: np.round(arange(steps) * ((L - 1) / (steps - 1)))."""
+    if steps == 1:
+        return [length - 1]
+    return np.round(np.arange(steps) * ((length - 1) / (steps - 1))).astype(int).tolist()
+
+
+def test_magcache_resampling_matches_the_official_arithmetic_on_every_published_table():
+    from hyvideo.cache_peers import MAG_544, MAG_720
+    from wan.cache_peers import MAG_I2V_480P, MAG_I2V_720P, MAG_T2V_1_3B, MAG_T2V_14B
+
+    tables = [(t, 2) for t in (MAG_T2V_1_3B, MAG_T2V_14B, MAG_I2V_480P, MAG_I2V_720P)] + [(MAG_720, 1), (MAG_544, 1)]
+    for table, branches in tables:
+        for steps in range(1, 101):
+            resampled = table_for(table, branches, steps)
+            for b in range(branches):  # each branch's entries resampled on their own, then interleaved again
+                per = table[b::branches]
+                assert resampled[b::branches] == tuple(per[k] for k in _official_indices(len(per), steps)), steps
+    # the exact halves where the two orders of operations part: Wan T2V at 71 steps, I2V at 75
+    assert nearest_interp(tuple(range(50)), 71)[45] == 31
+    assert nearest_interp(tuple(range(40)), 75)[37] == 19
+    resampled = table_for(MAG_T2V_1_3B, 2, 71)
+    assert resampled[2 * 45 : 2 * 45 + 2] == MAG_T2V_1_3B[2 * 31 : 2 * 31 + 2]
+
+
 # -- FBCache and DBCache -------------------------------------------------------------------------------
 def _tapped(policy, steps, residuals, stack="blocks", last=0, branch="cond"):
     out = []

@@ -44,6 +44,28 @@ def test_every_schedule_source_survives_the_file():
         assert preset_from_dict(data, {"blocks": 4}) == cfg
 
 
+def _stack(body: str) -> str:
+    return (
+        f'{{"format": "delta_cache.preset", "version": 1, "depths": {{"blocks": 8}}, "stacks": {{"blocks": {body}}}}}'
+    )
+
+
+# Wrong types in a stack: each a one-line error naming the field, never a traceback.
+BAD_TYPES = [
+    ('{"cached": [1], "warmup": 2.5, "interval": 2}', "warmup must be an integer >= 0, got 2.5"),
+    ('{"cached": [1], "warmup": NaN, "interval": 2}', "warmup must be an integer >= 0, got nan"),
+    ('{"cached": [1], "warmup": true, "interval": 2}', "warmup must be an integer >= 0, got True"),
+    ('{"cached": [1], "warmup": 1, "linear": [2]}', "linear must be two finite numbers"),
+    ('{"cached": [1], "warmup": 1, "linear": [Infinity, 2]}', "linear must be two finite numbers"),
+    ('{"cached": [1], "warmup": 1, "interval": "2"}', "interval must be an integer >= 1"),
+    ('{"cached": [1], "warmup": 1, "refresh_steps": 4}', "refresh_steps must be a list"),
+    ('{"cached": [1], "warmup": 1, "refresh_steps": [1.5]}', "a refresh step must be an integer"),
+    ('{"cached": ["1"], "warmup": 1, "interval": 2}', "a cached block index must be an integer"),
+    ('{"cached": null, "warmup": 1, "interval": 2}', '"cached" must be a list of block indices'),
+    ("null", "expected an object of cached blocks and a schedule"),
+]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -66,6 +88,7 @@ def test_every_schedule_source_survives_the_file():
             '"stacks": {"blocks": {"cached": [1], "warmup": 1, "interval": 2, "every": 3}}}',
             "unknown fields",
         ),
+        *((_stack(body), message) for body, message in BAD_TYPES),
     ],
 )
 def test_bad_preset_files_fail_before_loading(tmp_path, generate_main, capsys, content, message):

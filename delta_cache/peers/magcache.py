@@ -18,11 +18,16 @@ from ..schedule import REFRESH, REUSE
 
 
 def nearest_interp(values: tuple[float, ...], steps: int) -> tuple[float, ...]:
-    """Resample to `steps` values: index round(i (L - 1) / (steps - 1)); one step takes the last value."""
+    """Resample to `steps` values: index round(i * scale), scale = (L - 1) / (steps - 1); one step takes the last.
+
+    The scale is divided out first, as MagCache's own `nearest_interp` does: i * ((L - 1) / (steps - 1)) and
+    i * (L - 1) / (steps - 1) differ in the last bit, which flips the (half-to-even) rounding at exact halves
+    (Wan T2V tables at 71 steps, entry 45: source 31, not 32).
+    """
     if steps == 1:
         return (values[-1],)
-    n = len(values)
-    return tuple(values[round(i * (n - 1) / (steps - 1))] for i in range(steps))
+    scale = (len(values) - 1) / (steps - 1)
+    return tuple(values[round(i * scale)] for i in range(steps))
 
 
 def table_for(ratios: tuple[float, ...], branches: int, steps: int) -> tuple[float, ...]:
