@@ -42,7 +42,8 @@ class ModelContext:
     depths: dict[str, int]
     num_steps: int
     preset: CacheConfig | None
-    peers: dict | None = None  # the peer methods' constants for this model ({method: settings})
+    # the peer methods' constants for this model ({method: settings}), read only when a peer method is built
+    peers: Callable[[], dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def _peer(method: str, fixed: dict | None = None):
                     f"{method}: setting {item!r} is not key=value; accepted: {', '.join(SETTINGS[method])}"
                 )
             overrides[key] = parse_setting(method, key, value)
-        return make_policy(method, ctx.peers or {}, overrides)
+        return make_policy(method, ctx.peers() if ctx.peers else {}, overrides)
 
     return build
 

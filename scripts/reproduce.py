@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from usp import unwritable_reason
 
     preset = _model_preset(target)
-    ctx = ModelContext(depths=target.depths, num_steps=target.steps, preset=preset, peers=target.peer_constants())
+    ctx = ModelContext(depths=target.depths, num_steps=target.steps, preset=preset, peers=target.peer_constants)
     configs = []
     for name, arg in methods:
         try:

@@ -47,6 +47,9 @@ BAD = [
     (["--delta_cache", "--cache_thresh", "0.1"], "--cache_method delta has no threshold"),
     (["--delta_cache", "--cache_method", "nope"], "invalid choice: 'nope'"),
     (["--delta_cache", "--cache_method", "dbcache", "--dbcache_Fn", "9"], "leaves no middle block"),
+    (["--delta_cache", "--cache_method", "teacache", "--cache_thresh", "nan"], "must be a finite number"),
+    (["--delta_cache", "--cache_method", "magcache", "--cache_thresh", "-0.1"], "threshold >= 0"),
+    (["--delta_cache", "--cache_method", "magcache", "--magcache_retention_ratio", "inf"], "must be a finite number"),
 ]
 
 
@@ -114,3 +117,24 @@ def test_calibration_writes_constants_the_clis_read(tmp_path, wan_ckpt):
     assert constants["magcache"]["ratios"] == tuple(mag["ratios"])
     assert constants["teacache"]["modes"][True]["coefficients"] == tuple(modes[1]["coefficients"])
     assert peer_constants("t2v-debug", wan_ckpt)["magcache"]["threshold"] == 0.12  # without it: published
+
+
+@pytest.mark.parametrize(
+    "content", ["{not json", '{"methods": {"magcache": {"ratios": ["x"]}}}', '{"model": {}}', '{"methods": []}']
+)
+def test_a_broken_calibration_file_names_itself_and_blocks_only_the_peers(tmp_path, wan_ckpt, capsys, content):
+    import shutil
+
+    from wan.cli import build_parser, validate
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(wan_ckpt, ckpt)
+    (ckpt / "cache_peers.json").write_text(content)
+    common = ["--task", "t2v-debug", "--ckpt_dir", str(ckpt), "--save_file", str(tmp_path / "o.mp4")]
+    p = build_parser()
+    for fine in ([], ["--delta_cache"]):  # full compute and the delta cache never read the file
+        validate(p, p.parse_args([*common, *fine]))
+    with pytest.raises(SystemExit):
+        validate(p, p.parse_args([*common, "--delta_cache", "--cache_method", "magcache"]))
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{ckpt / 'cache_peers.json'} is not a usable peer calibration" in err

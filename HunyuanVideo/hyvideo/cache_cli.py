@@ -124,15 +124,14 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig):
     """The CacheConfig (or peer Policy) the flags describe, None without --delta_cache. ValueError on bad input."""
     check_preset_name(args.cache_preset, HY_CACHE_PRESETS)
     folder = dit_folder(getattr(args, "model_base", None), getattr(args, "dit_weight", None), cfg.dit_weight)
-    constants = peer_constants(args.video_size[0], folder, cfg.name)
     depth = {"double_blocks": cfg.mm_double_blocks_depth, "single_blocks": cfg.mm_single_blocks_depth}
-    policy = build_policy(args, constants, depth)
+    # read only for a peer method: a broken calibration file beside the weights must not block other runs
+    policy = build_policy(args, lambda: peer_constants(args.video_size[0], folder, cfg.name), depth)
     if policy is not None:
         refuse_delta_flags(args, policy.name, DELTA_FLAGS)
         return policy
     if not args.delta_cache:
         return None
-    depth = {"double_blocks": cfg.mm_double_blocks_depth, "single_blocks": cfg.mm_single_blocks_depth}
     key = (cfg.mm_double_blocks_depth, cfg.mm_single_blocks_depth)
     if args.cache_preset is not None and args.cache_preset.endswith(".json"):
         preset = load_preset(args.cache_preset, depth)

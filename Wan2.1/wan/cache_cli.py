@@ -64,7 +64,11 @@ def profile_command(args: argparse.Namespace, task: str) -> str:
 def build_cache_config(args: argparse.Namespace, num_layers: int, task: str):
     """The CacheConfig (or peer Policy) the flags describe, None without --delta_cache. ValueError on bad input."""
     check_preset_name(args.cache_preset, WAN_CACHE_PRESETS)
-    constants = peer_constants(task, getattr(args, "ckpt_dir", None), getattr(args, "size", None))
+
+    # read only for a peer method: a broken calibration file beside the weights must not block other runs
+    def constants() -> dict:
+        return peer_constants(task, getattr(args, "ckpt_dir", None), getattr(args, "size", None))
+
     policy = build_policy(args, constants, {"blocks": num_layers})
     if policy is not None:
         refuse_delta_flags(args, policy.name, DELTA_FLAGS)

@@ -12,6 +12,8 @@ method (`--cache_thresh` = threshold; `--<method>_<setting>` flags; `name:key=va
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from pathlib import Path
 
 from ..policy import Policy
@@ -65,21 +67,58 @@ def parse_setting(method: str, key: str, text: str):
         raise ValueError(f"{method} {key} must be {kind.__name__}, got {text!r}") from err
 
 
+def _check_type(method: str, key: str, kind: type, value) -> None:
+    """A setting of the type SETTINGS gives it; a float must be finite (NaN passes every `<` check)."""
+    if kind is float:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    elif kind is int:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        what = {float: "a finite number", int: "an integer"}.get(kind, kind.__name__)
+        raise ValueError(f"{method} {key} must be {what}, got {value!r}")
+
+
 def load_calibration(path: str | Path) -> dict:
-    """A calibration file (scripts/calibrate_peers.py: JSON with lists) as {method: settings} of tuples."""
-    data = json.loads(Path(path).read_text())
+    """A calibration file (scripts/calibrate_peers.py: JSON with lists) as {method: settings} of tuples.
+
+    Read only when a peer method is asked for; any problem is one ValueError naming the file.
+    """
+    path = Path(path)
+    try:
+        return _read_calibration(json.loads(path.read_text()))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
+        why = f"missing {err}" if isinstance(err, KeyError) else str(err)
+        raise ValueError(
+            f"{path} is not a usable peer calibration ({why}); rerun scripts/calibrate_peers.py or remove the file"
+        ) from err
+
+
+def _numbers(values, what: str) -> tuple[float, ...]:
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{what} must be a non-empty list of numbers")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise ValueError(f"{what} holds {v!r}, not a finite number")
+    return tuple(values)
+
+
+def _read_calibration(data: dict) -> dict:
     out = {}
     for method, settings in data["methods"].items():
+        if method not in PEERS:
+            raise ValueError(f"unknown method {method!r}")
         settings = dict(settings)
         if method == "teacache":
             modes = {}
             for mode in settings.pop("modes"):
                 mode = dict(mode)
-                mode["coefficients"] = tuple(mode["coefficients"])
+                mode["coefficients"] = _numbers(mode["coefficients"], "teacache coefficients")
                 modes[mode.pop("use_ret_steps")] = mode
             settings["modes"] = modes
         if method == "magcache":
-            settings["ratios"] = tuple(settings["ratios"])
+            settings["ratios"] = _numbers(settings["ratios"], "magcache ratios")
             settings["branches"] = None if settings.get("branches") is None else tuple(settings["branches"])
         out[method] = settings
     return out
@@ -109,6 +148,9 @@ def make_policy(method: str, constants: dict, overrides: dict | None = None) -> 
         settings = {k: v for k, v in mode.items() if k not in ("slow", "fast")}
         settings["threshold"] = mode[speed]
     settings.update(overrides)
+    for key, kind in SETTINGS[method].items():
+        if key in settings:
+            _check_type(method, key, kind, settings[key])
     try:
         return PEERS[method](**settings)
     except TypeError as err:

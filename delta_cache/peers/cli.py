@@ -8,6 +8,7 @@ its model's published constants (or the checkpoint's calibration file), `--cache
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from ..policy import Policy
 from . import METHODS, SETTINGS, make_policy
@@ -61,16 +62,17 @@ def peer_overrides(args: argparse.Namespace) -> dict:
     return out
 
 
-def build_policy(args: argparse.Namespace, constants: dict, depths: dict[str, int]) -> Policy | None:
+def build_policy(args: argparse.Namespace, constants: Callable[[], dict], depths: dict[str, int]) -> Policy | None:
     """The peer policy the flags name, or None for `delta`; checked against the model's depths (blocks per
-    stack) before any weight loads. Raises ValueError on bad input."""
+    stack) before any weight loads. `constants()` gives the model's {method: settings}, called only for a peer.
+    Raises ValueError on bad input."""
     overrides = peer_overrides(args)
     method = getattr(args, "cache_method", "delta")
     if method == "delta":
         return None
     if not args.delta_cache:
         raise ValueError(f"--cache_method {method} needs --delta_cache")
-    policy = make_policy(method, constants, overrides)
+    policy = make_policy(method, constants(), overrides)
     policy.bind(depths)  # e.g. DBCache's Fn + Bn against the stacks' depth
     return policy
 

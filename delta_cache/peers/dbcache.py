@@ -37,8 +37,8 @@ class DBCache(Policy):
         max_cached_steps: int = -1,
         max_continuous_cached_steps: int = -1,
     ):
-        if Fn < 1 or Bn < 0 or max_warmup_steps < 0 or warmup_interval < 1:
-            raise ValueError("dbcache: Fn >= 1, Bn >= 0, max_warmup_steps >= 0 and warmup_interval >= 1")
+        if not threshold >= 0 or Fn < 1 or Bn < 0 or max_warmup_steps < 0 or warmup_interval < 1:
+            raise ValueError("dbcache: threshold >= 0, Fn >= 1, Bn >= 0, max_warmup_steps >= 0, warmup_interval >= 1")
         self.threshold, self.Fn, self.Bn = threshold, Fn, Bn
         self.max_warmup_steps, self.warmup_interval = max_warmup_steps, warmup_interval
         self.max_cached_steps, self.max_continuous_cached_steps = max_cached_steps, max_continuous_cached_steps

@@ -18,7 +18,7 @@ class EasyCache(Policy):
     level = "model"
 
     def __init__(self, *, threshold: float, ret_steps: int, last_forced: int = 1):
-        if threshold < 0 or ret_steps < 0 or last_forced < 0:
+        if not threshold >= 0 or ret_steps < 0 or last_forced < 0:
             raise ValueError("easycache: threshold, ret_steps and last_forced must be >= 0")
         self.threshold, self.ret_steps, self.last_forced = threshold, ret_steps, last_forced
         self.reset()

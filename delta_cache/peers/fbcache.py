@@ -16,7 +16,7 @@ class FBCache(Policy):
     name = "fbcache"
 
     def __init__(self, *, threshold: float, warmup_steps: int = 0):
-        if threshold < 0 or warmup_steps < 0:
+        if not threshold >= 0 or warmup_steps < 0:
             raise ValueError("fbcache: threshold and warmup_steps must be >= 0")
         self.threshold, self.warmup_steps = threshold, warmup_steps
         self.reset()

@@ -60,7 +60,7 @@ class MagCache(Policy):
         branches: tuple[str, ...] | None = ("cond", "uncond"),
         inclusive: bool = False,
     ):
-        if threshold < 0 or K < 0 or not 0 <= retention_ratio <= 1 or not ratios:
+        if not threshold >= 0 or K < 0 or not 0 <= retention_ratio <= 1 or not ratios:
             raise ValueError("magcache: threshold >= 0, K >= 0, retention_ratio in [0, 1] and a ratio table")
         self.threshold, self.K, self.retention_ratio = threshold, K, retention_ratio
         # None: one pass per step, whatever its branch is called (HunyuanVideo's CFG batch is one pass)

@@ -42,7 +42,7 @@ class TeaCache(Policy):
         ret_steps: int = 1,
         last_forced: int = 1,
     ):
-        if threshold < 0 or len(coefficients) < 1 or ret_steps < 0 or last_forced < 0:
+        if not threshold >= 0 or len(coefficients) < 1 or ret_steps < 0 or last_forced < 0:
             raise ValueError("teacache: threshold, ret_steps and last_forced must be >= 0, with coefficients")
         self.threshold, self.coefficients, self.indicator = threshold, tuple(coefficients), indicator
         self.ret_steps, self.last_forced = ret_steps, last_forced
