@@ -98,6 +98,15 @@ BAD = [
     (["--sample_solver", "euler"], "invalid choice"),
     (["--save_file", "out.avi"], "must end with .mp4"),
     (["--offload_model", "maybe"], "expected a boolean"),
+    (["--sample_guide_scale", "nan"], "--sample_guide_scale: must be a finite number, got 'nan'"),
+    (["--sample_guide_scale", "-1"], "--sample_guide_scale must be >= 0"),
+    (["--sample_shift", "nan"], "--sample_shift: must be a finite number"),
+    (["--sample_shift", "inf"], "--sample_shift: must be a finite number"),
+    (["--base_seed", "-5"], "--base_seed must be in 0..18446744073709551615, or -1 to draw one; got -5"),
+    (["--base_seed", str(10**23)], "--base_seed must be in 0..18446744073709551615"),
+    (["--device", "foo"], "--device 'foo' is not a device"),
+    (["--device", "cuda:99"], "--device cuda:99:"),  # no CUDA here; on a GPU machine: not that many GPUs
+    (["--delta_cache", "--cache_linear", "inf,1"], "needs finite TMAX >= TMIN > 0, got 'inf,1'"),
     (["--size", "128*128"], "unsupported --size 128*128 for task t2v-tiny"),
     (["--save_file", "/proc/out.mp4"], "--save_file: cannot write in /proc"),  # even root cannot
 ]

@@ -185,3 +185,29 @@ def test_compile_flag_compiles_both_stacks(sample_video_main, tmp_path, monkeypa
     (report,) = out.glob("*.delta_cache.json")
     stats = json.loads(report.read_text())
     assert stats["block_evals_computed"] < stats["block_evals_total"]  # and the cache still reused
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--cfg-scale", "nan"], "--cfg-scale: must be a finite number, got 'nan'"),
+        (["--flow-shift", "nan"], "--flow-shift: must be a finite number"),
+        (["--embedded-cfg-scale", "inf"], "--embedded-cfg-scale: must be a finite number"),
+        (["--seed", str(10**23)], "--seed must be in 0..18446744073709551615"),
+        (["--seed", "-5"], "--seed must be in 0..18446744073709551615"),
+        (["--seed", str(2**64 - 1), "--num-videos", "2"], "video i uses seed + i"),
+        (["--name-suffix", "/x"], "--name-suffix is part of a file name"),
+        (["--device", "foo"], "--device 'foo' is not a device"),
+        (["--device", "cuda:99"], "--device cuda:99:"),
+        (["--delta_cache", "--cache_linear", "inf,1"], "needs finite TMAX >= TMIN > 0"),
+    ],
+)
+def test_bad_numbers_names_and_devices_fail_before_loading(tmp_path, capsys, argv, message):
+    from hyvideo.cli import build_parser, validate
+
+    p = build_parser()
+    with pytest.raises(SystemExit) as exc:
+        validate(p, p.parse_args([*HY_DEBUG, "--save-path", str(tmp_path / "results"), *argv]))
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not list(tmp_path.iterdir())

@@ -4,7 +4,15 @@ Each model package applies it from outside with its own `parallel.py` (`parallel
 package never imports a model. The collectives are yunchang's and xfuser's; nothing here reimplements them.
 """
 
-from .cli import RankZeroArgumentParser, quiet_other_ranks, run_on_group, unwritable_reason
+from .cli import (
+    SEED_MAX,
+    RankZeroArgumentParser,
+    device_problem,
+    finite_float,
+    quiet_other_ranks,
+    run_on_group,
+    unwritable_reason,
+)
 from .group import (
     SequenceParallelGroup,
     check_degrees,
@@ -17,7 +25,10 @@ from .group import (
 )
 
 __all__ = [
+    "SEED_MAX",
     "RankZeroArgumentParser",
+    "device_problem",
+    "finite_float",
     "quiet_other_ranks",
     "run_on_group",
     "unwritable_reason",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import sys
 import tempfile
@@ -80,6 +81,40 @@ def run_on_group(run: Callable[[], int], group: SequenceParallelGroup | None, ex
         return 1
     finally:
         destroy_sequence_parallel()
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a float that is a number (NaN passes every range check and would run silently)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+SEED_MAX = 2**64 - 1  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
+
+
+def device_problem(requested: str | None) -> str | None:
+    """Why `--device requested` cannot run here (a malformed name, CUDA absent, no such GPU), or None."""
+    if requested is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        return f"--device {requested!r} is not a device; give cpu, cuda or cuda:N"
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {requested}: CUDA is not available on this machine; use --device cpu"
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            return f"--device {requested}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+    elif device.type != "cpu":
+        return f"--device {requested}: only cpu, cuda and cuda:N are supported"
+    return None
 
 
 def unwritable_reason(directory: Path) -> str | None:

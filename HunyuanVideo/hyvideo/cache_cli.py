@@ -43,7 +43,12 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--cache_{short}_blocks", default=None, help=f'cached {short} blocks, e.g. "0,2,4-7"')
         g.add_argument(f"--cache_{short}_interval", type=int, default=None, help=f"refresh {short} every k steps")
         g.add_argument(f"--cache_{short}_refresh_steps", default=None, help=f'{short} refresh steps, e.g. "6,18,26"')
-    g.add_argument("--cache_warmup", type=int, default=None, help="full-compute steps before caching (default 6)")
+    g.add_argument(
+        "--cache_warmup",
+        type=int,
+        default=None,
+        help="full-compute steps before caching (default: the preset's; 6 without one)",
+    )
     g.add_argument("--cache_linear", default=None, help='decreasing interval "TMAX,TMIN" for both stacks (Eq. 15)')
     g.add_argument("--cache_last_full", type=int, default=None, help="always compute the last k steps (preset's)")
     g.add_argument(

@@ -13,7 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
-from usp import RankZeroArgumentParser, check_layout, unwritable_reason
+from usp import SEED_MAX, RankZeroArgumentParser, check_layout, device_problem, finite_float, unwritable_reason
 
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import DEBUG_MODEL, HUNYUAN_VIDEO_CONFIG, NEGATIVE_PROMPT, PRECISION_TO_TYPE, TINY_MODEL
@@ -24,6 +24,17 @@ from .vae import VAE_NAME
 DEFAULT_MODEL = "HYVideo-T/2-cfgdistill"
 TINY_MODEL_BASE = Path(__file__).resolve().parents[1] / "ckpts-tiny"  # the shipped tiny model, official layout
 PRECISIONS = list(PRECISION_TO_TYPE)
+
+
+def _per_model(field: str) -> str:
+    """A default that depends on --model, as --help shows it: "model's: HYVideo-T/2 50, ..., HYVideo-tiny 25"."""
+
+    def shown(value) -> str:
+        return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+    return "default: the model's: " + ", ".join(
+        f"{name} {shown(getattr(cfg, field))}" for name, cfg in HUNYUAN_VIDEO_CONFIG.items()
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--text-encoder", choices=["llm"], default="llm")
     g.add_argument("--text-encoder-precision", choices=PRECISIONS, default="fp16")
     g.add_argument("--text-states-dim", type=int, default=None, help="LLM feature size (model's: 4096)")
-    g.add_argument("--text-len", type=int, default=None, help="LLM tokens after the template (model's: 256)")
+    g.add_argument(
+        "--text-len", type=int, default=None, help=f"LLM tokens after the template ({_per_model('text_len')})"
+    )
     g.add_argument("--tokenizer", choices=["llm"], default="llm")
     g.add_argument("--prompt-template", choices=list(PROMPT_TEMPLATE), default="dit-llm-encode")
     g.add_argument("--prompt-template-video", choices=list(PROMPT_TEMPLATE), default="dit-llm-encode-video")
@@ -59,10 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--text-encoder-precision-2", choices=PRECISIONS, default="fp16")
     g.add_argument("--text-states-dim-2", type=int, default=None, help="CLIP pooled size (model's: 768)")
     g.add_argument("--tokenizer-2", choices=["clipL"], default="clipL")
-    g.add_argument("--text-len-2", type=int, default=None, help="CLIP tokens (model's: 77)")
+    g.add_argument("--text-len-2", type=int, default=None, help=f"CLIP tokens ({_per_model('text_len_2')})")
     g = p.add_argument_group("denoise")
     g.add_argument("--denoise-type", choices=["flow"], default="flow")
-    g.add_argument("--flow-shift", type=float, default=None, help="sigma shift (model's: 7.0)")
+    g.add_argument(
+        "--flow-shift", type=finite_float, default=None, help=f"sigma shift > 0 ({_per_model('flow_shift')})"
+    )
     g.add_argument(
         "--flow-reverse",
         action=argparse.BooleanOptionalAction,
@@ -84,25 +99,37 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--load-key", choices=list(LOAD_KEYS), default="module")
     g.add_argument("--use-cpu-offload", action="store_true", help="keep DiT blocks on the CPU between uses (CUDA)")
     g.add_argument("--batch-size", type=int, default=1, help="videos per denoising batch")
-    g.add_argument("--infer-steps", type=int, default=None, help="denoising steps (model's: 50)")
+    g.add_argument("--infer-steps", type=int, default=None, help=f"denoising steps ({_per_model('infer_steps')})")
     g.add_argument("--disable-autocast", action="store_true")
     g.add_argument("--save-path", default="./results")
     g.add_argument("--save-path-suffix", default="")
-    g.add_argument("--name-suffix", default="")
+    g.add_argument("--name-suffix", default="", help="appended to each video's file name (no path separator)")
     g.add_argument("--num-videos", type=int, default=1, help="videos of the prompt, seeds seed + i")
-    g.add_argument("--video-size", type=int, nargs="+", default=None, help="H W (one value: square; model's 720 1280)")
-    g.add_argument("--video-length", type=int, default=None, help="frames, 4n+1 (model's: 129)")
+    g.add_argument(
+        "--video-size", type=int, nargs="+", default=None, help=f"H W, one value: square ({_per_model('video_size')})"
+    )
+    g.add_argument("--video-length", type=int, default=None, help=f"frames, 4n+1 ({_per_model('video_length')})")
     g.add_argument("--prompt", default=None, help="text prompt (default: the model's example prompt)")
     g.add_argument("--seed-type", choices=["file", "random", "fixed", "auto"], default="auto", help="accepted")
-    g.add_argument("--seed", type=int, default=None, help="noise seed; none draws one")
+    g.add_argument(
+        "--seed", type=int, default=None, help=f"noise seed in 0..{SEED_MAX} (video i: seed + i); none draws one"
+    )
     g.add_argument("--neg-prompt", default=None, help="negative prompt for --cfg-scale > 1")
     g.add_argument(
-        "--cfg-scale", type=float, default=None, help="real CFG scale; > 1 runs [uncond, cond] batched (model's: 1.0)"
+        "--cfg-scale",
+        type=finite_float,
+        default=None,
+        help=f"real CFG scale >= 1; > 1 runs [uncond, cond] batched ({_per_model('cfg_scale')})",
     )
-    g.add_argument("--embedded-cfg-scale", type=float, default=None, help="guidance embedding (model's: 6.0)")
+    g.add_argument(
+        "--embedded-cfg-scale",
+        type=finite_float,
+        default=None,
+        help=f"guidance embedding, guidance-distilled models ({_per_model('embedded_cfg_scale')})",
+    )
     g.add_argument("--use-fp8", action="store_true", help="not supported: refused")
     g.add_argument("--reproduce", action="store_true", help="deterministic torch algorithms")
-    g.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    g.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     g.add_argument("--compile", action="store_true", help="torch.compile each DiT block once (regional)")
     g = p.add_argument_group("parallel")
     g.add_argument("--ulysses-degree", type=int, default=1)
@@ -204,6 +231,13 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         p.error("--prompt is empty; give a text prompt")
     if args.cfg_scale < 1.0:
         p.error(f"--cfg-scale must be >= 1.0 (1.0 = off), got {args.cfg_scale}")
+    if args.seed is not None and not 0 <= args.seed <= SEED_MAX - (args.num_videos - 1):
+        p.error(f"--seed must be in 0..{SEED_MAX} for every video (video i uses seed + i), got {args.seed}")
+    if "/" in args.name_suffix or os.sep in args.name_suffix or "\0" in args.name_suffix:
+        p.error(f"--name-suffix is part of a file name and cannot hold a path separator, got {args.name_suffix!r}")
+    problem = device_problem(args.device)
+    if problem:
+        p.error(problem)
     if args.cfg_scale > 1.0:
         args.neg_prompt = NEGATIVE_PROMPT if args.neg_prompt is None else args.neg_prompt
         if not args.neg_prompt.strip():

@@ -37,7 +37,12 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache_blocks", default=None, help='blocks to cache, e.g. "0,2-7,10-20" (overrides preset)')
     g.add_argument("--block_cache_list_background", default=None, help="release name of --cache_blocks")
     g.add_argument("--block_cache_list_foreground", default=None, help="release flag: blocks always computed")
-    g.add_argument("--cache_warmup", type=int, default=None, help="full-compute steps before caching (default 6)")
+    g.add_argument(
+        "--cache_warmup",
+        type=int,
+        default=None,
+        help="full-compute steps before caching (default: the preset's; 6 without one)",
+    )
     g.add_argument("--cache_interval", type=int, default=None, help="refresh every k steps after warm-up")
     g.add_argument("--cache_refresh_steps", default=None, help='explicit refresh steps, e.g. "6,18,26"')
     g.add_argument("--cache_linear", default=None, help='decreasing interval "TMAX,TMIN" (paper Eq. 15)')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from usp import RankZeroArgumentParser, check_layout, unwritable_reason
+from usp import SEED_MAX, RankZeroArgumentParser, check_layout, device_problem, finite_float, unwritable_reason
 
 from .cache_cli import add_cache_args, build_cache_config
 from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
@@ -28,6 +28,11 @@ def str2bool(v: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean (True/False), got {v!r}")
 
 
+def _per_task(field: str) -> str:
+    """A default that depends on the task, as --help shows it: "t2v-14B 50, ..., t2v-tiny 25"."""
+    return ", ".join(f"{task} {getattr(cfg, field)}" for task, cfg in WAN_CONFIGS.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = RankZeroArgumentParser(
         description="Generate a video from a text prompt with Wan2.1. Several GPUs: torchrun --nproc_per_node=N "
@@ -41,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"{DEBUG_TASK} runs random weights",
     )
     p.add_argument("--size", default=None, help="W*H, one of the task's sizes (default: the task's first)")
-    p.add_argument("--frame_num", type=int, default=None, help="frames, 4n+1 (default: task's, 81 upstream)")
+    p.add_argument(
+        "--frame_num", type=int, default=None, help=f"frames, 4n+1 (default: the task's: {_per_task('frame_num')})"
+    )
     p.add_argument(
         "--ckpt_dir", default=None, help=f"official checkpoint directory (e.g. ./Wan2.1-T2V-14B); {TINY_TASK}: shipped"
     )
@@ -58,13 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dit_fsdp", action="store_true", help="shard the DiT with FSDP (torchrun)")
     p.add_argument("--save_file", default=None, help="output .mp4 (default: an auto name that never overwrites)")
     p.add_argument("--prompt", default=None, help="text prompt (default: the task's example prompt)")
-    p.add_argument("--base_seed", type=int, default=-1, help="noise seed; -1 draws one")
+    p.add_argument("--base_seed", type=int, default=-1, help=f"noise seed in 0..{SEED_MAX}; -1 draws one")
     p.add_argument("--image", default=None, help="I2V: the first frame (default: assets/i2v_example.png)")
     p.add_argument("--sample_solver", choices=SOLVERS, default="unipc")
-    p.add_argument("--sample_steps", type=int, default=None, help="denoising steps (default: task's, 50; i2v 40)")
-    p.add_argument("--sample_shift", type=float, default=None, help="flow shift (default: 5.0; i2v at 480p 3.0)")
-    p.add_argument("--sample_guide_scale", type=float, default=None, help="CFG scale (default: task's, 5.0)")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument(
+        "--sample_steps", type=int, default=None, help=f"denoising steps (default: {_per_task('sample_steps')})"
+    )
+    p.add_argument(
+        "--sample_shift",
+        type=finite_float,
+        default=None,
+        help=f"flow shift > 0 (default: {_per_task('sample_shift')}; i2v-14B at 480p {I2V_480P_SHIFT})",
+    )
+    p.add_argument(
+        "--sample_guide_scale",
+        type=finite_float,
+        default=None,
+        help=f"CFG scale >= 0 (default: {_per_task('sample_guide_scale')})",
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile each DiT block once (regional)")
     add_cache_args(p)
     return p
@@ -120,6 +139,13 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         p.error(f"--sample_steps must be >= 1, got {args.sample_steps}")
     if args.sample_shift <= 0:
         p.error(f"--sample_shift must be > 0, got {args.sample_shift}")
+    if args.sample_guide_scale < 0:
+        p.error(f"--sample_guide_scale must be >= 0 (1 = no guidance), got {args.sample_guide_scale}")
+    if not (args.base_seed == -1 or 0 <= args.base_seed <= SEED_MAX):
+        p.error(f"--base_seed must be in 0..{SEED_MAX}, or -1 to draw one; got {args.base_seed}")
+    problem = device_problem(args.device)
+    if problem:
+        p.error(problem)
     try:
         world = check_layout(args.ulysses_size, args.ring_size, cfg.num_heads)
     except ValueError as err:
