@@ -46,6 +46,7 @@ from evaluation.targets import (  # noqa: E402
     validate_model_args,
 )
 from scenes import training_combos  # noqa: E402
+from usp import finite_float  # noqa: E402
 
 STATS_VERSION = 2  # 2: ā kept in fp32
 
@@ -62,16 +63,20 @@ def build_parser(family: str) -> argparse.ArgumentParser:
     g.add_argument("--mask", choices=MASK_SOURCES, default=None, help="foreground source (tiny: scene; motion)")
     g.add_argument("--mask_file", type=Path, default=None, help="--mask file: .npy/.npz [F,H,W] or [P,F,H,W]")
     g.add_argument(
-        "--mask_area", type=float, default=0.5, help="share of a token's pixels that makes it foreground (0, 1]"
+        "--mask_area", type=finite_float, default=0.5, help="share of a token's pixels that makes it foreground (0, 1]"
     )
     g.add_argument("--sam2_checkpoint", default=None)
     g.add_argument("--sam2_config", default=None)
     g.add_argument("--queries", default="auto", help="scored queries: all, N, or auto (all up to 4096 tokens, 1024)")
     g.add_argument("--threshold", choices=THRESHOLDS, default="quantile", help="high-attention rule per frame")
-    g.add_argument("--threshold_value", type=float, default=None, help=f"rule parameter (defaults {DEFAULT_VALUES})")
-    g.add_argument("--tau", default="otsu", help="R_attn split: otsu (largest gap) or a number")
+    g.add_argument(
+        "--threshold_value", type=finite_float, default=None, help=f"rule parameter (defaults {DEFAULT_VALUES})"
+    )
+    g.add_argument("--tau", default="otsu", help="R_attn split: otsu (largest gap) or a share in (0, 1]")
     g.add_argument("--from_step", type=int, default=None, help="pool R_attn over steps >= this (default: warm-up)")
-    g.add_argument("--target_speedup", type=float, default=None, help="theoretical speedup to reach (tiny: 1.96)")
+    g.add_argument(
+        "--target_speedup", type=finite_float, default=None, help="theoretical speedup to reach (tiny: 1.96)"
+    )
     g.add_argument("--block_budget", type=int, default=None, help="or: block evaluations per generation")
     g.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: from the step statistic)")
     g.add_argument("--sensitivity", choices=["runs", "blocks", "none"], default="runs")
@@ -141,9 +146,13 @@ def validate_profile(p: argparse.ArgumentParser, args: argparse.Namespace, targe
     )
     if args.tau != "otsu":
         try:
-            float(args.tau)
+            tau = float(args.tau)
         except ValueError:
             p.error(f"--tau must be otsu or a number, got {args.tau!r}")
+        # R_attn is a share of foreground tokens, in [0, 1]: a tau above 1 would call every block background,
+        # one at or below 0 every block foreground, both silently
+        if not 0 < tau <= 1:
+            p.error(f"--tau must be otsu or a share in (0, 1] (R_attn >= tau is foreground), got {args.tau}")
     try:
         from delta_cache.r_attn import RAttnRule
 
