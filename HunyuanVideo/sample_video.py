@@ -25,10 +25,12 @@ from hyvideo.configs import HYVideoConfig
 
 
 def video_name(seed: int, prompt: str, suffix: str) -> str:
-    """Upstream's `{time}_seed{seed}_{prompt[:100]}.mp4`, made filesystem-safe."""
-    stamp = time.strftime("%Y-%m-%d-%H:%M:%S").replace(":", "")
-    safe = prompt[:100].replace("/", "").replace(" ", "_")
-    return f"{stamp}_seed{seed}_{safe}{suffix}.mp4"
+    """Upstream's `{time}_seed{seed}_{prompt[:100]}{suffix}.mp4`, the prompt made safe and cut in bytes."""
+    from hyvideo.utils.video import MAX_STEM_BYTES, name_part
+
+    head = f"{time.strftime('%Y-%m-%d-%H%M%S')}_seed{seed}_"
+    prompt = name_part(prompt[:100], MAX_STEM_BYTES - len(head.encode()) - len(suffix.encode()))
+    return f"{head}{prompt}{suffix}.mp4"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             # writes nothing on ranks other than 0 once torch.distributed is initialised.
             args.model_base = str(write_random_checkpoint(tmp, cfg, seed=0))
         group = init_sequence_parallel(args.ulysses_degree, args.ring_degree, device) if world > 1 else None
-        expected = (CheckpointError, FileNotFoundError, ValueError)
+        expected = (CheckpointError, OSError, ValueError)  # OSError: a full disk when the outputs are written
         return run_on_group(lambda: _run(args, cfg, device, group), group, expected)
 
 
@@ -162,7 +164,11 @@ def _run(args, cfg, device: torch.device, group) -> int:
     for video, seed in zip(videos, seeds, strict=True):
         out = unique_path(args.save_dir / video_name(seed, args.prompt, args.name_suffix))
         save_video(video, out, fps=cfg.fps)
-        write_report(report, out)
+        try:
+            write_report(report, out)
+        except OSError:
+            out.unlink()  # a video without its stats file is not a finished run: publish both or neither
+            raise
         logger.info(f"saved {out} ({video.shape[1]} frames, {video.shape[3]}x{video.shape[2]})")
     return 0
 

@@ -23,9 +23,13 @@ from loguru import logger
 
 
 def default_save_file(args) -> Path:
-    prompt = args.prompt.replace(" ", "_").replace("/", "_")[:50]
-    stamp = time.strftime("%Y%m%d_%H%M%S")
-    return Path(f"{args.task}_{args.size.replace('*', 'x')}_{args.ulysses_size}_{args.ring_size}_{prompt}_{stamp}.mp4")
+    """Upstream's `{task}_{size}_{ulysses}_{ring}_{prompt[:50]}_{time}.mp4`, the prompt made safe and cut in bytes."""
+    from wan.utils.video import MAX_STEM_BYTES, name_part
+
+    head = f"{args.task}_{args.size.replace('*', 'x')}_{args.ulysses_size}_{args.ring_size}_"
+    tail = f"_{time.strftime('%Y%m%d_%H%M%S')}"
+    prompt = name_part(args.prompt[:50], MAX_STEM_BYTES - len(head.encode()) - len(tail.encode()))
+    return Path(f"{head}{prompt}{tail}.mp4")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_other_ranks()
     device = rank_device(args.device)
     group = init_sequence_parallel(args.ulysses_size, args.ring_size, device) if world > 1 else None
-    expected = (CheckpointError, FileNotFoundError, ValueError)
+    expected = (CheckpointError, OSError, ValueError)  # OSError: a full disk when the outputs are written
     return run_on_group(lambda: _run(args, device, group), group, expected)
 
 
@@ -112,10 +116,14 @@ def _run(args, device: torch.device, group) -> int:
     s = pipe.stats
     logger.info(f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s")
     out = Path(args.save_file) if args.save_file else unique_path(default_save_file(args))
-    save_video(video, out, fps=cfg.sample_fps)
     report = run_report(handle, 2 * args.sample_steps * cfg.num_layers, pipe.stats.denoise_seconds, stats)
     report["sequence_parallel"] = [group.ulysses_degree, group.ring_degree] if group else [1, 1]
-    write_report(report, out)
+    save_video(video, out, fps=cfg.sample_fps)
+    try:
+        write_report(report, out)
+    except OSError:
+        out.unlink()  # a video without its stats file is not a finished run: publish both or neither
+        raise
     logger.info(
         f"blocks computed {report['block_evals_computed']} of {report['block_evals_total']} "
         f"(theoretical {report['theoretical_speedup']:.2f}x), denoise {report['denoise_seconds']:.2f}s"

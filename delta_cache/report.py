@@ -44,6 +44,10 @@ def write_report(report: dict, video: str | Path) -> Path:
     video = Path(video)
     path = video.with_name(video.stem + ".delta_cache.json")
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(report, indent=1))
+        os.replace(tmp, path)
+    except OSError as err:  # e.g. a full disk: no half-written file is left under either name
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, f"could not write {path}: {err.strerror or err}") from None
     return path

@@ -48,7 +48,7 @@ def test_copied_helpers_stay_equal():
 
     for name in ("CheckpointError", "_preview", "check_state_dict", "load_torch_file"):
         assert inspect.getsource(getattr(hy_ck, name)) == inspect.getsource(getattr(wan_ck, name)), name
-    for name in ("to_uint8_frames", "save_video", "unique_path"):
+    for name in ("to_uint8_frames", "save_video", "_why", "mp4_complete", "unique_path", "name_part"):
         assert inspect.getsource(getattr(hy_video, name)) == inspect.getsource(getattr(wan_video, name)), name
     import hyvideo.inference as hy_inf
     import hyvideo.modules.attention as hy_attn

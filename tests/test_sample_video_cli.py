@@ -197,6 +197,7 @@ def test_compile_flag_compiles_both_stacks(sample_video_main, tmp_path, monkeypa
         (["--seed", "-5"], "--seed must be in 0..18446744073709551615"),
         (["--seed", str(2**64 - 1), "--num-videos", "2"], "video i uses seed + i"),
         (["--name-suffix", "/x"], "--name-suffix is part of a file name"),
+        (["--name-suffix", "a\nb"], "--name-suffix is part of a file name"),
         (["--device", "foo"], "--device 'foo' is not a device"),
         (["--device", "cuda:99"], "--device cuda:99:"),
         (["--delta_cache", "--cache_linear", "inf,1"], "needs finite TMAX >= TMIN > 0"),

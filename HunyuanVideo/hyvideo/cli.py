@@ -19,11 +19,13 @@ from .cache_cli import add_cache_args, build_cache_config
 from .configs import DEBUG_MODEL, HUNYUAN_VIDEO_CONFIG, NEGATIVE_PROMPT, PRECISION_TO_TYPE, TINY_MODEL
 from .constants import PROMPT_TEMPLATE
 from .utils.checkpoint import LOAD_KEYS
+from .utils.video import name_part
 from .vae import VAE_NAME
 
 DEFAULT_MODEL = "HYVideo-T/2-cfgdistill"
 TINY_MODEL_BASE = Path(__file__).resolve().parents[1] / "ckpts-tiny"  # the shipped tiny model, official layout
 PRECISIONS = list(PRECISION_TO_TYPE)
+MAX_SUFFIX_BYTES = 64  # --name-suffix: the prompt's part of the name still gets the rest of MAX_STEM_BYTES
 
 
 def _per_model(field: str) -> str:
@@ -233,8 +235,11 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         p.error(f"--cfg-scale must be >= 1.0 (1.0 = off), got {args.cfg_scale}")
     if args.seed is not None and not 0 <= args.seed <= SEED_MAX - (args.num_videos - 1):
         p.error(f"--seed must be in 0..{SEED_MAX} for every video (video i uses seed + i), got {args.seed}")
-    if "/" in args.name_suffix or os.sep in args.name_suffix or "\0" in args.name_suffix:
-        p.error(f"--name-suffix is part of a file name and cannot hold a path separator, got {args.name_suffix!r}")
+    if name_part(args.name_suffix, MAX_SUFFIX_BYTES) != args.name_suffix:
+        p.error(
+            f"--name-suffix is part of a file name: at most {MAX_SUFFIX_BYTES} bytes of letters, digits and "
+            f"-_.+, got {args.name_suffix!r}"
+        )
     problem = device_problem(args.device)
     if problem:
         p.error(problem)

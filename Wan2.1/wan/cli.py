@@ -11,6 +11,7 @@ from .cache_cli import add_cache_args, build_cache_config
 from .configs import SIZE_CONFIGS, SUPPORTED_SIZES, WAN_CONFIGS
 from .schedulers import SOLVERS
 from .utils.checkpoint import DIT_CONFIG, DIT_INDEX, DIT_SINGLE
+from .utils.video import MAX_STEM_BYTES
 
 DEBUG_TASK = "t2v-debug"  # random weights written on the fly: pipeline checks, not pictures
 DEBUG_TASKS = (DEBUG_TASK, "i2v-debug")
@@ -165,6 +166,8 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
             p.error(f"--save_file directory does not exist: {out.parent}")
         if out.is_dir():
             p.error(f"--save_file is a directory: {out}; give a file name ending in .mp4")
+        if len(out.stem.encode()) > MAX_STEM_BYTES:  # the stats file beside it adds 17 bytes to the name
+            p.error(f"--save_file name is {len(out.stem.encode())} bytes before .mp4; give at most {MAX_STEM_BYTES}")
     reason = unwritable_reason(Path(args.save_file).parent if args.save_file else Path.cwd())
     if reason:
         p.error(
