@@ -73,8 +73,8 @@ def model_config(args) -> HYVideoConfig:
 
 
 def _run(args, cfg, device: torch.device, group) -> int:
-    from delta_cache import reduce_stats, run_report, write_report
-    from hyvideo.inference import HunyuanVideoSampler, align_to
+    from delta_cache import full_compute_stats, reduce_stats, run_report, write_report
+    from hyvideo.inference import BRANCH_CFG_BATCH, BRANCH_COND, HunyuanVideoSampler, align_to
     from hyvideo.utils.video import save_video, unique_path
 
     main_rank = group is None or group.rank == 0
@@ -152,10 +152,10 @@ def _run(args, cfg, device: torch.device, group) -> int:
     logger.info(f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s")
     args.save_dir.mkdir(parents=True, exist_ok=True)
     batches = -(-args.num_videos // args.batch_size)
-    passes = batches * args.infer_steps
-    report = run_report(
-        handle, passes * (cfg.mm_double_blocks_depth + cfg.mm_single_blocks_depth), sampler.stats.denoise_seconds, stats
-    )
+    branch = BRANCH_CFG_BATCH if args.cfg_scale > 1.0 else BRANCH_COND  # the sampler's name for its one pass
+    depths = {"double_blocks": cfg.mm_double_blocks_depth, "single_blocks": cfg.mm_single_blocks_depth}
+    full = full_compute_stats({branch: batches * args.infer_steps}, depths)
+    report = run_report(handle, full, sampler.stats.denoise_seconds, stats)
     report["sequence_parallel"] = [group.ulysses_degree, group.ring_degree] if group else [1, 1]
     logger.info(
         f"blocks computed {report['block_evals_computed']} of {report['block_evals_total']} "

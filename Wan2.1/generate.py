@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, device: torch.device, group) -> int:
-    from delta_cache import reduce_stats, run_report, write_report
+    from delta_cache import full_compute_stats, reduce_stats, run_report, write_report
     from wan import WanI2V, WanT2V
     from wan.configs import MAX_AREA_CONFIGS, WAN_CONFIGS
     from wan.debug import write_random_checkpoint
@@ -116,7 +116,8 @@ def _run(args, device: torch.device, group) -> int:
     s = pipe.stats
     logger.info(f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s")
     out = Path(args.save_file) if args.save_file else unique_path(default_save_file(args))
-    report = run_report(handle, 2 * args.sample_steps * cfg.num_layers, pipe.stats.denoise_seconds, stats)
+    full = full_compute_stats({"cond": args.sample_steps, "uncond": args.sample_steps}, {"blocks": cfg.num_layers})
+    report = run_report(handle, full, pipe.stats.denoise_seconds, stats)
     report["sequence_parallel"] = [group.ulysses_degree, group.ring_degree] if group else [1, 1]
     save_video(video, out, fps=cfg.sample_fps)
     try:

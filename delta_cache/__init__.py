@@ -8,7 +8,7 @@ from .compile import compile_blocks
 from .distributed import RankDivergence, reduce_stats
 from .handle import CACHE_DTYPES, CacheHandle, apply_cache, cache_dtype_for
 from .preset_file import check_preset_name, load_preset, preset_from_dict, preset_to_dict, save_preset
-from .report import run_report, write_report
+from .report import full_compute_stats, run_report, write_report
 from .schedule import (
     FULL,
     REFRESH,
@@ -32,6 +32,7 @@ __all__ = [
     "cache_dtype_for",
     "CACHE_DTYPES",
     "compile_blocks",
+    "full_compute_stats",
     "run_report",
     "reduce_stats",
     "RankDivergence",

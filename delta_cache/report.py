@@ -1,7 +1,7 @@
 """The per-run stats file both CLIs write next to the video: `<video stem>.delta_cache.json`.
 
 A cached run reports its handle's counts and per-step actions; a baseline run reports the same fields with
-nothing reused, so that the two compare field by field.
+nothing reused (`full_compute_stats`), so that the two compare field by field.
 """
 
 from __future__ import annotations
@@ -13,10 +13,29 @@ from pathlib import Path
 from .handle import CacheHandle
 
 
-def run_report(
-    handle: CacheHandle | None, baseline_block_evals: int, denoise_seconds: float, stats: dict | None = None
-) -> dict:
-    """Stats of one run; `baseline_block_evals` (every block of every pass) is used when there is no handle.
+def full_compute_stats(passes: dict[str, int], depths: dict[str, int]) -> dict:
+    """What `CacheHandle.stats()` reports for a run that caches nothing: `passes` model passes per branch name,
+    each running all `depths` blocks of every stack."""
+    per = {
+        f"{branch}/{stack}": {"computed": n * depth, "total": n * depth, "reused": 0}
+        for branch, n in sorted(passes.items())
+        for stack, depth in depths.items()
+    }
+    total = sum(v["total"] for v in per.values())
+    return {
+        "block_evals_computed": total,
+        "block_evals_total": total,
+        "theoretical_speedup": 1.0,
+        "cache_bytes_peak": 0,
+        "cache_dtype": None,
+        "per_branch_stack": per,
+        "method": None,
+        "method_settings": None,
+    }
+
+
+def run_report(handle: CacheHandle | None, full: dict, denoise_seconds: float, stats: dict | None = None) -> dict:
+    """Stats of one run; `full` (`full_compute_stats` of the run's passes) stands in when there is no handle.
 
     `stats` replaces `handle.stats()`, e.g. the group-wide stats of `delta_cache.distributed.reduce_stats`.
     """
@@ -25,15 +44,7 @@ def run_report(
         report["preset"] = handle.config.name
         report["steps"] = [dict(r) for r in handle.records]
     else:
-        n = baseline_block_evals
-        report = dict(
-            block_evals_computed=n,
-            block_evals_total=n,
-            theoretical_speedup=1.0,
-            cache_bytes_peak=0,
-            preset=None,
-            steps=[],
-        )
+        report = dict(full, preset=None, steps=[])
     report["denoise_seconds"] = denoise_seconds
     report["delta_cache"] = handle is not None
     return report

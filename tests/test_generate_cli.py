@@ -165,6 +165,11 @@ def test_delta_cache_run_writes_video_and_stats(tmp_path, wan_ckpt, generate_mai
     b = json.loads((tmp_path / "base.delta_cache.json").read_text())
     c = json.loads((tmp_path / "cached.delta_cache.json").read_text())
     assert b["block_evals_computed"] == b["block_evals_total"] == 2 * 8 * 4 and b["theoretical_speedup"] == 1.0
+    assert set(b) == set(c)  # a baseline reports the same fields, nothing reused
+    assert b["per_branch_stack"] == {
+        f"{br}/blocks": {"computed": 32, "total": 32, "reused": 0} for br in ("cond", "uncond")
+    }
+    assert b["cache_dtype"] is None and b["per_branch_stack"].keys() == c["per_branch_stack"].keys()
     assert (c["block_evals_computed"], c["block_evals_total"]) == (48, 64) and c["cache_bytes_peak"] > 0
     assert [r["blocks"] for r in c["steps"] if r["branch"] == "cond"] == [
         "full",

@@ -45,6 +45,12 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
     assert (
         stats["delta_cache"] is False and stats["block_evals_computed"] == stats["block_evals_total"] == 72
     )  # 2 videos
+    # the fields of a cached run, nothing reused: 2 batches x 6 steps of the one "cond" pass, 2 + 4 blocks
+    assert stats["per_branch_stack"] == {
+        "cond/double_blocks": {"computed": 24, "total": 24, "reused": 0},
+        "cond/single_blocks": {"computed": 48, "total": 48, "reused": 0},
+    }
+    assert stats["cache_dtype"] is None and stats["method"] is None
     rc = sample_video_main(
         [
             *HY_DEBUG,
@@ -67,6 +73,7 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
     new = [p for p in _mp4s(out) if p not in videos]
     stats = json.loads(new[0].with_name(new[0].stem + ".delta_cache.json").read_text())
     assert stats["delta_cache"] is True and stats["preset"] == "hunyuanvideo-debug"
+    assert set(stats) == set(json.loads(videos[0].with_name(videos[0].stem + ".delta_cache.json").read_text()))
     assert stats["block_evals_computed"] == 36 and stats["block_evals_total"] == 48
     assert {s["branch"] for s in stats["steps"]} == {"uncond|cond"}
     assert [s["single_blocks"] for s in stats["steps"]][:4] == ["full", "full", "refresh", "reuse"]
