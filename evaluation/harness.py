@@ -1,6 +1,8 @@
 """Generate every (method, prompt, seed) video, score it against full compute, write the rows and the tables.
 
-Run folder layout (resumable: a video whose record exists is never generated again, nor overwritten):
+Run folder layout (resumable: a video whose record holds the job's key is never generated again; the key hashes
+the prompt, the seed and the method's whole configuration, a preset file's content rather than its name, so that
+a rerun after the prompts or a preset changed regenerates what changed instead of scoring stale videos):
 
     RUN/videos/<method>/<index>_seed<seed>.mp4     the written video (the paper scored these)
     RUN/videos/<method>/<index>_seed<seed>.npy     its decoded frames, uint8 (the primary metrics' input)
@@ -11,6 +13,7 @@ Run folder layout (resumable: a video whose record exists is never generated aga
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -21,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from delta_cache.policy import Policy
 
 from .metrics import read_mp4, to_uint8, video_psnr, video_ssim
 from .perceptual import PooledGaussian, frechet_distance, video_fid
@@ -36,9 +41,34 @@ class Job:
     index: int
     prompt: str
     seed: int
+    # What the video depends on besides the model (the run folder's run.json checks that one); taken when the
+    # job is made, before a policy is bound to the model and grows per-model attributes.
+    key: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        text = json.dumps([self.prompt, self.seed, _fingerprint(self.config)])
+        object.__setattr__(self, "key", hashlib.sha256(text.encode()).hexdigest()[:16])
 
     def stem(self, run: Path) -> Path:
         return run / "videos" / self.method / f"{self.index:03d}_seed{self.seed}"
+
+    def done(self, run: Path) -> bool:
+        """Its video and record are in `run`, made for this very prompt, seed and configuration."""
+        record = self.stem(run).with_suffix(".json")
+        try:
+            return json.loads(record.read_text()).get("key") == self.key
+        except (OSError, json.JSONDecodeError):
+            return False
+
+
+def _fingerprint(config) -> str:
+    """A method's configuration as text: a policy's settings, or a static config's repr (frozen dataclasses of
+    tuples, so the repr is the content: block lists and schedules)."""
+    if config is None:
+        return "full"
+    if isinstance(config, Policy):
+        return f"{type(config).__name__}:{json.dumps(config.describe(), sort_keys=True, default=repr)}"
+    return repr(config)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -59,7 +89,7 @@ def generate_all(target, jobs: list[Job], run: Path, fps: int, progress: bool = 
 
     from delta_cache import apply_cache
 
-    todo = [j for j in jobs if not j.stem(run).with_suffix(".json").is_file()]
+    todo = [j for j in jobs if not j.done(run)]
     for job in tqdm(todo, desc="videos", unit="video", disable=not progress):
         handle = None
         if isinstance(job.config, Phases):
@@ -79,6 +109,7 @@ def generate_all(target, jobs: list[Job], run: Path, fps: int, progress: bool = 
         _atomic_write(stem.with_suffix(".npy"), lambda p, f=frames: _save_npy(p, f))
         _atomic_write(stem.with_suffix(".mp4"), lambda p, f=frames: iio.imwrite(p, f, fps=fps, extension=".mp4"))
         record = {
+            "key": job.key,
             "method": job.method,
             "prompt": job.prompt,
             "index": job.index,

@@ -27,6 +27,8 @@ def model_family(argv: list[str] | None, prog: str) -> tuple[str, list[str]]:
     from hyvideo.configs import HUNYUAN_VIDEO_CONFIG
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    # "--model=NAME" as argparse takes it, split so that both spellings are read alike
+    argv = [part for a in argv for part in (a.split("=", 1) if a.startswith("--model=") else [a])]
     if "--model" not in argv:
         return "wan", argv
     i = argv.index("--model")

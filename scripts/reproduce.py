@@ -8,7 +8,9 @@
 Every flag of generate.py / sample_video.py (model, checkpoint, size, frames, steps, sampler) applies; the seed
 of prompt i is `--base_seed` (Wan) / `--seed` (HunyuanVideo) + i (default 0 + i), or the base seed for every
 prompt with `--fixed_seed` (the paper's protocol: 42). Methods: evaluation/methods.py.
-A rerun into the same RUN folder reuses every video already there. Outputs: evaluation/harness.py.
+A rerun into the same RUN folder reuses every video already there that was made for the same prompt, seed and
+method configuration (a preset file's content, not its name); it regenerates the others. Outputs:
+evaluation/harness.py.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     seed0 = max(0, (args.base_seed if family == "wan" else args.seed) or 0)
     seed_of = (lambda i: seed0) if args.fixed_seed else (lambda i: seed0 + i)
     jobs = [Job(m, c, i, prompt, seed_of(i)) for m, c in configs for i, prompt in enumerate(prompts)]
-    todo = [j for j in jobs if not j.stem(args.out).with_suffix(".json").is_file()]
+    todo = [j for j in jobs if not j.done(args.out)]
     if args.dry_run:
         for j in jobs:
             state = "to generate" if j in todo else "done"
