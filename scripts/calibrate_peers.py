@@ -1,17 +1,17 @@
 """Calibrate the peer methods for a model without published constants (the tiny models), as their authors did.
 
-    python scripts/calibrate_peers.py          # shipped t2v-tiny: writes Wan2.1/Wan2.1-T2V-tiny/cache_peers.json
+    python scripts/calibrate_peers.py --overwrite   # shipped t2v-tiny: Wan2.1/Wan2.1-T2V-tiny/cache_peers.json
     python scripts/calibrate_peers.py --task t2v-1.3B --ckpt_dir ./Wan2.1-T2V-1.3B --prompts p.txt --out my.json
-    python scripts/calibrate_peers.py --model hunyuanvideo --out hy_debug.json     # HYVideo-debug (a path check)
+    python scripts/calibrate_peers.py --model HYVideo-debug --out hy_debug.json    # random weights (a path check)
 
 Full-compute generations (tiny: N prompts of the scenes' training split, never the held-out ones) with every
 pass recorded (delta_cache/calibration.py): TeaCache's 4th-degree polynomial of output change against each
 indicator's change, per indicator mode, over all steps; MagCache's magnitude-ratio table (mean over the prompts;
 its authors use one). The file also carries the settings that have no calibration: the thresholds of the
-model family's published defaults (Wan: T2V-1.3B's; HunyuanVideo: its own), with the step-count-bound ones
-(EasyCache's forced first steps, DBCache's warm-up) scaled by steps / 50, and DBCache at cache-dit's F1B0
-example where the published F8 leaves no middle block. generate.py / sample_video.py / reproduce.py read a
-`cache_peers.json` in the checkpoint folder in place of the published constants.
+model family's published defaults (Wan: T2V-1.3B's; HunyuanVideo: its own), every count of steps scaled by
+steps / 50 (docs/delta_cache.md, "Step counts"), and DBCache at cache-dit's F1B0 example where the published F8
+leaves no middle block. generate.py / sample_video.py / reproduce.py read a `cache_peers.json` in the
+checkpoint folder in place of the published constants; an existing file is replaced only with --overwrite.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def build_parser(family: str):
     g.add_argument("--num_prompts", type=int, default=None, help="tiny: N training-split prompts (default 6)")
     g.add_argument("--prompts", type=Path, default=None, help="text file, one prompt per line")
     g.add_argument("--out", type=Path, default=None, help="output JSON (default: <ckpt folder>/cache_peers.json)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --out (e.g. a shipped calibration)")
     return p
 
 
@@ -64,29 +65,43 @@ def _prompts(p, args, target) -> list[str]:
     return [args.prompt]
 
 
-def _uncalibrated(family: str, steps: int, depths: dict[str, int]) -> dict:
-    """The settings no calibration run fixes: the family's published ones, step-bound counts scaled."""
-    scale = steps / 50
+PUBLISHED_STEPS = 50  # the step count the borrowed constants were published for (Wan T2V and HunyuanVideo)
+
+
+def _uncalibrated(family: str, steps: int, depths: dict[str, int]) -> tuple[dict, dict, dict]:
+    """The settings no calibration run fixes: the family's published ones, every count of steps scaled.
+
+    One rule for every method (docs/delta_cache.md, "Step counts"): a count of steps (forced first steps,
+    warm-ups, the most consecutive reuses) stands for a share of the sampling trajectory, so it is scaled by
+    steps / 50, rounded, at least 1 where the published count is; a count of 0 stays 0. Thresholds and ratios
+    (MagCache's retention) are kept.
+    """
+
+    def scaled(count: int) -> int:
+        return 0 if count == 0 else max(1, round(count * steps / PUBLISHED_STEPS))
+
     if family == "wan":
         tea = {False: (0.05, 0.08), True: (0.05, 0.10)}  # T2V-1.3B's README slow / fast
         out = {
             "fbcache": {"threshold": 0.03},
-            "magcache": {"threshold": 0.12, "K": 4, "retention_ratio": 0.2},
-            "easycache": {"threshold": 0.05, "ret_steps": max(1, round(10 * scale))},
+            "magcache": {"threshold": 0.12, "K": scaled(4), "retention_ratio": 0.2},
+            "easycache": {"threshold": 0.05, "ret_steps": scaled(10)},
         }
     else:
         tea = {False: (0.10, 0.15)}
         out = {
             "fbcache": {"threshold": 0.06},
-            "magcache": {"threshold": 0.24, "K": 6, "retention_ratio": 0.2, "inclusive": True},
-            "easycache": {"threshold": 0.025, "ret_steps": max(1, round(5 * scale))},
+            "magcache": {"threshold": 0.24, "K": scaled(6), "retention_ratio": 0.2, "inclusive": True},
+            "easycache": {"threshold": 0.025, "ret_steps": scaled(5)},
         }
     fn = 8 if min(depths.values()) > 8 else 1  # F8B0 needs more than 8 blocks; cache-dit's example is F1B0
-    db = {"threshold": 0.08 if fn == 8 else 0.12, "Fn": fn, "Bn": 0, "max_warmup_steps": max(1, round(8 * scale))}
+    db = {"threshold": 0.08 if fn == 8 else 0.12, "Fn": fn, "Bn": 0, "max_warmup_steps": scaled(8)}
     if fn == 1:
-        db["max_continuous_cached_steps"] = 3
+        db["max_continuous_cached_steps"] = scaled(3)
     out["dbcache"] = db
-    return tea, out
+    # TeaCache's forced steps per indicator mode: e computes the first and the last step, e0 the first 5
+    forced = {False: (scaled(1), scaled(1)), True: (scaled(5), 0)}
+    return tea, forced, out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or ckpt / "cache_peers.json"
         if out.suffix != ".json":
             p.error(f"--out must end with .json, got {out}")
+        if out.exists() and not args.overwrite:  # the tiny models' calibrations are shipped and tracked
+            p.error(f"{out} exists; pass --overwrite to replace it, or --out elsewhere")
         reason = unwritable_reason(out.parent)
         if reason:
             p.error(f"--out {out}: {reason}")
@@ -133,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             recorder.remove()
         rows = [r for r in recorder.rows if "output_rel_l1" in r]
-        thresholds, methods = _uncalibrated(family, target.steps, target.depths)
+        thresholds, forced, methods = _uncalibrated(family, target.steps, target.depths)
         tea_modes, fits = [], {}
         for ret, signal in modes.items():
             x = [r[f"{signal}_rel_l1"] for r in rows]
@@ -141,14 +158,13 @@ def main(argv: list[str] | None = None) -> int:
             coefficients = fit_polynomial(x, y)
             residual = np.asarray(y) - np.polyval(coefficients, x)
             fits[signal] = {"points": len(x), "rms_residual": float(np.sqrt(np.mean(residual**2)))}
-            ret_steps, last_forced = (5, 0) if ret else (1, 1)
-            slow, fast = thresholds[ret]
+            (ret_steps, last_forced), (slow, fast) = forced[ret], thresholds[ret]
             tea_modes.append(
                 dict(
                     use_ret_steps=ret,
                     indicator=signal,
                     coefficients=coefficients,
-                    ret_steps=max(1, round(ret_steps * target.steps / 50)) if ret else ret_steps,
+                    ret_steps=ret_steps,
                     last_forced=last_forced,
                     slow=slow,
                     fast=fast,

@@ -101,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--out must end with .json, got {args.out}")
     if args.strip is not None and args.strip.suffix != ".png":
         parser.error(f"--strip must end with .png, got {args.strip}")
+    from usp import unwritable_reason
+
+    for flag, path in (("--out", args.out), ("--strip", args.strip)):  # checked now, not after the evaluation
+        if path is not None and path.is_dir():
+            parser.error(f"{flag} {path} is a directory; give a file name")
+        reason = None if path is None else unwritable_reason(path.parent)
+        if reason:
+            parser.error(f"{flag} {path}: {reason}")
     target = WanTarget(args) if family == "wan" else HunyuanTarget(args)
     if not target.tiny:
         parser.error("eval_tiny.py measures the tiny trained models (t2v-tiny, HYVideo-tiny): their prompts are scenes")
@@ -187,10 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.strip is not None:
         write_strip(args.strip, full_videos[:4], cached_videos[:4] if cache_config else None)
         logger.info(f"wrote {args.strip}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(args.out)
+    tmp = args.out.with_name(f".{args.out.name}.partial")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(report, indent=2))
+        tmp.replace(args.out)
+    except OSError as err:  # e.g. a full disk: no half-written report is left behind
+        tmp.unlink(missing_ok=True)
+        print(f"eval_tiny.py: error: could not write --out {args.out}: {err.strerror or err}", file=sys.stderr)
+        return 1
     logger.info(f"wrote {args.out}")
     return 0
 

@@ -44,6 +44,8 @@ def test_one_prompt_with_reference_and_cache(eval_main, tmp_path, model_args):
         (["--task", "t2v-debug"], "measures the tiny trained models"),
         (["--num_prompts", "65"], "--num_prompts must be in 1..64"),
         (["--out", "x.txt"], "--out must end with .json"),
+        (["--out", "/proc/eval.json"], "--out /proc/eval.json: cannot write in /proc"),  # even root cannot
+        (["--strip", "/proc/strip.png"], "--strip /proc/strip.png: cannot write in /proc"),
     ],
 )
 def test_bad_input_is_refused_before_loading(eval_main, tmp_path, capsys, argv, message):

@@ -111,6 +111,15 @@ def test_calibration_writes_constants_the_clis_read(tmp_path, wan_ckpt):
         all(len(m["coefficients"]) == 5 for m in modes) and data["teacache_fit"]["timestep_embedding"]["points"] == 10
     )
 
+    assert data["methods"]["magcache"]["K"] == 1 and data["methods"]["easycache"]["ret_steps"] == 1  # 4, 10 at 6/50
+    again = subprocess.run(
+        [*cmd, "--ckpt_dir", str(ckpt), "--out", str(ckpt / "cache_peers.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 2 and "cache_peers.json exists; pass --overwrite" in again.stderr.splitlines()[-1]
+
     from wan.cache_peers import peer_constants
 
     constants = peer_constants("t2v-debug", ckpt)  # the file replaces the published numbers
