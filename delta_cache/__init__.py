@@ -21,6 +21,7 @@ from .schedule import (
     runs_of,
 )
 from .spec import BlockStack, CacheSpec
+from .step_cache import StepCache
 
 __all__ = [
     "apply_cache",
@@ -38,6 +39,7 @@ __all__ = [
     "RankDivergence",
     "write_report",
     "CacheHandle",
+    "StepCache",
     "CacheConfig",
     "StackSchedule",
     "BlockStack",

@@ -159,8 +159,11 @@ def test_split_changes_the_cached_set_at_ours_middle_refresh(tmp_path):
     assert 0 < rows["alternate"]["psnr"] < 200
 
 
-def test_a_rerun_regenerates_what_a_changed_prompt_or_preset_content_changed(tmp_path):
+def test_a_rerun_regenerates_what_a_changed_prompt_or_preset_content_changed(tmp_path, capsys):
     from delta_cache import CacheConfig, StackSchedule, save_preset
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from reproduce import main
 
     prompts, out = tmp_path / "prompts.txt", tmp_path / "run"
     prompts.write_text("a red circle\na blue square\n")
@@ -169,23 +172,24 @@ def test_a_rerun_regenerates_what_a_changed_prompt_or_preset_content_changed(tmp
         config = CacheConfig(stacks={"blocks": StackSchedule(cached=cached, warmup=2, interval=2)}, name="p")
         save_preset(tmp_path / folder / "p.json", config, {"blocks": 4})
     common = [*WAN_DEBUG, "--prompts", str(prompts), "--out", str(out), "--skip_metrics", "lpips,fid,vbench"]
-    first = run(*common, "--methods", f"full,ours:{tmp_path / 'A' / 'p.json'}")
-    assert first.returncode == 0, first.stderr[-3000:]
+    assert main([*common, "--methods", f"full,ours:{tmp_path / 'A' / 'p.json'}"]) == 0
     before = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     stamps = [(out / r["video"]).stat().st_mtime_ns for r in before]
 
     prompts.write_text("a red circle\na green triangle\n")  # the second prompt edited
-    dry = run(*common, "--methods", f"full,ours:{tmp_path / 'B' / 'p.json'}", "--dry_run")
+    ours_b = f"full,ours:{tmp_path / 'B' / 'p.json'}"
+    capsys.readouterr()
+    assert main([*common, "--methods", ours_b, "--dry_run"]) == 0
     # full's first video stays; full's second and both of ours (another preset's content) are made again
-    assert "3 of 4 videos to generate" in dry.stdout, dry.stdout
-    second = run(*common, "--methods", f"full,ours:{tmp_path / 'B' / 'p.json'}")
-    assert second.returncode == 0, second.stderr[-3000:]
+    assert "3 of 4 videos to generate" in capsys.readouterr().out
+    assert main([*common, "--methods", ours_b]) == 0
     after = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["prompt"] for r in after] == ["a red circle", "a green triangle"] * 2
     regenerated = [(out / r["video"]).stat().st_mtime_ns != t for r, t in zip(after, stamps, strict=True)]
     assert regenerated == [False, True, True, True]
-    again = run(*common, "--methods", f"full,ours:{tmp_path / 'B' / 'p.json'}", "--dry_run")
-    assert "0 of 4 videos to generate" in again.stdout
+    capsys.readouterr()
+    assert main([*common, "--methods", ours_b, "--dry_run"]) == 0
+    assert "0 of 4 videos to generate" in capsys.readouterr().out
 
 
 def test_the_model_flag_is_read_in_both_spellings():

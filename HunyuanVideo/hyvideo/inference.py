@@ -15,12 +15,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from loguru import logger
 from torch import Tensor
 from tqdm import tqdm
+
+from delta_cache import StepCache
 
 from .configs import PRECISION_TO_TYPE, HYVideoConfig
 from .modules.models import HYVideoDiffusionTransformer, load_hyvideo_model
@@ -36,16 +37,6 @@ BRANCH_COND, BRANCH_CFG_BATCH = "cond", "uncond|cond"
 
 def _no_branch(name: str, step: int) -> AbstractContextManager:
     return contextlib.nullcontext()
-
-
-class StepCache(Protocol):
-    """What a generation asks of a step cache (a `delta_cache.CacheHandle`)."""
-
-    def start(self, num_steps: int) -> None: ...  # a generation: check the step count, forget everything
-
-    def clear_deltas(self) -> None: ...  # a new denoising batch of the same generation
-
-    def branch(self, name: str, step: int) -> AbstractContextManager: ...
 
 
 # Copied from wan/text2video.py (synchronize, GenerationStats; "generate" there is `predict` here); a test keeps

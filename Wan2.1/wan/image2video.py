@@ -18,9 +18,11 @@ import torch.nn.functional as F
 from loguru import logger
 from torch import Tensor
 
+from delta_cache import StepCache
+
 from .configs import WanConfig
 from .modules.clip import CLIPImageEncoder
-from .text2video import StepCache, WanT2V
+from .text2video import WanT2V
 
 
 def i2v_latent_size(image_hw: tuple[int, int], max_area: int, config: WanConfig) -> tuple[int, int]:

@@ -16,12 +16,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from loguru import logger
 from torch import Tensor
 from tqdm import tqdm
+
+from delta_cache import StepCache
 
 from .configs import WanConfig
 from .modules.model import WanModel, load_wan_model
@@ -34,14 +35,6 @@ BranchContext = Callable[[str, int], AbstractContextManager]
 
 def _no_branch(name: str, step: int) -> AbstractContextManager:
     return contextlib.nullcontext()
-
-
-class StepCache(Protocol):
-    """What a generation asks of a step cache: a clean start for its step count, and a context per pass."""
-
-    def start(self, num_steps: int) -> None: ...
-
-    def branch(self, name: str, step: int) -> AbstractContextManager: ...
 
 
 def movable(module: torch.nn.Module) -> bool:
