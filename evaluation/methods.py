@@ -1,7 +1,7 @@
 """The evaluated methods: named cache configurations built for the model at hand (the paper's Tables 1-4).
 
     full            no cache (the reference every other method is scored against)
-    ours            the model's ProfilingDiT preset (`ours:PATH.json`: a preset file, e.g. from scripts/profile.py)
+    ours            the model's ProfilingDiT preset (`ours:PATH.json`: a preset file, e.g. scripts/profile_model.py's)
     fg-reuse        Table 3: the blocks ours computes are cached instead, on ours' schedule
     stepwise        Table 4: ours' blocks, the same refresh count, gaps decreasing over the run
     step-inverse    Table 4: the same with gaps increasing
@@ -58,7 +58,7 @@ def _ours(ctx: ModelContext, arg: str | None) -> CacheConfig:
     if arg is not None:
         return load_preset(arg, ctx.depths)
     if ctx.preset is None:
-        raise ValueError("method ours: this model has no built-in preset; give ours:PATH.json (scripts/profile.py)")
+        raise ValueError("method ours: this model has no built-in preset; give ours:PATH.json (profile_model.py)")
     return ctx.preset
 
 

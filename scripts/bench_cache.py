@@ -29,6 +29,20 @@ from delta_cache import CACHE_DTYPES, CacheConfig, StackSchedule, apply_cache, c
 
 # (model, scale) -> what to build: config overrides, video size, frames
 SCALES = {
+    # smoke: the code paths at the release depth in seconds on a CPU (gpu_check --smoke, the tests), no timing
+    ("wan", "smoke"): dict(overrides=dict(dim=64, ffn_dim=128, num_heads=2), size=(64, 64), frames=1),
+    ("hyvideo", "smoke"): dict(
+        overrides=dict(
+            hidden_size=64,
+            heads_num=2,
+            rope_dim_list=(8, 12, 12),
+            text_states_dim=32,
+            text_states_dim_2=16,
+            text_len=8,
+        ),
+        size=(64, 64),
+        frames=1,
+    ),
     ("wan", "moderate"): dict(overrides=dict(dim=256, ffn_dim=1024, num_heads=4), size=(192, 192), frames=9),
     ("wan", "real"): dict(overrides={}, size=(832, 480), frames=81),
     ("hyvideo", "moderate"): dict(
@@ -217,7 +231,7 @@ def device_name(device: torch.device) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["wan", "hyvideo", "both"], default="both")
-    p.add_argument("--scale", choices=["moderate", "real"], default="moderate")
+    p.add_argument("--scale", choices=sorted({scale for _, scale in SCALES}), default="moderate")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -118,7 +118,7 @@ def part_attention(device: torch.device, smoke: bool) -> dict:
 def part_bench(name: str, device: torch.device, smoke: bool) -> dict:
     from bench_cache import bench
 
-    scale, steps = ("moderate", 8) if smoke else ("real", 20)
+    scale, steps = ("smoke", 8) if smoke else ("real", 20)
     frames = {"wan": 1 if smoke else 21, "hyvideo": 1 if smoke else 17}[name]
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     return bench(name, scale, device, dtype, steps, 1, frames, ("fp32", "bf16"), compile_too=True)
@@ -137,7 +137,7 @@ def part_memory(device: torch.device, smoke: bool) -> dict:
     cfg = WAN_CONFIGS["t2v-14B"]
     size, frames = SIZE_CONFIGS["832*480"], 81
     if smoke:
-        cfg = dataclasses.replace(cfg, dim=256, ffn_dim=512, num_heads=4)
+        cfg = dataclasses.replace(cfg, dim=64, ffn_dim=128, num_heads=2)
         size, frames = (64, 64), 5
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     with torch.device(device):

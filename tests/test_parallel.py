@@ -376,7 +376,7 @@ def test_launcher_refuses_other_gpu_counts():
 
 def test_profile_under_torchrun_writes_the_single_process_profile(tmp_path):
     common = ("--num_prompts", "1", "--sample_steps", "6", "--validate", "1", "--sensitivity", "blocks")
-    script = REPO / "scripts" / "profile.py"
+    script = REPO / "scripts" / "profile_model.py"
     one = python(script, *common, "--out", str(tmp_path / "one.json"), "--stats_dir", str(tmp_path / "s1"))
     assert one.returncode == 0, one.stderr[-3000:]
     two = torchrun(

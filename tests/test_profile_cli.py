@@ -1,4 +1,4 @@
-"""scripts/profile.py end to end (t2v-tiny with scene masks, HYVideo-debug), the preset it writes, and bad input."""
+"""scripts/profile_model.py end to end (t2v-tiny with scene masks, HYVideo-debug), the preset it writes, bad input."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import HY_DEBUG, REPO
 
-PROFILE = REPO / "scripts" / "profile.py"
+PROFILE = REPO / "scripts" / "profile_model.py"
 
 
 def run_profile(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -168,7 +168,7 @@ def test_generate_without_a_preset_names_the_profile_command(tmp_path):
         frame_num=81,
     )
     cfg = WAN_CONFIGS["t2v-1.3B"]
-    with pytest.raises(ValueError, match="scripts/profile.py --task t2v-1.3B --ckpt_dir ./Wan2.1-T2V-1.3B"):
+    with pytest.raises(ValueError, match="scripts/profile_model.py --task t2v-1.3B --ckpt_dir ./Wan2.1-T2V-1.3B"):
         build_cache_config(args, cfg.num_layers, "t2v-1.3B")
 
 

@@ -57,8 +57,8 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
 
 
 def profile_command(args: argparse.Namespace, task: str) -> str:
-    """The scripts/profile.py command that makes a preset for this very model and sampler."""
-    parts = ["python scripts/profile.py", f"--task {task}"]
+    """The scripts/profile_model.py command that makes a preset for this very model and sampler."""
+    parts = ["python scripts/profile_model.py", f"--task {task}"]
     for flag in ("ckpt_dir", "size", "frame_num", "sample_steps"):
         value = getattr(args, flag, None)
         if value is not None:

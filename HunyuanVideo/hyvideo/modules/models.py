@@ -213,7 +213,6 @@ class HYVideoDiffusionTransformer(nn.Module):
         self.patch_size = tuple(patch_size)
         self.in_channels = in_channels
         self.out_channels = in_channels if out_channels is None else out_channels
-        self.unpatchify_channels = self.out_channels
         self.hidden_size, self.heads_num = hidden_size, heads_num
         self.rope_dim_list = list(rope_dim_list)
         self.guidance_embed = guidance_embed

@@ -1,10 +1,10 @@
-"""`python scripts/profile.py`: profile a video DiT and write the delta_cache preset it reveals.
+"""`python scripts/profile_model.py`: profile a video DiT and write the delta_cache preset it reveals.
 
-    python scripts/profile.py                                      # shipped t2v-tiny, scene masks, 1.96x
-    python scripts/profile.py --target_speedup 2.2                 # rerun: statistics come from the cache
-    python scripts/profile.py --task t2v-1.3B --ckpt_dir ./Wan2.1-T2V-1.3B --size 832*480 --mask motion \\
+    python scripts/profile_model.py                                      # shipped t2v-tiny, scene masks, 1.96x
+    python scripts/profile_model.py --target_speedup 2.2                 # rerun: statistics come from the cache
+    python scripts/profile_model.py --task t2v-1.3B --ckpt_dir ./Wan2.1-T2V-1.3B --size 832*480 --mask motion \\
         --prompts prompts.txt --target_speedup 2 --out wan1.3b.json     # then: generate.py --cache_preset wan1.3b.json
-    python scripts/profile.py --model hunyuanvideo                 # HYVideo-debug (random weights: a path check)
+    python scripts/profile_model.py --model hunyuanvideo                 # the shipped HYVideo-tiny
 
 Per prompt: one full-compute generation with every self-attention observed (ā per block and step, the step
 statistic per CFG branch, the final latent for `motion` masks); with `--mask scene` (tiny model) also the
@@ -89,7 +89,7 @@ def build_parser(family: str) -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
-    family, argv = model_family(argv, "profile.py")
+    family, argv = model_family(argv, "profile_model.py")
     p = build_parser(family)
     return validate_model_args(p, p.parse_args(argv), family), p
 
@@ -526,7 +526,7 @@ def _run(args: argparse.Namespace, target, device: torch.device, group) -> int:
     provenance = {
         **target.identity(),
         "prompts": args.prompt_list,
-        "profiled_by": "scripts/profile.py",
+        "profiled_by": "scripts/profile_model.py",
         "statistics": summary,
     }
 
@@ -548,4 +548,4 @@ def _run(args: argparse.Namespace, target, device: torch.device, group) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())  # normally run through scripts/profile.py
+    sys.exit(main())
