@@ -9,12 +9,14 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from .policy import OUTPUT_REUSE_MARK, Policy, PolicyRuntime, StaticSchedule
+from .output_reuse import OUTPUT_REUSE_MARK
+from .policy import Policy, PolicyRuntime, StaticSchedule
 from .schedule import REFRESH, REUSE, CacheConfig, runs_of
 from .spec import CacheSpec
 from .wrappers import ISOLATED, RUN_END, RUN_INNER, RUN_START, CachedBlock
 
 CACHE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+MODEL_OUTPUT = "model_output"  # the slot name of output-level deltas (never a block stack's attribute)
 
 
 def cache_dtype_for(choice: str, device: torch.device | str) -> torch.dtype | None:
@@ -173,6 +175,18 @@ class CacheHandle:
         if delta is None:
             raise RuntimeError(f"delta_cache: reuse of {stack}[{index}] before any refresh")
         return delta
+
+    # Output-level reuse keeps one (output - input) per branch, in the slot of the pseudo-stack MODEL_OUTPUT.
+    @torch.compiler.disable
+    def store_output_delta(self, delta: tuple[Tensor, ...]) -> None:
+        slot = self._slot(MODEL_OUTPUT, 0)
+        self._drop(slot, "delta")
+        slot["delta"] = delta
+        self._hold(delta)
+
+    @torch.compiler.disable
+    def output_delta(self) -> tuple[Tensor, ...] | None:
+        return self._slots.get((self._branch, MODEL_OUTPUT, 0), {}).get("delta")
 
     def _free(self, branch: str, stack: str) -> None:
         for key in [k for k in self._slots if k[0] == branch and k[1] == stack]:

@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .output_reuse import OutputReuse
 from .schedule import FULL, REFRESH, REUSE
 
 
@@ -43,6 +44,23 @@ class Policy:
     level = "blocks"
     per_stack = False
     signals: tuple[str, ...] = ()
+    # A method of the registry (delta_cache.peers) also declares what a user may set and how it is listed:
+    # `settings` {name: int | float | bool | (choices, ...)} are the overridable settings (CLI flags
+    # `--<name>_<setting>`, harness `name:key=value`); `about` is its one-line description; `variants` are its
+    # harness names with the settings they fix (TeaCache: teacache-slow and teacache-fast).
+    settings: dict[str, type | tuple[str, ...]] = {}
+    about = ""
+    variants: dict[str, dict] | None = None  # None: the method's own name, nothing fixed
+
+    @classmethod
+    def read_constants(cls, data: dict) -> dict:
+        """The method's constants as a calibration file (JSON) stores them -> the form `from_constants` takes."""
+        return dict(data)
+
+    @classmethod
+    def from_constants(cls, constants: dict, overrides: dict) -> Policy:
+        """The policy at a model's constants with the user's `overrides` (already type-checked) applied."""
+        return cls(**{**constants, **overrides})
 
     def bind(self, depths: dict[str, int]) -> None:
         """Called once with the depth of every stack of the model, before `cached` and `taps`."""
@@ -151,10 +169,6 @@ class PassView:
         return s / n
 
 
-# Set on the forward that output-level reuse puts in front of the model's own, so that a second handle sees it.
-OUTPUT_REUSE_MARK = "_delta_cache_output_reuse"
-
-
 def _module_at(model: nn.Module, path: str) -> nn.Module:
     return model.get_submodule(path) if path else model
 
@@ -164,7 +178,8 @@ def _first(out):
 
 
 class PolicyRuntime:
-    """Binds a policy to a model: the hooks that take its signals, the per-pass decisions, output-level reuse."""
+    """Binds a policy to a model: the hooks that take its signals and the per-pass decisions (the output-level
+    wrapper, for a policy of that level, is installed and removed with them)."""
 
     def __init__(self, policy: Policy, model: nn.Module, spec, num_steps: int, handle):
         self.policy, self.model, self.spec, self.handle = policy, model, spec, handle
@@ -172,8 +187,7 @@ class PolicyRuntime:
         self._hooks: list = []
         self._decided: dict = {}
         self._last_step_seen: int | None = None
-        self._outputs: dict[str, list[Tensor]] = {}  # output level: the branch's cached (output - input)
-        self._forward_was = None
+        self._output_reuse: OutputReuse | None = None  # output level (EasyCache): in front of model.forward
         # checked here, before `apply_cache` wraps anything
         for name in policy.signals:
             if name not in spec.signals:
@@ -205,25 +219,19 @@ class PolicyRuntime:
                 hook = block.register_forward_hook(lambda m, a, out, k=key: view.values.__setitem__(k, _first(out)))
             self._hooks.append(hook)
         if self.policy.level == "model":
-            self._forward_was = self.model.__dict__.get("forward")
-            original = self.model.forward
-            # An instance attribute in front of the class's forward, removed again by `remove`: the model's own
-            # forward runs unchanged on every computed pass.
-            self.model.forward = self._model_forward(original)
+            self._output_reuse = OutputReuse(self.model, self.handle, self.policy, view, self.spec.io)
+            self._output_reuse.install()
 
     def remove(self) -> None:
         for hook in self._hooks:
             hook.remove()
         self._hooks = []
-        if self.policy.level == "model":
-            if self._forward_was is None:
-                self.model.__dict__.pop("forward", None)
-            else:
-                self.model.forward = self._forward_was
+        if self._output_reuse is not None:
+            self._output_reuse.remove()
+            self._output_reuse = None
 
     def reset(self) -> None:
         self.policy.reset()
-        self._outputs = {}
         self._last_step_seen = None
 
     # -- passes ----------------------------------------------------------------------------------------
@@ -248,29 +256,3 @@ class PolicyRuntime:
                 raise RuntimeError(f"{self.policy.name} returned {decision!r}; expected full, refresh or reuse")
             self._decided[key] = decision
         return self._decided[key]
-
-    def _model_forward(self, original):
-        io, policy, view, handle = self.spec.io, self.policy, self.view, self.handle
-
-        @torch.compiler.disable
-        def forward(*args, **kwargs):
-            if view.step is None:
-                raise RuntimeError("delta_cache: model called outside `with handle.branch(name, step)`")
-            inputs = io.inputs(args, kwargs)
-            if policy.decide_model(view, inputs):
-                cached = self._outputs.get(view.branch)
-                if cached is None:
-                    raise RuntimeError(f"{policy.name}: reuse in branch {view.branch!r} before any computed pass")
-                handle.reuse_model_pass()
-                return io.pack([x + d.to(x.dtype) for x, d in zip(inputs, cached, strict=True)], args, kwargs)
-            out = original(*args, **kwargs)
-            outputs = io.outputs(out)
-            self._outputs[view.branch] = [o.detach() - x.detach() for o, x in zip(outputs, inputs, strict=True)]
-            held = sum(t.numel() * t.element_size() for ts in self._outputs.values() for t in ts)
-            handle.bytes_peak = max(handle.bytes_peak, handle.bytes_held + held)
-            policy.computed_model(view, inputs, outputs)
-            handle.compute_model_pass()
-            return out
-
-        setattr(forward, OUTPUT_REUSE_MARK, True)
-        return forward

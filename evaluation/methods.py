@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from delta_cache import CacheConfig, StackSchedule, load_preset
-from delta_cache.peers import SETTINGS, make_policy, parse_setting
+from delta_cache.peers import PEERS, SETTINGS, make_policy, parse_setting
 from delta_cache.policy import Policy
 from delta_cache.selection import fill_refreshes
 
@@ -200,12 +200,17 @@ METHODS: dict[str, Method] = {
             "split", "Table 3: foreground-focused blocks first, ours' after", lambda c, a: _phased(c, a, "split", False)
         ),
         Method("alternate", "Table 3: the two sets take turns", lambda c, a: _phased(c, a, "alternate", True)),
-        Method("teacache-slow", "TeaCache, slow threshold", _peer("teacache", {"speed": "slow"}), SETTINGS_ARG),
-        Method("teacache-fast", "TeaCache, fast threshold", _peer("teacache", {"speed": "fast"}), SETTINGS_ARG),
-        Method("fbcache", "First-Block Cache", _peer("fbcache"), SETTINGS_ARG),
-        Method("magcache", "MagCache", _peer("magcache"), SETTINGS_ARG),
-        Method("easycache", "EasyCache (output level)", _peer("easycache"), SETTINGS_ARG),
-        Method("dbcache", "cache-dit's DBCache", _peer("dbcache"), SETTINGS_ARG),
+        # every peer of the registry, under its harness names (TeaCache: teacache-slow, teacache-fast)
+        *(
+            Method(
+                variant,
+                ", ".join([cls.about, *(f"{k}={v}" for k, v in fixed.items())]),
+                _peer(cls.name, fixed),
+                SETTINGS_ARG,
+            )
+            for cls in PEERS.values()
+            for variant, fixed in (cls.variants or {cls.name: {}}).items()
+        ),
     )
 }
 

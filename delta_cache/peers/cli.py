@@ -2,7 +2,8 @@
 
 `--cache_method delta` (the default) is ProfilingDiT's static cache and its own flags; any other method takes
 its model's published constants (or the checkpoint's calibration file), `--cache_thresh` for its threshold, and
-`--<method>_<setting>` for the rest (SETTINGS). A flag of another method is an error, before any model loads.
+`--<method>_<setting>` for the rest (each method's `settings`). A flag of another method is an error, before
+any model loads.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def add_method_args(g: argparse._ArgumentGroup) -> None:
                 continue
             if kind is bool:
                 g.add_argument(_flag(method, key), action="store_true", default=None, help=f"{method}: {key}")
-            elif key == "speed":
-                g.add_argument(_flag(method, key), choices=("slow", "fast"), default=None, help=f"{method}: {key}")
+            elif isinstance(kind, tuple):
+                g.add_argument(_flag(method, key), choices=kind, default=None, help=f"{method}: {key}")
             else:
                 g.add_argument(_flag(method, key), type=kind, default=None, help=f"{method}: {key}")
 

@@ -25,6 +25,16 @@ class _State:
 class DBCache(Policy):
     name = "dbcache"
     per_stack = True
+    settings = {
+        "threshold": float,
+        "Fn": int,
+        "Bn": int,
+        "max_warmup_steps": int,
+        "warmup_interval": int,
+        "max_cached_steps": int,
+        "max_continuous_cached_steps": int,
+    }
+    about = "cache-dit's DBCache"
 
     def __init__(
         self,

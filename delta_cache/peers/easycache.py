@@ -16,6 +16,8 @@ from ..policy import PassView, Policy
 class EasyCache(Policy):
     name = "easycache"
     level = "model"
+    settings = {"threshold": float, "ret_steps": int}
+    about = "EasyCache (output level)"
 
     def __init__(self, *, threshold: float, ret_steps: int, last_forced: int = 1):
         if not threshold >= 0 or ret_steps < 0 or last_forced < 0:

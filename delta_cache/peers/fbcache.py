@@ -14,6 +14,8 @@ from ..schedule import REFRESH, REUSE
 
 class FBCache(Policy):
     name = "fbcache"
+    settings = {"threshold": float, "warmup_steps": int}
+    about = "First-Block Cache"
 
     def __init__(self, *, threshold: float, warmup_steps: int = 0):
         if not threshold >= 0 or warmup_steps < 0:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..policy import PassView, Policy
 from ..schedule import REFRESH, REUSE
+from .constants import finite_numbers
 
 
 def nearest_interp(values: tuple[float, ...], steps: int) -> tuple[float, ...]:
@@ -49,6 +50,14 @@ class _Branch:
 
 class MagCache(Policy):
     name = "magcache"
+    settings = {"threshold": float, "K": int, "retention_ratio": float}
+    about = "MagCache"
+
+    @classmethod
+    def read_constants(cls, data: dict) -> dict:
+        branches = data.get("branches")
+        ratios = finite_numbers(data["ratios"], "magcache ratios")
+        return {**data, "ratios": ratios, "branches": None if branches is None else tuple(branches)}
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..policy import PassView, Policy
 from ..schedule import REFRESH, REUSE
+from .constants import finite_numbers
 
 
 def polyval(coefficients: tuple[float, ...], x: float) -> float:
@@ -32,6 +33,31 @@ class _Branch:
 
 class TeaCache(Policy):
     name = "teacache"
+    settings = {"threshold": float, "use_ret_steps": bool, "speed": ("slow", "fast")}
+    about = "TeaCache"
+    variants = {"teacache-slow": {"speed": "slow"}, "teacache-fast": {"speed": "fast"}}
+
+    @classmethod
+    def read_constants(cls, data: dict) -> dict:
+        """`modes` is stored as a list of {use_ret_steps, indicator, coefficients, ...}; keyed by use_ret_steps."""
+        modes = {}
+        for mode in data["modes"]:
+            mode = dict(mode)
+            mode["coefficients"] = finite_numbers(mode["coefficients"], "teacache coefficients")
+            modes[mode.pop("use_ret_steps")] = mode
+        return {**data, "modes": modes}
+
+    @classmethod
+    def from_constants(cls, constants: dict, overrides: dict) -> TeaCache:
+        """Two published indicator modes, each with its own polynomial, forced steps and slow/fast thresholds."""
+        overrides = dict(overrides)
+        ret = overrides.pop("use_ret_steps", False)
+        if ret not in constants["modes"]:
+            raise ValueError(f"teacache: use_ret_steps={ret} has no published constants for this model")
+        mode = constants["modes"][ret]
+        speed = overrides.pop("speed", "fast")
+        settings = {k: v for k, v in mode.items() if k not in ("slow", "fast")}
+        return cls(**{**settings, "threshold": mode[speed], **overrides})
 
     def __init__(
         self,
