@@ -1,12 +1,12 @@
 """Does a change keep behaviour? Run the same commands on another revision and on this tree, compare the outputs.
 
-    python scripts/compare_revisions.py --base main~3          # every check, about 3 minutes on 2 CPU cores
+    python scripts/compare_revisions.py --base main~3          # every check, about 6 minutes on 2 CPU cores
     python scripts/compare_revisions.py --base HEAD --only generate,sample_video
 
 The base revision is checked out with `git worktree` into a temporary folder; each check runs there and here
 with the same arguments, on the shipped tiny models, two prompts each:
-    generate       generate.py: full compute, --delta_cache, --cache_method teacache
-    sample_video   sample_video.py: the same three
+    generate       generate.py: full compute, --delta_cache, --cache_method teacache and easycache
+    sample_video   sample_video.py: the same four
     profile        the profiler on one prompt, no sensitivity (scripts/profile_model.py, or the older
                    scripts/profile.py where the base has that name)
     reproduce      reproduce.py: full, ours, teacache-fast, fg-reuse on two held-out prompts
@@ -42,7 +42,8 @@ def commands(tree: Path, out: Path) -> dict[str, list[list[str]]]:
     gen, hy = str(tree / "Wan2.1" / "generate.py"), str(tree / "HunyuanVideo" / "sample_video.py")
     profile = tree / "scripts" / "profile_model.py"
     profile = profile if profile.is_file() else tree / "scripts" / "profile.py"
-    variants = {"full": [], "delta": ["--delta_cache"], "teacache": ["--delta_cache", "--cache_method", "teacache"]}
+    variants = {"full": [], "delta": ["--delta_cache"]}
+    variants |= {m: ["--delta_cache", "--cache_method", m] for m in ("teacache", "easycache")}
     out_gen = [
         [py, gen, "--prompt", p, "--base_seed", str(i), "--save_file", str(out / f"wan_{v}_{i}.mp4"), *flags]
         for v, flags in variants.items()
