@@ -7,7 +7,15 @@ wraps the cached blocks and returns a `CacheHandle` that owns all state. This pa
 from .compile import compile_blocks
 from .distributed import RankDivergence, reduce_stats
 from .handle import CACHE_DTYPES, CacheHandle, apply_cache, cache_dtype_for
-from .preset_file import check_preset_name, load_preset, preset_from_dict, preset_to_dict, save_preset
+from .preset_file import (
+    check_preset_name,
+    load_preset,
+    preset_from_dict,
+    preset_name,
+    preset_to_dict,
+    resolve_preset,
+    save_preset,
+)
 from .report import full_compute_stats, run_report, write_report
 from .schedule import (
     FULL,
@@ -15,6 +23,7 @@ from .schedule import (
     REUSE,
     CacheConfig,
     StackSchedule,
+    complement,
     override_schedule,
     parse_index_list,
     parse_linear,
@@ -26,6 +35,8 @@ from .step_cache import StepCache
 __all__ = [
     "apply_cache",
     "check_preset_name",
+    "resolve_preset",
+    "preset_name",
     "load_preset",
     "save_preset",
     "preset_to_dict",
@@ -45,6 +56,7 @@ __all__ = [
     "BlockStack",
     "CacheSpec",
     "parse_index_list",
+    "complement",
     "override_schedule",
     "parse_linear",
     "runs_of",

@@ -23,8 +23,11 @@ FORMAT, VERSION = "delta_cache.preset", 1
 _SOURCES = ("interval", "refresh_steps", "linear")
 
 
-def preset_to_dict(config: CacheConfig, depths: dict[str, int], provenance: dict | None = None) -> dict:
-    """The file's content for `config`, made for a model with `depths` blocks per stack."""
+def preset_to_dict(config: CacheConfig, depths: dict[str, int] | None = None, provenance: dict | None = None) -> dict:
+    """The file's content for `config`, made for a model with `depths` blocks per stack (default: the config's)."""
+    depths = depths if depths is not None else config.depths
+    if depths is None:
+        raise ValueError(f"preset {config.name}: the depths of the model it is for are not known; pass depths")
     stacks = {}
     for attr, s in config.stacks.items():
         entry: dict = {"cached": list(s.cached), "warmup": s.warmup, "last_full": s.last_full}
@@ -45,7 +48,9 @@ def preset_to_dict(config: CacheConfig, depths: dict[str, int], provenance: dict
     }
 
 
-def save_preset(path: str | Path, config: CacheConfig, depths: dict[str, int], provenance: dict | None = None) -> Path:
+def save_preset(
+    path: str | Path, config: CacheConfig, depths: dict[str, int] | None = None, provenance: dict | None = None
+) -> Path:
     """Write the preset atomically (a crash never leaves half a file); returns the path."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
@@ -91,7 +96,7 @@ def preset_from_dict(data: dict, depths: dict[str, int], what: str = "preset") -
         bad = [i for i in cached if i >= depths[attr]]
         if bad:
             raise ValueError(f"{what}, stack {attr}: blocks {bad} out of range 0..{depths[attr] - 1}")
-    return CacheConfig(stacks=out, name=str(data.get("name", "custom")))
+    return CacheConfig(stacks=out, name=str(data.get("name", "custom")), depths=dict(made_for))
 
 
 def load_preset(path: str | Path, depths: dict[str, int]) -> CacheConfig:
@@ -110,3 +115,32 @@ def check_preset_name(value: str | None, builtin: dict) -> None:
     """`--cache_preset` is a built-in name or a path ending in .json; anything else is a one-line error."""
     if value is not None and value not in builtin and not value.endswith(".json"):
         raise ValueError(f"unknown --cache_preset {value!r}; give one of {', '.join(builtin)} or a preset file .json")
+
+
+def _blocks(depths: dict[str, int]) -> str:
+    return ", ".join(f"{n} {stack}" for stack, n in depths.items())
+
+
+def resolve_preset(
+    value: str | None, builtin: dict[str, CacheConfig], depths: dict[str, int], model: str, default: bool = True
+) -> CacheConfig | None:
+    """What `--cache_preset value` means for `model`, a model of `depths` blocks per stack, in both CLIs.
+
+    A built-in name (its depths must be the model's), a preset file PATH.json (checked the same way), or None:
+    the built-in preset made for these depths when `default` (None if there is none, or without `default`).
+    ValueError naming the problem.
+    """
+    if value is None:
+        return next((c for c in builtin.values() if c.depths == depths), None) if default else None
+    check_preset_name(value, builtin)
+    if value.endswith(".json"):
+        return load_preset(value, depths)
+    preset = builtin[value]
+    if preset.depths != depths:
+        raise ValueError(f"preset {value} is for {_blocks(preset.depths)}; {model} has {_blocks(depths)}")
+    return preset
+
+
+def preset_name(preset: CacheConfig | None, overridden: bool) -> str:
+    """The name a run reports: the preset's, or "custom" once a flag changed any of its blocks or schedule."""
+    return preset.name if preset is not None and not overridden else "custom"

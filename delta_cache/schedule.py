@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FULL, REFRESH, REUSE = "full", "refresh", "reuse"
 
@@ -48,6 +48,13 @@ def _check_int(what: str, value, lower: int) -> None:
     """An int (not a bool or a float such as 6.0 or NaN) >= lower, or a ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lower:
         raise ValueError(f"{what} must be an integer >= {lower}, got {value!r}")
+
+
+def complement(text: str, upper: int, what: str) -> tuple[int, ...]:
+    """The blocks of 0..upper-1 that the list `text` leaves out: the release's foreground lists name the blocks
+    always computed, so the cached ones are their complement."""
+    listed = set(parse_index_list(text, upper, what))
+    return tuple(i for i in range(upper) if i not in listed)
 
 
 def parse_linear(text: str, what: str = "--cache_linear") -> tuple[float, float]:
@@ -163,10 +170,17 @@ class StackSchedule:
 
 @dataclass(frozen=True, kw_only=True)
 class CacheConfig:
-    """A schedule per block stack, keyed by the stack's attribute name."""
+    """A schedule per block stack, keyed by the stack's attribute name.
+
+    `depths`: blocks per stack of the model the config was made for. Every preset carries it (built-in ones and
+    preset files), so that `resolve_preset` can refuse it for another model and pick the default by depth; a
+    config made on the fly for the model at hand may leave it None. It describes the config's origin, not its
+    behaviour: equality and repr ignore it.
+    """
 
     stacks: dict[str, StackSchedule]
     name: str = "custom"
+    depths: dict[str, int] | None = field(default=None, compare=False, repr=False)
 
 
 def override_schedule(

@@ -123,6 +123,12 @@ class WanTarget:
 
     sp_degrees = property(lambda self: (self.args.ulysses_size, self.args.ring_size))
 
+    def presets(self) -> dict:
+        """The model package's built-in presets, by name."""
+        from wan.cache_spec import WAN_CACHE_PRESETS
+
+        return WAN_CACHE_PRESETS
+
     def peer_constants(self) -> dict:
         """The peer methods' constants: published for the real models, the checkpoint's calibration file else."""
         from wan.cache_peers import peer_constants
@@ -251,6 +257,12 @@ class HunyuanTarget:
         }
 
     sp_degrees = property(lambda self: (self.args.ulysses_degree, self.args.ring_degree))
+
+    def presets(self) -> dict:
+        """The model package's built-in presets, by name."""
+        from hyvideo.cache_spec import HY_CACHE_PRESETS
+
+        return HY_CACHE_PRESETS
 
     def peer_constants(self) -> dict:
         from hyvideo.cache_peers import dit_folder, peer_constants

@@ -163,13 +163,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _model_preset(target):
     """The model's built-in preset (what `--delta_cache` alone would use), or None."""
-    if target.family == "wan":
-        from wan.cache_spec import default_preset
+    from delta_cache import resolve_preset
 
-        return default_preset(target.depths["blocks"])
-    from hyvideo.cache_spec import default_preset
-
-    return default_preset(target.depths["double_blocks"], target.depths["single_blocks"])
+    return resolve_preset(None, target.presets(), target.depths, "this model")
 
 
 def _run_identity(args, target) -> dict:

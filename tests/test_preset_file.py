@@ -9,23 +9,21 @@ import pytest
 from conftest import HY_DEBUG
 
 from delta_cache import CacheConfig, StackSchedule, load_preset, preset_from_dict, preset_to_dict, save_preset
-from hyvideo.cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS
-from wan.cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS
+from hyvideo.cache_spec import HY_CACHE_PRESETS
+from wan.cache_spec import WAN_CACHE_PRESETS
 
 
 def _builtins():
-    for name, cfg in WAN_CACHE_PRESETS.items():
-        yield name, cfg, {"blocks": PRESET_LAYERS[name]}
-    for name, cfg in HY_CACHE_PRESETS.items():
-        double, single = PRESET_DEPTHS[name]
-        yield name, cfg, {"double_blocks": double, "single_blocks": single}
+    for name, cfg in (WAN_CACHE_PRESETS | HY_CACHE_PRESETS).items():
+        yield name, cfg, cfg.depths
 
 
 @pytest.mark.parametrize(("name", "config", "depths"), list(_builtins()), ids=[b[0] for b in _builtins()])
 def test_builtin_presets_round_trip_with_identical_block_counts(tmp_path, name, config, depths):
-    path = save_preset(tmp_path / "p.json", config, depths, provenance={"source": "built-in"})
+    assert depths is not None and set(config.stacks) <= set(depths)  # every preset knows its model's depths
+    path = save_preset(tmp_path / "p.json", config, provenance={"source": "built-in"})  # the preset's own depths
     back = load_preset(path, depths)
-    assert back == config and back.name == name
+    assert back == config and back.name == name and back.depths == depths
     for steps in (50, 30, 25):  # explicit refresh lists are scaled the same way after the round trip
         for attr, sched in config.stacks.items():
             assert back.stacks[attr].actions(steps) == sched.actions(steps)
@@ -142,3 +140,24 @@ def test_sample_video_runs_a_preset_file_with_one_stack(tmp_path, sample_video_m
     stats = json.loads(report.read_text())
     # 6 steps: full, full, refresh, reuse, refresh, reuse -> 2 reuse steps x 3 single blocks, of 6 x 6 blocks
     assert stats["preset"] == "singles" and (stats["block_evals_computed"], stats["block_evals_total"]) == (30, 36)
+
+
+def test_one_resolution_for_names_files_and_the_default_by_depth(tmp_path):
+    from delta_cache import resolve_preset
+    from hyvideo.cache_spec import HY_T2V_RELEASED
+    from wan.cache_spec import TINY_MEASURED
+
+    tiny = {"blocks": 8}
+    assert resolve_preset(None, WAN_CACHE_PRESETS, tiny, "t2v-tiny") is TINY_MEASURED  # the default by depth
+    assert resolve_preset(None, WAN_CACHE_PRESETS, tiny, "i2v", default=False) is None
+    assert resolve_preset(None, WAN_CACHE_PRESETS, {"blocks": 30}, "t2v-1.3B") is None  # none made for 30 blocks
+    hy = {"double_blocks": 20, "single_blocks": 40}
+    assert resolve_preset("hunyuanvideo-t2v", HY_CACHE_PRESETS, hy, "HYVideo-tiny") is HY_T2V_RELEASED
+    path = save_preset(tmp_path / "p.json", TINY_MEASURED)
+    assert resolve_preset(str(path), WAN_CACHE_PRESETS, tiny, "t2v-tiny") == TINY_MEASURED
+    with pytest.raises(ValueError, match="preset wan2.1-t2v-14B is for 40 blocks; t2v-tiny has 8 blocks"):
+        resolve_preset("wan2.1-t2v-14B", WAN_CACHE_PRESETS, tiny, "t2v-tiny")
+    with pytest.raises(ValueError, match="made for a model with {'blocks': 8} blocks per stack"):
+        resolve_preset(str(path), WAN_CACHE_PRESETS, {"blocks": 40}, "t2v-14B")
+    with pytest.raises(ValueError, match="unknown --cache_preset 'fast'"):
+        resolve_preset("fast", WAN_CACHE_PRESETS, tiny, "t2v-tiny")

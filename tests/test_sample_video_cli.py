@@ -98,7 +98,7 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
         (["--delta_cache", "--cache_single_blocks", "0,9"], "out of range"),
         (["--delta_cache", "--cache_single_blocks", "1,1"], "duplicate"),
         (["--delta_cache", "--step_cache_list", "2,30"], "out of range"),
-        (["--delta_cache", "--cache_preset", "hunyuanvideo-t2v"], "is for (20, 40)"),
+        (["--delta_cache", "--cache_preset", "hunyuanvideo-t2v"], "is for 20 double_blocks, 40 single_blocks"),
         (["--save-path", "/proc/results"], "cannot write in /proc"),  # even root cannot
     ],
 )

@@ -16,15 +16,17 @@ from delta_cache import (
     CACHE_DTYPES,
     CacheConfig,
     check_preset_name,
-    load_preset,
+    complement,
     override_schedule,
     parse_index_list,
     parse_linear,
+    preset_name,
+    resolve_preset,
 )
 from delta_cache.peers.cli import add_method_args, build_policy, refuse_delta_flags
 
 from .cache_peers import dit_folder, peer_constants
-from .cache_spec import HY_CACHE_PRESETS, PRESET_DEPTHS, default_preset
+from .cache_spec import HY_CACHE_PRESETS
 from .configs import HYVideoConfig
 
 STACKS = ("double_blocks", "single_blocks")
@@ -85,13 +87,10 @@ def _cached_sets(args: argparse.Namespace, depth: dict[str, int]) -> dict[str, t
     if text is not None:
         single = parse_index_list(text, depth["single_blocks"], "--cache_single_blocks")
     if args.block_cache_list_foreground is not None:
-        fg = set(
-            parse_index_list(args.block_cache_list_foreground, depth["single_blocks"], "--block_cache_list_foreground")
-        )
-        complement = tuple(i for i in range(depth["single_blocks"]) if i not in fg)
-        if single is not None and single != complement:
+        kept = complement(args.block_cache_list_foreground, depth["single_blocks"], "--block_cache_list_foreground")
+        if single is not None and single != kept:
             raise ValueError("--block_cache_list_foreground must be the complement of the cached single blocks")
-        single = complement
+        single = kept
     double = None
     if args.cache_double_blocks is not None:
         double = parse_index_list(args.cache_double_blocks, depth["double_blocks"], "--cache_double_blocks")
@@ -137,18 +136,7 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig):
         return policy
     if not args.delta_cache:
         return None
-    key = (cfg.mm_double_blocks_depth, cfg.mm_single_blocks_depth)
-    if args.cache_preset is not None and args.cache_preset.endswith(".json"):
-        preset = load_preset(args.cache_preset, depth)
-    elif args.cache_preset is not None:
-        if PRESET_DEPTHS[args.cache_preset] != key:
-            raise ValueError(
-                f"preset {args.cache_preset} is for {PRESET_DEPTHS[args.cache_preset]} (double, single) "
-                f"blocks; {cfg.name} has {key}"
-            )
-        preset = HY_CACHE_PRESETS[args.cache_preset]
-    else:
-        preset = default_preset(*key)
+    preset = resolve_preset(args.cache_preset, HY_CACHE_PRESETS, depth, cfg.name)
     cached = _cached_sets(args, depth)
     warmup = _pick(args.cache_warmup, args.step_start, "--cache_warmup", "--step_start")
     linear = None if args.cache_linear is None else parse_linear(args.cache_linear)
@@ -166,8 +154,8 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig):
     }
     if preset is None and all(c is None for c in cached.values()):
         raise ValueError(
-            f"no delta_cache preset for {cfg.name} ({key[0]} double, {key[1]} single blocks); give "
-            "--cache_single_blocks/--cache_double_blocks and a schedule"
+            f"no delta_cache preset for {cfg.name} ({depth['double_blocks']} double, {depth['single_blocks']} "
+            "single blocks); give --cache_single_blocks/--cache_double_blocks and a schedule"
         )
     stacks = {}
     for stack in STACKS:
@@ -192,4 +180,4 @@ def build_cache_config(args: argparse.Namespace, cfg: HYVideoConfig):
         v is not None
         for v in (*cached.values(), warmup, linear, args.cache_last_full, *intervals.values(), *lists.values())
     )
-    return CacheConfig(name=preset.name if preset and not customised else "custom", stacks=stacks)
+    return CacheConfig(name=preset_name(preset, customised), stacks=stacks)

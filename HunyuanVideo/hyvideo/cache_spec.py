@@ -40,6 +40,7 @@ HY_CACHE_SPEC = CacheSpec(
 # refreshed on the release's hand-written list after a 6-step warm-up.
 HY_T2V_RELEASED = CacheConfig(
     name="hunyuanvideo-t2v",
+    depths={"double_blocks": 20, "single_blocks": 40},
     stacks={
         "double_blocks": StackSchedule(cached=parse_index_list("6-19"), warmup=6, interval=6),
         "single_blocks": StackSchedule(
@@ -54,18 +55,12 @@ HY_T2V_RELEASED = CacheConfig(
 # HYVideo-debug (2 double, 4 single blocks): a demonstration preset for the random-weight debug model.
 HY_DEBUG_DEMO = CacheConfig(
     name="hunyuanvideo-debug",
+    depths={"double_blocks": 2, "single_blocks": 4},
     stacks={
         "double_blocks": StackSchedule(cached=(1,), warmup=2, interval=3),
         "single_blocks": StackSchedule(cached=(1, 2), warmup=2, interval=3),
     },
 )
 
+# --cache_preset's names; without one, `--delta_cache` takes the preset made for the model's depths
 HY_CACHE_PRESETS: dict[str, CacheConfig] = {c.name: c for c in (HY_T2V_RELEASED, HY_DEBUG_DEMO)}
-# (double, single) depths each preset was made for
-PRESET_DEPTHS: dict[str, tuple[int, int]] = {HY_T2V_RELEASED.name: (20, 40), HY_DEBUG_DEMO.name: (2, 4)}
-
-
-def default_preset(double: int, single: int) -> CacheConfig | None:
-    """The built-in preset `--delta_cache` uses for a model of these (double, single) depths, or None."""
-    matching = [n for n, d in PRESET_DEPTHS.items() if d == (double, single)]
-    return HY_CACHE_PRESETS[matching[0]] if matching else None

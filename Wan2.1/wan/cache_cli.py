@@ -13,15 +13,17 @@ from delta_cache import (
     CACHE_DTYPES,
     CacheConfig,
     check_preset_name,
-    load_preset,
+    complement,
     override_schedule,
     parse_index_list,
     parse_linear,
+    preset_name,
+    resolve_preset,
 )
 from delta_cache.peers.cli import add_method_args, build_policy, refuse_delta_flags
 
 from .cache_peers import peer_constants
-from .cache_spec import PRESET_LAYERS, WAN_CACHE_PRESETS, default_preset
+from .cache_spec import WAN_CACHE_PRESETS
 from .configs import WAN_CONFIGS
 
 
@@ -85,26 +87,16 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str):
         text = args.cache_blocks if args.cache_blocks is not None else args.block_cache_list_background
         cached = parse_index_list(text, num_layers, "--cache_blocks")
     if args.block_cache_list_foreground is not None:
-        fg = set(parse_index_list(args.block_cache_list_foreground, num_layers, "--block_cache_list_foreground"))
-        complement = tuple(i for i in range(num_layers) if i not in fg)
-        if cached is not None and cached != complement:
+        kept = complement(args.block_cache_list_foreground, num_layers, "--block_cache_list_foreground")
+        if cached is not None and cached != kept:
             raise ValueError("--block_cache_list_foreground must be the complement of the cached blocks")
-        cached = complement
-    preset = None
-    if args.cache_preset is not None and args.cache_preset.endswith(".json"):
-        preset = load_preset(args.cache_preset, {"blocks": num_layers})
-    elif args.cache_preset is not None:
-        preset = WAN_CACHE_PRESETS[args.cache_preset]
-        if PRESET_LAYERS[args.cache_preset] != num_layers:
-            raise ValueError(
-                f"preset {args.cache_preset} is for {PRESET_LAYERS[args.cache_preset]} blocks; {task} has {num_layers}"
-            )
-    elif WAN_CONFIGS[task].model_type == "t2v":  # the built-in presets are text-to-video's
-        preset = default_preset(num_layers)
+        cached = kept
+    t2v = WAN_CONFIGS[task].model_type == "t2v"  # the built-in presets are text-to-video's: no default for I2V
+    preset = resolve_preset(args.cache_preset, WAN_CACHE_PRESETS, {"blocks": num_layers}, task, default=t2v)
     if preset is None and cached is None:
-        why = "the release made none for image-to-video" if WAN_CONFIGS[task].model_type == "i2v" else ""
+        why = "" if t2v else "; the release made none for image-to-video"
         raise ValueError(
-            f"no delta_cache preset for {task} ({num_layers} blocks{'; ' + why if why else ''}); profile one with: "
+            f"no delta_cache preset for {task} ({num_layers} blocks{why}); profile one with: "
             f"{profile_command(args, task)} and pass --cache_preset {task}.json (or give --cache_blocks and a schedule)"
         )
     refresh = None
@@ -129,7 +121,7 @@ def build_cache_config(args: argparse.Namespace, num_layers: int, task: str):
         args.cache_linear,
         args.cache_last_full,
     )
-    name = preset.name if preset and all(v is None for v in overrides) else "custom"
+    name = preset_name(preset, any(v is not None for v in overrides))
     return CacheConfig(name=name, stacks={"blocks": sched})
 
 

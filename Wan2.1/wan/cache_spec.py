@@ -22,32 +22,26 @@ WAN_CACHE_SPEC = CacheSpec(
 # T2V-14B (40 blocks): 28 cached blocks, warm-up 6, refresh every 6 steps; one state per CFG branch.
 T2V_14B_RELEASED = CacheConfig(
     name="wan2.1-t2v-14B",
+    depths={"blocks": 40},
     stacks={"blocks": StackSchedule(cached=parse_index_list("0,2-7,10-20,25-32,37,38"), warmup=6, interval=6)},
 )
 
-WAN_CACHE_PRESETS: dict[str, CacheConfig] = {T2V_14B_RELEASED.name: T2V_14B_RELEASED}
-PRESET_LAYERS: dict[str, int] = {T2V_14B_RELEASED.name: 40}
 
 # t2v-debug (4 blocks): a demonstration preset for the random-weight debug model.
 DEBUG_DEMO = CacheConfig(
     name="wan2.1-t2v-debug",
+    depths={"blocks": 4},
     stacks={"blocks": StackSchedule(cached=parse_index_list("1,2"), warmup=2, interval=3)},
 )
-WAN_CACHE_PRESETS[DEBUG_DEMO.name] = DEBUG_DEMO
-PRESET_LAYERS[DEBUG_DEMO.name] = 4
 
 # t2v-tiny (8 blocks): chosen by scripts/sweep_cache_tiny.py on training-split prompts (docs/tiny_model.md):
 # every block but the most sensitive one (5), warm-up 3, refresh every 3 steps: 1.96x theoretical at 25 steps,
 # PSNR 33.7 dB / SSIM 0.971 against full compute.
 TINY_MEASURED = CacheConfig(
     name="wan2.1-t2v-tiny",
+    depths={"blocks": 8},
     stacks={"blocks": StackSchedule(cached=parse_index_list("0-4,6,7"), warmup=3, interval=3)},
 )
-WAN_CACHE_PRESETS[TINY_MEASURED.name] = TINY_MEASURED
-PRESET_LAYERS[TINY_MEASURED.name] = 8
 
-
-def default_preset(num_layers: int) -> CacheConfig | None:
-    """The built-in preset `--delta_cache` uses for a model of `num_layers` blocks, or None."""
-    matching = [n for n, layers in PRESET_LAYERS.items() if layers == num_layers]
-    return WAN_CACHE_PRESETS[matching[0]] if matching else None
+# --cache_preset's names; without one, `--delta_cache` takes the preset made for the model's depth (T2V only)
+WAN_CACHE_PRESETS: dict[str, CacheConfig] = {c.name: c for c in (T2V_14B_RELEASED, DEBUG_DEMO, TINY_MEASURED)}
