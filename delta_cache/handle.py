@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
+from .checks import is_integer
 from .output_reuse import OUTPUT_REUSE_MARK
 from .policy import Policy, PolicyRuntime, StaticSchedule
 from .schedule import REFRESH, REUSE, CacheConfig, runs_of
@@ -259,7 +259,7 @@ def _depths(model: nn.Module, spec: CacheSpec) -> dict[str, int]:
 
 def _check_num_steps(num_steps) -> int:
     # A float would pass `range` checks here and fail deep inside the first pass: refuse it now.
-    if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) or num_steps < 1:
+    if not is_integer(num_steps) or num_steps < 1:
         raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
     return int(num_steps)
 

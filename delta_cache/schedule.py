@@ -10,9 +10,10 @@ The action is a pure function of (config, step): every sequence-parallel rank de
 from __future__ import annotations
 
 import math
-import numbers
 import re
 from dataclasses import dataclass, field
+
+from .checks import is_finite_number, is_integer
 
 FULL, REFRESH, REUSE = "full", "refresh", "reuse"
 
@@ -40,13 +41,9 @@ def parse_index_list(text: str, upper: int | None = None, what: str = "block lis
     return tuple(sorted(out))
 
 
-def _finite_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_int(what: str, value, lower: int) -> None:
     """An int (not a bool or a float such as 6.0 or NaN) >= lower, or a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lower:
+    if not is_integer(value) or value < lower:
         raise ValueError(f"{what} must be an integer >= {lower}, got {value!r}")
 
 
@@ -116,7 +113,7 @@ class StackSchedule:
                 _check_int("a refresh step", step, 0)
         if self.linear is not None:
             ok = isinstance(self.linear, tuple | list) and len(self.linear) == 2
-            if not ok or not all(_finite_number(v) for v in self.linear):
+            if not ok or not all(is_finite_number(v) for v in self.linear):
                 raise ValueError(f"linear must be two finite numbers [t_max, t_min], got {self.linear!r}")
         sources = sum(x is not None for x in (self.interval, self.refresh_steps, self.linear))
         if sources != 1:

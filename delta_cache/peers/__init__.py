@@ -14,11 +14,10 @@ Names: `delta` is ProfilingDiT's static cache (not a policy); the others are bel
 from __future__ import annotations
 
 import json
-import numbers
 from pathlib import Path
 
+from ..checks import is_finite_number, is_integer
 from ..policy import Policy
-from .constants import finite_number
 from .dbcache import DBCache
 from .easycache import EasyCache
 from .fbcache import FBCache
@@ -30,7 +29,7 @@ METHODS = ("delta", *PEERS)
 SETTINGS: dict[str, dict[str, type | tuple[str, ...]]] = {name: dict(cls.settings) for name, cls in PEERS.items()}
 
 
-def describe_kind(kind) -> str:
+def _describe_kind(kind) -> str:
     if isinstance(kind, tuple):
         return " or ".join(kind)
     return {float: "a finite number", int: "an integer", bool: "true or false"}.get(kind, kind.__name__)
@@ -48,7 +47,7 @@ def parse_setting(method: str, key: str, text: str):
         return text.lower() in ("true", "1")
     if isinstance(kind, tuple):
         if text not in kind:
-            raise ValueError(f"{method} {key} must be {describe_kind(kind)}, got {text!r}")
+            raise ValueError(f"{method} {key} must be {_describe_kind(kind)}, got {text!r}")
         return text
     try:
         return kind(text)
@@ -59,15 +58,15 @@ def parse_setting(method: str, key: str, text: str):
 def _check_type(method: str, key: str, kind, value) -> None:
     """A setting of its declared type; a float must be finite (NaN passes every `<` check)."""
     if kind is float:
-        ok = finite_number(value)
+        ok = is_finite_number(value)
     elif kind is int:
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        ok = is_integer(value)
     elif isinstance(kind, tuple):
         ok = value in kind
     else:
         ok = isinstance(value, kind)
     if not ok:
-        raise ValueError(f"{method} {key} must be {describe_kind(kind)}, got {value!r}")
+        raise ValueError(f"{method} {key} must be {_describe_kind(kind)}, got {value!r}")
 
 
 def load_calibration(path: str | Path) -> dict:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..checks import finite_numbers
 from ..policy import PassView, Policy
 from ..schedule import REFRESH, REUSE
-from .constants import finite_numbers
 
 
 def nearest_interp(values: tuple[float, ...], steps: int) -> tuple[float, ...]:

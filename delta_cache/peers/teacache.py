@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..checks import finite_numbers
 from ..policy import PassView, Policy
 from ..schedule import REFRESH, REUSE
-from .constants import finite_numbers
 
 
 def polyval(coefficients: tuple[float, ...], x: float) -> float:
