@@ -50,81 +50,37 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, device: torch.device, group) -> int:
-    from delta_cache import full_compute_stats, reduce_stats, run_report, write_report
-    from wan import WanI2V, WanT2V
-    from wan.configs import MAX_AREA_CONFIGS, WAN_CONFIGS
-    from wan.debug import write_random_checkpoint
+    from delta_cache import cache_dtype_for, save_with_report
+    from wan.target import WanTarget
     from wan.utils.video import save_video, unique_path
 
     main_rank = group is None or group.rank == 0
-    cfg = WAN_CONFIGS[args.task]
+    target = WanTarget(args)
     seed = args.base_seed if args.base_seed >= 0 else random.randint(0, sys.maxsize)
     if group is not None:
         seed = group.broadcast_object(seed)  # every rank draws the same noise
     sp = f", sequence parallel {group.ulysses_degree}x{group.ring_degree} ({group.engine})" if group else ""
     logger.info(f"task {args.task}, size {args.size}, {args.frame_num} frames, device {device}{sp}")
     with tempfile.TemporaryDirectory(prefix="wan-debug-") as tmp:
-        ckpt_dir = args.ckpt_dir
-        if ckpt_dir is None:
-            logger.warning(f"{args.task}: random weights, no trained model: the video is noise-like")
-            ckpt_dir = write_random_checkpoint(tmp, cfg, seed=0)
-        sharded = ("dit",) * args.dit_fsdp + ("t5",) * args.t5_fsdp  # loaded on the CPU, sharded onto the device
-        i2v = cfg.model_type == "i2v"
-        pipeline = WanI2V if i2v else WanT2V
-        pipe = pipeline.from_checkpoint(cfg, ckpt_dir, device=device, t5_cpu=args.t5_cpu, load_for_sharding=sharded)
-        if group is not None:
-            from wan.parallel import apply_fsdp, parallelize
-
-            parallelize(pipe.model, group)
-            if args.dit_fsdp:  # all-gathered in bf16 on CUDA, as upstream
-                apply_fsdp(pipe.model, pipe.model.blocks, device, torch.bfloat16 if device.type == "cuda" else None)
-            if args.t5_fsdp:
-                apply_fsdp(pipe.text_encoder.model, pipe.text_encoder.model.encoder.block, device)
-        from delta_cache import apply_cache, cache_dtype_for, compile_blocks
-        from wan.cache_spec import WAN_CACHE_SPEC
-
-        if args.compile:
-            compile_blocks(pipe.model, WAN_CACHE_SPEC)
-        handle = None
-        if args.cache_config is not None:
-            dtype = cache_dtype_for(args.cache_dtype, device)
-            handle = apply_cache(pipe.model, WAN_CACHE_SPEC, args.cache_config, args.sample_steps, dtype)
-            logger.info(
-                f"delta_cache: {args.cache_config.name}, cached blocks {handle.cached.get('blocks', 'none')}"
-                f"{' (the whole model output)' if handle.policy.level == 'model' else ''}, "
-                f"deltas in {dtype or 'the stream dtype'}"
-            )
-        # I2V: the image and the size's pixel count (the image sets the aspect ratio); T2V: the size
-        target = dict(img=args.image_tensor, max_area=MAX_AREA_CONFIGS[args.size]) if i2v else dict(size=args.size_wh)
-        video = pipe.generate(
+        target.prepare(tmp)
+        target.load(device, group)
+        video, report = target.run(
             args.prompt,
-            **target,
-            frame_num=args.frame_num,
-            shift=args.sample_shift,
-            sample_solver=args.sample_solver,
-            sampling_steps=args.sample_steps,
-            guide_scale=args.sample_guide_scale,
-            seed=seed,
-            offload_model=args.offload_model,
-            cache=handle,
+            seed,
+            args.cache_config,
+            cache_dtype=cache_dtype_for(args.cache_dtype, device),
+            group=group,
             progress=main_rank,
             decode=main_rank,
+            offload=args.offload_model,
         )
-    stats = reduce_stats(handle) if handle is not None and group is not None else None
     if not main_rank:
         return 0
-    s = pipe.stats
+    s = target.pipe.stats
     logger.info(f"denoise {s.denoise_seconds:.2f}s, encode {s.encode_seconds:.2f}s, decode {s.decode_seconds:.2f}s")
     out = Path(args.save_file) if args.save_file else unique_path(default_save_file(args))
-    full = full_compute_stats({"cond": args.sample_steps, "uncond": args.sample_steps}, {"blocks": cfg.num_layers})
-    report = run_report(handle, full, pipe.stats.denoise_seconds, stats)
     report["sequence_parallel"] = [group.ulysses_degree, group.ring_degree] if group else [1, 1]
-    save_video(video, out, fps=cfg.sample_fps)
-    try:
-        write_report(report, out)
-    except OSError:
-        out.unlink()  # a video without its stats file is not a finished run: publish both or neither
-        raise
+    save_with_report(lambda path: save_video(video, path, fps=target.fps), out, report)
     logger.info(
         f"blocks computed {report['block_evals_computed']} of {report['block_evals_total']} "
         f"(theoretical {report['theoretical_speedup']:.2f}x), denoise {report['denoise_seconds']:.2f}s"

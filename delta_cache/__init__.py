@@ -16,7 +16,7 @@ from .preset_file import (
     resolve_preset,
     save_preset,
 )
-from .report import full_compute_stats, run_report, write_report
+from .report import full_compute_stats, run_report, save_with_report, write_report
 from .schedule import (
     FULL,
     REFRESH,
@@ -49,6 +49,7 @@ __all__ = [
     "reduce_stats",
     "RankDivergence",
     "write_report",
+    "save_with_report",
     "CacheHandle",
     "StepCache",
     "CacheConfig",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .handle import CacheHandle
@@ -62,3 +63,15 @@ def write_report(report: dict, video: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise OSError(err.errno, f"could not write {path}: {err.strerror or err}") from None
     return path
+
+
+def save_with_report(save: Callable[[Path], object], video: str | Path, report: dict) -> None:
+    """`save(video)`, then the stats file beside it: a video without its stats is not a finished run, so a
+    failure to write the stats (a full disk) removes the video again and re-raises."""
+    video = Path(video)
+    save(video)
+    try:
+        write_report(report, video)
+    except OSError:
+        video.unlink()
+        raise

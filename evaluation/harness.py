@@ -83,31 +83,28 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array)
 
 
-def generate_all(target, jobs: list[Job], run: Path, fps: int, progress: bool = True) -> None:
+def generate_all(target, jobs: list[Job], run: Path, progress: bool = True) -> None:
     """Every job's video and record; jobs already recorded are skipped (resume)."""
     import imageio.v3 as iio
 
-    from delta_cache import apply_cache
-
     todo = [j for j in jobs if not j.done(run)]
     for job in tqdm(todo, desc="videos", unit="video", disable=not progress):
-        handle = None
+        # a phased method is a StepCache of its own (target.run applies everything else and removes it)
+        phased = None
         if isinstance(job.config, Phases):
-            handle = PhasedCache(target.model, target.spec, job.config, target.steps)
-        elif job.config is not None:
-            handle = apply_cache(target.model, target.spec, job.config, target.steps)
+            phased = PhasedCache(target.model, target.spec, job.config, target.steps)
         try:
             t0 = time.perf_counter()
-            latent = target.generate(job.prompt, job.seed, cache=handle)
+            latent, stats = target.run(job.prompt, job.seed, phased or job.config)
             frames = to_uint8(target.decode(latent))
             seconds = time.perf_counter() - t0
-            stats = handle.stats() if handle is not None else None
         finally:
-            if handle is not None:
-                handle.remove()
+            if phased is not None:
+                phased.remove()
+        cached = job.config is not None
         stem = job.stem(run)
         _atomic_write(stem.with_suffix(".npy"), lambda p, f=frames: _save_npy(p, f))
-        _atomic_write(stem.with_suffix(".mp4"), lambda p, f=frames: iio.imwrite(p, f, fps=fps, extension=".mp4"))
+        _atomic_write(stem.with_suffix(".mp4"), lambda p, f=frames: iio.imwrite(p, f, fps=target.fps, extension=".mp4"))
         record = {
             "key": job.key,
             "method": job.method,
@@ -116,9 +113,9 @@ def generate_all(target, jobs: list[Job], run: Path, fps: int, progress: bool = 
             "seed": job.seed,
             "latency_s": target.denoise_seconds(),
             "end_to_end_s": seconds,
-            "theoretical_speedup": stats["theoretical_speedup"] if stats else 1.0,
-            "block_evals_computed": stats["block_evals_computed"] if stats else None,
-            "cache_bytes_peak": stats["cache_bytes_peak"] if stats else 0,
+            "theoretical_speedup": stats["theoretical_speedup"],
+            "block_evals_computed": stats["block_evals_computed"] if cached else None,
+            "cache_bytes_peak": stats["cache_bytes_peak"],
         }
         _atomic_write(stem.with_suffix(".json"), lambda p, r=record: Path(p).write_text(json.dumps(r, indent=1)))
 
@@ -317,7 +314,9 @@ def write_tables(summary: list[dict], run: Path, header: str, skipped: dict | No
 
 def _family(method: str) -> str:
     """The method a label belongs to: its settings ("magcache-K=2", "teacache-fast") share one colour."""
-    for family in ("ours", "teacache", "fbcache", "magcache", "easycache", "dbcache"):
+    from delta_cache.peers import PEERS
+
+    for family in ("ours", *PEERS):
         if method == family or method.startswith(family + "-"):
             return family
     return method

@@ -131,6 +131,9 @@ def hy_loop(scale: str, device: torch.device, dtype: torch.dtype, steps: int, fr
     return model, HY_CACHE_SPEC, HY_T2V_RELEASED, run, f"{tokens} image + {cfg.text_len} text tokens"
 
 
+LOOPS = {"wan": wan_loop, "hyvideo": hy_loop}  # each model's denoising loop, built around random weights
+
+
 def timed(run, branch, device: torch.device) -> float:
     sync(device)
     t0 = time.perf_counter()
@@ -151,8 +154,7 @@ def bench(
     cache_dtypes: tuple[str, ...] = ("auto",),
     compile_too: bool = False,
 ) -> dict:
-    build = wan_loop if model_name == "wan" else hy_loop
-    model, spec, preset, run, tokens = build(scale, device, dtype, steps, frames)
+    model, spec, preset, run, tokens = LOOPS[model_name](scale, device, dtype, steps, frames)
     never = CacheConfig(
         name="never-reuse",
         stacks={k: StackSchedule(cached=v.cached, warmup=steps, interval=1) for k, v in preset.stacks.items()},
@@ -230,7 +232,7 @@ def device_name(device: torch.device) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", choices=["wan", "hyvideo", "both"], default="both")
+    p.add_argument("--model", choices=[*LOOPS, "both"], default="both")
     p.add_argument("--scale", choices=sorted({scale for _, scale in SCALES}), default="moderate")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeats", type=int, default=2)
@@ -250,7 +252,7 @@ def main() -> None:
     if bad:
         p.error(f"--cache_dtypes: unknown {bad}; accepted: auto, {', '.join(CACHE_DTYPES)}")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    for name in ["wan", "hyvideo"] if args.model == "both" else [args.model]:
+    for name in list(LOOPS) if args.model == "both" else [args.model]:
         result = bench(
             name, args.scale, device, dtype, args.steps, args.repeats, args.frames, cache_dtypes, args.compile
         )

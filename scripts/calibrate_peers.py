@@ -29,18 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 for sub in ("Wan2.1", "HunyuanVideo", ""):
     sys.path.insert(0, str(REPO / sub))
 
-from evaluation.targets import (  # noqa: E402
-    HunyuanTarget,
-    WanTarget,
-    model_family,
-    model_parser,
-    read_prompt_file,
-    validate_model_args,
-)
+from evaluation.targets import model_parser, read_prompt_file, select_target  # noqa: E402
 
 
-def build_parser(family: str):
-    p = model_parser(family, "Calibrate TeaCache and MagCache for this model and write a cache_peers.json.")
+def build_parser(cls):
+    p = model_parser(cls, "Calibrate TeaCache and MagCache for this model and write a cache_peers.json.")
     g = p.add_argument_group("calibration")
     g.add_argument("--num_prompts", type=int, default=None, help="tiny: N training-split prompts (default 6)")
     g.add_argument("--prompts", type=Path, default=None, help="text file, one prompt per line")
@@ -68,7 +61,7 @@ def _prompts(p, args, target) -> list[str]:
 PUBLISHED_STEPS = 50  # the step count the borrowed constants were published for (Wan T2V and HunyuanVideo)
 
 
-def _uncalibrated(family: str, steps: int, depths: dict[str, int]) -> tuple[dict, dict, dict]:
+def _uncalibrated(target) -> tuple[dict, dict, dict]:
     """The settings no calibration run fixes: the family's published ones, every count of steps scaled.
 
     One rule for every method (docs/delta_cache.md, "Step counts"): a count of steps (forced first steps,
@@ -78,23 +71,10 @@ def _uncalibrated(family: str, steps: int, depths: dict[str, int]) -> tuple[dict
     """
 
     def scaled(count: int) -> int:
-        return 0 if count == 0 else max(1, round(count * steps / PUBLISHED_STEPS))
+        return 0 if count == 0 else max(1, round(count * target.steps / PUBLISHED_STEPS))
 
-    if family == "wan":
-        tea = {False: (0.05, 0.08), True: (0.05, 0.10)}  # T2V-1.3B's README slow / fast
-        out = {
-            "fbcache": {"threshold": 0.03},
-            "magcache": {"threshold": 0.12, "K": scaled(4), "retention_ratio": 0.2},
-            "easycache": {"threshold": 0.05, "ret_steps": scaled(10)},
-        }
-    else:
-        tea = {False: (0.10, 0.15)}
-        out = {
-            "fbcache": {"threshold": 0.06},
-            "magcache": {"threshold": 0.24, "K": scaled(6), "retention_ratio": 0.2, "inclusive": True},
-            "easycache": {"threshold": 0.025, "ret_steps": scaled(5)},
-        }
-    fn = 8 if min(depths.values()) > 8 else 1  # F8B0 needs more than 8 blocks; cache-dit's example is F1B0
+    tea, out = target.borrowed_peer_settings(scaled)
+    fn = 8 if min(target.depths.values()) > 8 else 1  # F8B0 needs more than 8 blocks; cache-dit's example is F1B0
     db = {"threshold": 0.08 if fn == 8 else 0.12, "Fn": fn, "Bn": 0, "max_warmup_steps": scaled(8)}
     if fn == 1:
         db["max_continuous_cached_steps"] = scaled(3)
@@ -105,13 +85,12 @@ def _uncalibrated(family: str, steps: int, depths: dict[str, int]) -> tuple[dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    family, argv = model_family(argv, "calibrate_peers.py")
-    p = build_parser(family)
-    args = validate_model_args(p, p.parse_args(argv), family)
-    target = WanTarget(args) if family == "wan" else HunyuanTarget(args)
+    cls, argv = select_target(argv, "calibrate_peers.py")
+    p = build_parser(cls)
+    target = cls(cls.validate(p, p.parse_args(argv)))
+    args = target.args
     prompts = _prompts(p, args, target)
-    random = args.task in ("t2v-debug", "i2v-debug") if family == "wan" else args.random_weights
-    if random and args.out is None:
+    if target.random_weights and args.out is None:
         p.error("--out is needed: this model's weights are random and written to a temporary folder")
     import tempfile
 
@@ -119,13 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
         target.prepare(tmp)
-        if family == "wan":
-            ckpt = Path(args.ckpt_dir)
-        else:
-            from hyvideo.cache_peers import dit_folder
-
-            ckpt = dit_folder(args.model_base, args.dit_weight, target.cfg.dit_weight)
-        out = args.out or ckpt / "cache_peers.json"
+        out = args.out or target.calibration_file()
         if out.suffix != ".json":
             p.error(f"--out must end with .json, got {out}")
         if out.exists() and not args.overwrite:  # the tiny models' calibrations are shipped and tracked
@@ -136,11 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         from delta_cache.calibration import CalibrationRecorder, fit_polynomial, mag_table
 
         target.load(rank_device(args.device), None)
-        modes = (
-            {False: "timestep_embedding", True: "timestep_projection"}
-            if family == "wan"
-            else {False: "modulated_input"}
-        )
+        modes = target.calibration_signals
         t0 = time.perf_counter()
         recorder = CalibrationRecorder(target.model, target.spec, tuple(modes.values()))
         try:
@@ -150,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             recorder.remove()
         rows = [r for r in recorder.rows if "output_rel_l1" in r]
-        thresholds, forced, methods = _uncalibrated(family, target.steps, target.depths)
+        thresholds, forced, methods = _uncalibrated(target)
         tea_modes, fits = [], {}
         for ret, signal in modes.items():
             x = [r[f"{signal}_rel_l1"] for r in rows]
@@ -173,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         branches = tuple(dict.fromkeys(r["branch"] for r in recorder.rows))
         methods["teacache"] = {"modes": tea_modes}
         methods["magcache"]["ratios"] = mag_table(rows, branches, target.steps)
-        methods["magcache"]["branches"] = list(branches) if family == "wan" else None
+        methods["magcache"]["branches"] = list(branches) if target.magcache_per_branch else None
         record = {
             "model": target.identity(),
             "prompts": prompts,

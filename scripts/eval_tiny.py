@@ -27,25 +27,20 @@ REPO = Path(__file__).resolve().parents[1]
 for sub in ("HunyuanVideo", "Wan2.1", ""):
     sys.path.insert(0, str(REPO / sub))
 
-from evaluation.targets import HunyuanTarget, WanTarget, model_family, model_parser, validate_model_args  # noqa: E402
+from evaluation.targets import model_parser, select_target  # noqa: E402
 from scenes import Scene, held_out_combos, render_scene, training_combos  # noqa: E402
 from scenes.metrics import adherence, psnr, ssim  # noqa: E402
 
-DEFAULT_OUT = {"wan": "eval_tiny.json", "hunyuanvideo": "eval_tiny_hyvideo.json"}
 
-
-def build_parser(family: str):
-    from hyvideo.configs import TINY_MODEL
-    from wan.cli import TINY_TASK
-
-    p = model_parser(family, "Evaluate a tiny trained model's prompt adherence on held-out scenes.")
+def build_parser(cls):
+    p = model_parser(cls, "Evaluate a tiny trained model's prompt adherence on held-out scenes.")
     # the tiny model is the default here even with a checkpoint folder (a retrained copy elsewhere)
-    p.set_defaults(**({"task": TINY_TASK} if family == "wan" else {"model": TINY_MODEL}))
+    p.set_defaults(**cls.tiny_defaults)
     g = p.add_argument_group("evaluation")
     g.add_argument("--split", choices=("heldout", "train"), default="heldout")
     g.add_argument("--num_prompts", type=int, default=None, help="first N prompts of the split (default: 64)")
     g.add_argument("--reference", action="store_true", help="also measure VAE reconstructions of true renderings")
-    g.add_argument("--out", type=Path, default=REPO / "outputs" / DEFAULT_OUT[family], help="JSON report")
+    g.add_argument("--out", type=Path, default=REPO / "outputs" / f"eval_tiny_{cls.name}.json", help="JSON report")
     g.add_argument("--quiet", action="store_true", help="no per-prompt table")
     g.add_argument("--strip", type=Path, default=None, help="also write a PNG frame strip of the first 4 prompts")
     return p
@@ -92,9 +87,9 @@ def write_strip(path: Path, videos: list[np.ndarray], cached: list[np.ndarray] |
 
 
 def main(argv: list[str] | None = None) -> int:
-    family, argv = model_family(argv, "eval_tiny.py")
-    parser = build_parser(family)
-    args = validate_model_args(parser, parser.parse_args(argv), family)
+    cls, argv = select_target(argv, "eval_tiny.py")
+    parser = build_parser(cls)
+    args = cls.validate(parser, parser.parse_args(argv))
     if args.num_prompts is not None and not 1 <= args.num_prompts <= 64:
         parser.error(f"--num_prompts must be in 1..64, got {args.num_prompts}")
     if args.out.suffix != ".json":
@@ -109,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         reason = None if path is None else unwritable_reason(path.parent)
         if reason:
             parser.error(f"{flag} {path}: {reason}")
-    target = WanTarget(args) if family == "wan" else HunyuanTarget(args)
+    target = cls(args)
     if not target.tiny:
         parser.error("eval_tiny.py measures the tiny trained models (t2v-tiny, HYVideo-tiny): their prompts are scenes")
     cache_config = args.cache_config
@@ -119,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     target.load(rank_device(args.device), None)
     scenes = prompts_for(args.split, args.num_prompts)
-    seed0 = max(0, (args.base_seed if family == "wan" else args.seed) or 0)
+    seed0 = max(0, target.seed or 0)
     frames, (h, w) = target.frames, target.pixels
 
     def generate(scene: Scene, i: int, handle=None) -> np.ndarray:

@@ -134,19 +134,24 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description="A tiny model's denoising loss with the true and the opposite direction word."
     )
-    p.add_argument("--model", choices=("hunyuanvideo", "wan"), default="hunyuanvideo")
+    # each tiny model: its probe, its shipped folder, a file that marks a checkpoint folder of it
+    probes = {
+        "hunyuanvideo": (HunyuanProbe, HY_TINY, "hunyuan-video-t2v-720p"),
+        "wan": (WanProbe, WAN_TINY, "config.json"),
+    }
+    p.add_argument("--model", choices=list(probes), default="hunyuanvideo")
     p.add_argument(
         "--model-base", dest="model_base", type=Path, default=None, help="checkpoint folder (default: shipped)"
     )
     p.add_argument("--num", type=int, default=16, help="training-split scenes probed")
     args = p.parse_args(argv)
-    base = args.model_base or (HY_TINY if args.model == "hunyuanvideo" else WAN_TINY)
-    marker = "hunyuan-video-t2v-720p" if args.model == "hunyuanvideo" else "config.json"
+    probe_class, shipped, marker = probes[args.model]
+    base = args.model_base or shipped
     if not (base / marker).exists():
         p.error(f"--model-base: {base} is not a checkpoint folder of the tiny {args.model} model (no {marker})")
     if not 1 <= args.num <= 64:
         p.error(f"--num must be in 1..64, got {args.num}")
-    model = HunyuanProbe(base) if args.model == "hunyuanvideo" else WanProbe(base)
+    model = probe_class(base)
     print(f"{'input':<14} {'true':>7} {'flipped':>8} {'uncond':>7}   (foreground-weighted MSE, {args.num} scenes)")
     for name, losses in probe(model, args.num).items():
         print(f"{name:<14} {losses['true']:7.3f} {losses['flipped']:8.3f} {losses['unconditional']:7.3f}")

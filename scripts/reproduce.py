@@ -25,18 +25,11 @@ for sub in ("Wan2.1", "HunyuanVideo", ""):
     sys.path.insert(0, str(REPO / sub))
 
 from evaluation.methods import METHODS, ModelContext, label, parse_methods  # noqa: E402
-from evaluation.targets import (  # noqa: E402
-    HunyuanTarget,
-    WanTarget,
-    model_family,
-    model_parser,
-    read_prompt_file,
-    validate_model_args,
-)
+from evaluation.targets import model_parser, read_prompt_file, select_target  # noqa: E402
 
 
-def build_parser(family: str) -> argparse.ArgumentParser:
-    p = model_parser(family, "Generate and score every method against full compute (the paper's tables).")
+def build_parser(cls) -> argparse.ArgumentParser:
+    p = model_parser(cls, "Generate and score every method against full compute (the paper's tables).")
     g = p.add_argument_group("reproduce")
     g.add_argument(
         "--methods",
@@ -55,10 +48,10 @@ def build_parser(family: str) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    family, argv = model_family(argv, "reproduce.py")
-    p = build_parser(family)
-    args = validate_model_args(p, p.parse_args(argv), family)
-    target = WanTarget(args) if family == "wan" else HunyuanTarget(args)
+    cls, argv = select_target(argv, "reproduce.py")
+    p = build_parser(cls)
+    target = cls(cls.validate(p, p.parse_args(argv)))
+    args = target.args
     try:
         methods = parse_methods(args.methods)
     except ValueError as err:
@@ -116,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         write_tables,
     )
 
-    seed0 = max(0, (args.base_seed if family == "wan" else args.seed) or 0)
+    seed0 = max(0, target.seed or 0)
     seed_of = (lambda i: seed0) if args.fixed_seed else (lambda i: seed0 + i)
     jobs = [Job(m, c, i, prompt, seed_of(i)) for m, c in configs for i, prompt in enumerate(prompts)]
     todo = [j for j in jobs if not j.done(args.out)]
@@ -137,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if todo:
             target.prepare(tmp)
             target.load(rank_device(args.device), None)
-            fps = 16 if family == "wan" else 24
-            generate_all(target, jobs, args.out, fps)
+            generate_all(target, jobs, args.out)
     adherence = None
     if scenes is not None:
         from scenes.metrics import adherence as measure

@@ -193,11 +193,16 @@ def test_a_rerun_regenerates_what_a_changed_prompt_or_preset_content_changed(tmp
 
 
 def test_the_model_flag_is_read_in_both_spellings():
-    from evaluation.targets import model_family
+    from evaluation.targets import select_target
 
-    assert model_family(["--model=hunyuanvideo", "--dry_run"], "p") == ("hunyuanvideo", ["--dry_run"])
-    assert model_family(["--model", "hunyuanvideo"], "p") == ("hunyuanvideo", [])
-    assert model_family(["--model=HYVideo-debug"], "p") == ("hunyuanvideo", ["--model", "HYVideo-debug"])
-    assert model_family(["--model=wan", "--task", "t2v-debug"], "p")[0] == "wan"
-    with pytest.raises(SystemExit, match="unknown --model 'sd3'"):
-        model_family(["--model=sd3"], "p")
+    def pick(argv):
+        cls, rest = select_target(argv, "p")
+        return cls.name, rest
+
+    assert pick(["--model=hunyuanvideo", "--dry_run"]) == ("hunyuanvideo", ["--dry_run"])
+    assert pick(["--model", "hunyuanvideo"]) == ("hunyuanvideo", [])
+    assert pick(["--model=HYVideo-debug"]) == ("hunyuanvideo", ["--model", "HYVideo-debug"])  # its own flag stays
+    assert pick(["--model=wan", "--task", "t2v-debug"]) == ("wan", ["--task", "t2v-debug"])
+    assert pick(["--task", "t2v-debug"])[0] == "wan"  # the registry's first model is the default
+    with pytest.raises(SystemExit, match="unknown --model 'sd3'; accepted: wan, hunyuanvideo, HYVideo"):
+        select_target(["--model=sd3"], "p")

@@ -76,3 +76,15 @@ def peer_constants(height: int = 720, ckpt_dir: str | Path | None = None, model:
     if model == "HYVideo-debug":
         out["dbcache"] = {"threshold": 0.12, "Fn": 1, "Bn": 0, "max_warmup_steps": 8, "max_continuous_cached_steps": 3}
     return out
+
+
+def borrowed_settings(scaled) -> tuple[dict, dict]:
+    """What a HunyuanVideo model we calibrate ourselves borrows from the published settings (the thresholds and
+    counts no calibration run fixes), each count of steps passed through `scaled` (calibrate_peers.py's rule):
+    TeaCache's slow and fast thresholds (one mode), and FBCache's, MagCache's and EasyCache's settings."""
+    tea = {False: (TEA_SLOW, TEA_FAST)}
+    return tea, {
+        "fbcache": {"threshold": 0.06},
+        "magcache": {"threshold": 0.24, "K": scaled(6), "retention_ratio": 0.2, "inclusive": True},
+        "easycache": {"threshold": 0.025, "ret_steps": scaled(5)},
+    }

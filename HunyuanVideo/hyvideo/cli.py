@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from usp import SEED_MAX, RankZeroArgumentParser, check_layout, device_problem, finite_float, unwritable_reason
 
 from .cache_cli import add_cache_args, build_cache_config
-from .configs import DEBUG_MODEL, HUNYUAN_VIDEO_CONFIG, NEGATIVE_PROMPT, PRECISION_TO_TYPE, TINY_MODEL
+from .configs import DEBUG_MODEL, HUNYUAN_VIDEO_CONFIG, NEGATIVE_PROMPT, PRECISION_TO_TYPE, TINY_MODEL, HYVideoConfig
 from .constants import PROMPT_TEMPLATE
 from .utils.checkpoint import LOAD_KEYS
 from .utils.video import name_part
@@ -276,3 +277,14 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.N
         if missing:
             p.error(f"--model-base {base} lacks: {', '.join(missing)}")
     return args
+
+
+def model_config(args: argparse.Namespace) -> HYVideoConfig:
+    """The --model config with the text and RoPE flags applied."""
+    return replace(
+        HUNYUAN_VIDEO_CONFIG[args.model],
+        text_len=args.text_len,
+        text_len_2=args.text_len_2,
+        hidden_state_skip_layer=args.hidden_state_skip_layer,
+        rope_theta=float(args.rope_theta),
+    )

@@ -148,3 +148,16 @@ def peer_constants(task: str, ckpt_dir: str | Path | None = None, size: str | No
         out["dbcache"] = {"threshold": 0.12, "Fn": 1, "Bn": 0, "max_warmup_steps": 8, "max_continuous_cached_steps": 3}
         return out
     return {}
+
+
+def borrowed_settings(scaled) -> tuple[dict, dict]:
+    """What a Wan model we calibrate ourselves borrows from T2V-1.3B's published settings (the thresholds and
+    counts no calibration run fixes), each count of steps passed through `scaled` (calibrate_peers.py's rule):
+    TeaCache's slow and fast thresholds per mode (use_ret_steps False / True), and FBCache's, MagCache's and
+    EasyCache's settings."""
+    tea = {False: (0.05, 0.08), True: (0.05, 0.10)}  # T2V-1.3B's README slow / fast
+    return tea, {
+        "fbcache": {"threshold": 0.03},
+        "magcache": {"threshold": 0.12, "K": scaled(4), "retention_ratio": 0.2},
+        "easycache": {"threshold": 0.05, "ret_steps": scaled(10)},
+    }
