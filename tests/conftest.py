@@ -71,3 +71,26 @@ def hy_ckpt(tmp_path_factory, hy_debug_config) -> Path:
 @pytest.fixture(scope="session")
 def sample_video_main():
     return _script_main("hy_sample_video", REPO / "HunyuanVideo" / "sample_video.py")
+
+
+@pytest.fixture(scope="session")
+def profile_main():
+    return _script_main("profile_model_script", REPO / "scripts" / "profile_model.py")
+
+
+@pytest.fixture(scope="session")
+def reproduce_main():
+    return _script_main("reproduce_script", REPO / "scripts" / "reproduce.py")
+
+
+def run_main(main, argv: list[str], capsys) -> tuple[int, str]:
+    """(exit code, stderr) of a script's `main` run in this process, as the shell would see them: an argparse
+    error is SystemExit(2), a `sys.exit("message")` exit code 1 with the message on stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    if isinstance(code, str):
+        code, err = 1, err + code + "\n"
+    return code, err

@@ -118,12 +118,12 @@ def test_write_report_leaves_no_partial_file_when_the_disk_fills(tmp_path, monke
 
 
 def test_a_failed_stats_file_takes_the_video_with_it(tmp_path, generate_main, capsys, monkeypatch):
-    import delta_cache
+    import delta_cache.report
 
     def full(report, video):
         raise OSError(errno.ENOSPC, f"could not write {video}: No space left on device")
 
-    monkeypatch.setattr(delta_cache, "write_report", full)
+    monkeypatch.setattr(delta_cache.report, "write_report", full)
     assert generate_main(["--sample_steps", "2", "--base_seed", "0", "--save_file", str(tmp_path / "v.mp4")]) == 1
     assert "No space left on device" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not list(tmp_path.iterdir())

@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
-from conftest import HY_DEBUG, REPO
+from conftest import HY_DEBUG, REPO, run_main
 
 from evaluation.methods import METHODS, ModelContext, parse_methods
 
 REPRODUCE = REPO / "scripts" / "reproduce.py"
 
 
-def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'Wan2.1'}{os.pathsep}{REPO / 'HunyuanVideo'}{os.pathsep}{REPO}"}
-    return subprocess.run(
-        [sys.executable, str(REPRODUCE), *args], capture_output=True, text=True, env=env, timeout=timeout
-    )
+@pytest.fixture
+def run(reproduce_main, capsys):
+    """reproduce.py's main in this process: (returncode, stdout, stderr) as from the shell."""
+
+    def go(*args: str) -> subprocess.CompletedProcess:
+        try:
+            code = reproduce_main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+    return go
 
 
 WAN_DEBUG = ("--task", "t2v-debug", "--size", "64*64", "--frame_num", "5", "--sample_steps", "8")
 HY_DEBUG_RUN = (*HY_DEBUG, "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6")
 
 
-def test_two_methods_on_the_wan_debug_model_write_everything_and_resume(tmp_path):
+def test_two_methods_on_the_wan_debug_model_write_everything_and_resume(tmp_path, run):
     out = tmp_path / "run"
     res = run(*WAN_DEBUG, "--methods", "full,ours", "--out", str(out))
     assert res.returncode == 0, res.stderr[-3000:]
@@ -55,7 +62,7 @@ def test_two_methods_on_the_wan_debug_model_write_everything_and_resume(tmp_path
     assert other.returncode != 0 and "holds videos of another setting" in other.stderr
 
 
-def test_hyvideo_debug_dry_run_and_a_run(tmp_path):
+def test_hyvideo_debug_dry_run_and_a_run(tmp_path, run):
     common = HY_DEBUG_RUN
     dry = run(*common, "--methods", "full,ours", "--out", str(tmp_path / "hy"), "--dry_run")
     assert dry.returncode == 0 and "2 of 2 videos to generate" in dry.stdout
@@ -75,17 +82,17 @@ def test_hyvideo_debug_dry_run_and_a_run(tmp_path):
         (["--num_prompts", "65"], "--num_prompts must be in 1..64"),
     ],
 )
-def test_bad_input_fails_before_any_generation(tmp_path, args, message):
-    res = run(*args, "--out", str(tmp_path / "run"), timeout=120)
-    assert res.returncode != 0 and message in res.stderr, res.stderr[-2000:]
+def test_bad_input_fails_before_any_generation(tmp_path, reproduce_main, capsys, args, message):
+    code, err = run_main(reproduce_main, [*args, "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and message in err, err[-2000:]
     assert not (tmp_path / "run").exists()
 
 
-def test_unwritable_out(tmp_path):
+def test_unwritable_out(tmp_path, reproduce_main, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    res = run("--out", str(blocker / "run"), timeout=120)
-    assert res.returncode != 0 and "--out" in res.stderr
+    code, err = run_main(reproduce_main, ["--out", str(blocker / "run")], capsys)
+    assert code == 2 and "--out" in err.strip().splitlines()[-1]
 
 
 def test_ablation_configs_follow_their_definitions():
@@ -111,7 +118,7 @@ def test_ablation_configs_follow_their_definitions():
     assert parse_methods("full, ours,ours:a.json") == [("full", None), ("ours", None), ("ours", "a.json")]
 
 
-def test_the_paper_commands_dry_run_on_the_debug_models(tmp_path):
+def test_the_paper_commands_dry_run_on_the_debug_models(tmp_path, run):
     # docs/results.md's Table 1 and Table 2 command lines, with the debug models in place of the real weights
     hy_prompts = str(REPO / "assets" / "prompts_hunyuanvideo.txt")
     hy = run(
@@ -146,7 +153,7 @@ def test_the_paper_commands_dry_run_on_the_debug_models(tmp_path):
     assert "8 of 8 videos to generate" in wan.stdout
 
 
-def test_split_changes_the_cached_set_at_ours_middle_refresh(tmp_path):
+def test_split_changes_the_cached_set_at_ours_middle_refresh(tmp_path, run):
     # t2v-debug's preset: blocks 1, 2 cached, warm-up 2, refresh every 3 -> refreshes 2 and 5 in 8 steps.
     # split: blocks 0, 3 cached from the warm-up (refresh 2), blocks 1, 2 from step 5 (refresh 5). Per branch:
     # steps 0-1 full (2 x 4), refresh 2 (4), reuse 3-4 (2 x 2), refresh 5 (4), reuse 6-7 (2 x 2) = 24 of 32.

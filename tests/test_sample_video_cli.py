@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HY_DEBUG, REPO
+from conftest import HY_DEBUG, REPO, run_main
 
 
 def _mp4s(path):
@@ -102,18 +102,12 @@ def test_end_to_end_writes_video_and_stats(sample_video_main, tmp_path):
         (["--save-path", "/proc/results"], "cannot write in /proc"),  # even root cannot
     ],
 )
-def test_bad_input_is_one_line_error(tmp_path, hy_ckpt, argv, message):
+def test_bad_input_is_one_line_error(tmp_path, hy_ckpt, sample_video_main, capsys, argv, message):
     argv = [a.format(tmp=tmp_path, ckpt=hy_ckpt) for a in argv]
     out = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "HunyuanVideo" / "sample_video.py"), *HY_DEBUG, "--save-path", str(out), *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode != 0
-    last = proc.stderr.strip().splitlines()[-1]
-    assert message in last, proc.stderr[-800:]
+    code, err = run_main(sample_video_main, [*HY_DEBUG, "--save-path", str(out), *argv], capsys)
+    assert code != 0
+    assert message in err.strip().splitlines()[-1], err[-800:]
     assert not out.exists()
 
 
