@@ -193,13 +193,14 @@ def part_nccl(device: torch.device, smoke: bool) -> dict:
             "--standalone",
             "--nproc_per_node=2",
             str(REPO / "tests" / "sp_worker.py"),
-            "--model",
+            "--models",
             model,
             "--out",
             str(path),
         ]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        out[model] = json.loads(path.read_text()) if res.returncode == 0 else {"error": res.stderr[-600:]}
+        # one model per run: a failure of one leaves the others' results
+        out[model] = json.loads(path.read_text())[model] if res.returncode == 0 else {"error": res.stderr[-600:]}
     return out
 
 

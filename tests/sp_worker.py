@@ -1,8 +1,9 @@
 """Run under `torchrun --nproc_per_node=N`: sequence-parallel outputs against single-process outputs.
 
-Every rank builds the same tiny random model, computes the single-process reference locally, then joins the
-group, parallelizes the model and computes again. Rank 0 writes {case: relative error, ...} as JSON to the
-path given. Used by tests/test_parallel.py (gloo on CPU); also runs on GPUs (NCCL).
+For each model asked for (all by default, one after the other in one process group), every rank builds the same
+tiny random model, computes the single-process reference locally, then parallelizes the model and computes
+again. Rank 0 writes {model: {case: relative error, ...}} as JSON to the path given. Used by
+tests/test_parallel.py (gloo on CPU, once per session) and scripts/gpu_check.py (NCCL).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
 
 
-def wan_cases(group, device, diverge_rank: int | None = None) -> dict:
+def wan_cases(group, device) -> dict:
     from wan.modules.model import WanModel
     from wan.parallel import parallelize, unparallelize
     from wan.schedulers import make_scheduler
@@ -118,8 +119,13 @@ def wan_cases(group, device, diverge_rank: int | None = None) -> dict:
                 model, _wan_spec(), (3, 3, 1), lambda: model([x], t=t, context=ctx, seq_len=seq_len(x)), group
             )
         )
-        out["cached"], h = cached_run(diverge=diverge_rank == group.rank)
+        out["cached"], h = cached_run()
         result = summary(ref, out, h)
+        h.remove()
+        # the last rank executes another action than planned: every rank must notice
+        _, h = cached_run(diverge=group.rank == group.size - 1)
+        diverged = summary({}, {}, h)
+        result["diverged"] = {k: diverged[k] for k in ("records_equal", "divergence_raised_on")}
         h.remove()
         unparallelize(model)
     return result
@@ -298,28 +304,29 @@ def hyvideo_cases(group, device) -> dict:
     return result
 
 
+CASES = {"wan": wan_cases, "wan_fsdp": wan_fsdp_cases, "hyvideo": hyvideo_cases}
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--model", choices=["wan", "wan_fsdp", "hyvideo"], required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--models", default=",".join(CASES), help=f"comma-separated, of: {', '.join(CASES)}")
+    p.add_argument("--out", required=True, help="JSON: {model: its results}, written by rank 0")
     p.add_argument("--fail_rank", type=int, default=None, help="this rank raises after joining (tests no-hang)")
-    p.add_argument("--diverge_rank", type=int, default=None, help="wan: this rank executes another action than planned")
     args = p.parse_args()
+    models = args.models.split(",")
+    unknown = set(models) - set(CASES)
+    if unknown:
+        p.error(f"unknown models {sorted(unknown)}; accepted: {', '.join(CASES)}")
     _, _, world = world_from_env()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     group = init_sequence_parallel(world, 1, device)
     try:
         if args.fail_rank == group.rank:
             raise RuntimeError(f"injected failure on rank {group.rank}")  # the others are about to all-to-all
-        if args.model == "wan":
-            result = wan_cases(group, device, args.diverge_rank)
-        elif args.model == "wan_fsdp":
-            result = wan_fsdp_cases(group, device)
-        else:
-            result = hyvideo_cases(group, device)
+        results = {name: CASES[name](group, device) for name in models}  # one process group for all of them
         if dist.get_rank() == 0:
             with open(args.out, "w") as f:
-                json.dump(result, f)
+                json.dump(results, f)
     finally:
         destroy_sequence_parallel()
     return 0

@@ -14,7 +14,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from conftest import HY_DEBUG, REPO
+from conftest import HY_DEBUG, REPO, run_main
 
 GENERATE = REPO / "Wan2.1" / "generate.py"
 SAMPLE_VIDEO = REPO / "HunyuanVideo" / "sample_video.py"
@@ -33,22 +33,22 @@ def torchrun(nproc: int, script, *args: str, cwd=None) -> subprocess.CompletedPr
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env(), cwd=cwd, timeout=TIMEOUT)
 
 
-def python(script, *args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, env=env(), cwd=cwd, timeout=TIMEOUT
-    )
-
-
 # ---------------------------------------------------------------------------------------------------
 # Model level: tiny random models, several shapes, cached denoising loops
 
 
-@pytest.mark.parametrize("model", ["wan", "hyvideo"])
-def test_sequence_parallel_equals_single_process(tmp_path, model):
-    out = tmp_path / "result.json"
-    res = torchrun(2, REPO / "tests" / "sp_worker.py", "--model", model, "--out", str(out))
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory) -> dict:
+    """tests/sp_worker.py's results for every model, from one torchrun (its process group serves them all)."""
+    out = tmp_path_factory.mktemp("sp_worker") / "result.json"
+    res = torchrun(2, REPO / "tests" / "sp_worker.py", "--out", str(out))
     assert res.returncode == 0, res.stderr[-3000:]
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("model", ["wan", "hyvideo"])
+def test_sequence_parallel_equals_single_process(worker, model):
+    result = worker[model]
     # wan: divisible and padded (9 tokens on 2 ranks) sequences, a batch of 2, a cached UniPC loop;
     # hyvideo: split along height and along width, padded unequal text masks in a batch of 2, a cached loop
     cases = ["even", "odd", "batch", "cached"] if model == "wan" else ["split_height", "split_width", "cached"]
@@ -60,11 +60,8 @@ def test_sequence_parallel_equals_single_process(tmp_path, model):
     assert result["records_equal"] and result["divergence_raised_on"] == []
 
 
-def test_fsdp_shards_a_cpu_loaded_model_and_never_gathers_a_reused_block(tmp_path):
-    out = tmp_path / "result.json"
-    res = torchrun(2, REPO / "tests" / "sp_worker.py", "--model", "wan_fsdp", "--out", str(out))
-    assert res.returncode == 0, res.stderr[-3000:]
-    result = json.loads(out.read_text())
+def test_fsdp_shards_a_cpu_loaded_model_and_never_gathers_a_reused_block(worker):
+    result = worker["wan_fsdp"]
     assert result["cached"] <= 1e-5  # sharded cached loop == unsharded cached loop
     assert 0.45 < result["shard_fraction"] < 0.55  # each rank holds half of the block weights
     # 6 steps x 2 branches = 12 passes; blocks 1-2 are reused on 6 of them and gathered only on the other 6
@@ -72,11 +69,9 @@ def test_fsdp_shards_a_cpu_loaded_model_and_never_gathers_a_reused_block(tmp_pat
     assert result["all_gathers_per_block"] == [12, 6, 6, 12]
 
 
-def test_ranks_that_plan_alike_but_execute_differently_raise_on_every_rank(tmp_path):
-    out = tmp_path / "result.json"
-    res = torchrun(2, REPO / "tests" / "sp_worker.py", "--model", "wan", "--out", str(out), "--diverge_rank", "1")
-    assert res.returncode == 0, res.stderr[-3000:]
-    result = json.loads(out.read_text())
+def test_ranks_that_plan_alike_but_execute_differently_raise_on_every_rank(worker):
+    # rank 1 executed its last refresh as a full step: the same plan and collectives, another execution
+    result = worker["wan"]["diverged"]
     assert not result["records_equal"]
     assert result["divergence_raised_on"] == [0, 1]
 
@@ -86,7 +81,7 @@ def test_a_failing_rank_takes_the_group_down_instead_of_hanging(tmp_path):
 
     t0 = time.monotonic()
     res = torchrun(
-        2, REPO / "tests" / "sp_worker.py", "--model", "wan", "--out", str(tmp_path / "r.json"), "--fail_rank", "1"
+        2, REPO / "tests" / "sp_worker.py", "--models", "wan", "--out", str(tmp_path / "r.json"), "--fail_rank", "1"
     )
     assert res.returncode != 0
     assert "injected failure on rank 1" in res.stderr
@@ -110,19 +105,27 @@ def _assert_same_video(a, b, mean: float = 0.1, most: int = 8) -> None:
     assert diff.mean() < mean and diff.max() <= most, (diff.mean(), diff.max())
 
 
+WAN_CACHED = ["--task", "t2v-debug", "--base_seed", "3", "--sample_steps", "6", "--delta_cache"]
+
+
+@pytest.fixture(scope="module")
+def wan_one(tmp_path_factory, generate_main):
+    """generate.py in one process with WAN_CACHED: the video both torchrun layouts are compared with."""
+    video = tmp_path_factory.mktemp("one") / "one.mp4"
+    assert generate_main([*WAN_CACHED, "--save_file", str(video)]) == 0
+    return video
+
+
 @pytest.mark.parametrize("fsdp", [[], ["--dit_fsdp", "--t5_fsdp"]], ids=["replicated", "fsdp"])
-def test_generate_under_torchrun_matches_one_process_with_delta_cache(tmp_path, fsdp):
-    common = ["--task", "t2v-debug", "--base_seed", "3", "--sample_steps", "6", "--delta_cache"]
-    one = python(GENERATE, *common, "--save_file", str(tmp_path / "one.mp4"))
-    assert one.returncode == 0, one.stderr[-2000:]
+def test_generate_under_torchrun_matches_one_process_with_delta_cache(tmp_path, wan_one, fsdp):
     sp_dir = tmp_path / "sp"
     sp_dir.mkdir()
-    two = torchrun(2, GENERATE, *common, "--ulysses_size", "2", *fsdp, cwd=sp_dir)
+    two = torchrun(2, GENERATE, *WAN_CACHED, "--ulysses_size", "2", *fsdp, cwd=sp_dir)
     assert two.returncode == 0, two.stderr[-3000:]
     videos = list(sp_dir.glob("*.mp4"))
     assert len(videos) == 1 and videos[0].name.startswith("t2v-debug_64x64_2_1_")  # rank 0 only; upstream's name
-    _assert_same_video(videos[0], tmp_path / "one.mp4")
-    single = json.loads((tmp_path / "one.delta_cache.json").read_text())
+    _assert_same_video(videos[0], wan_one)
+    single = json.loads(wan_one.with_name("one.delta_cache.json").read_text())
     report = json.loads(videos[0].with_name(videos[0].stem + ".delta_cache.json").read_text())
     assert report["ranks"] == 2 and report["sequence_parallel"] == [2, 1]
     assert min(report["reused_per_rank"]) > 0
@@ -133,13 +136,12 @@ def test_generate_under_torchrun_matches_one_process_with_delta_cache(tmp_path, 
     assert report["cache_bytes_peak_per_rank"][0] == single["cache_bytes_peak"] // 2
 
 
-def test_image_to_video_under_torchrun_matches_one_process_with_delta_cache(tmp_path):
+def test_image_to_video_under_torchrun_matches_one_process_with_delta_cache(tmp_path, generate_main):
     # i2v-debug at the example image's aspect: 3 x 3 x 5 = 45 tokens, padded to 46 for 2 ranks; the image
     # tokens and the conditioning channels reach every rank whole, the video tokens are sharded as for T2V
     common = ["--task", "i2v-debug", "--base_seed", "3", "--sample_steps", "6", "--delta_cache"]
     common += ["--cache_blocks", "1-2", "--cache_warmup", "1", "--cache_interval", "2"]
-    one = python(GENERATE, *common, "--save_file", str(tmp_path / "one.mp4"))
-    assert one.returncode == 0, one.stderr[-2000:]
+    assert generate_main([*common, "--save_file", str(tmp_path / "one.mp4")]) == 0
     two = torchrun(2, GENERATE, *common, "--ulysses_size", "2", "--save_file", str(tmp_path / "two.mp4"))
     assert two.returncode == 0, two.stderr[-3000:]
     _assert_same_video(tmp_path / "two.mp4", tmp_path / "one.mp4")
@@ -149,10 +151,9 @@ def test_image_to_video_under_torchrun_matches_one_process_with_delta_cache(tmp_
     assert single["block_evals_computed"] < single["block_evals_total"]
 
 
-def test_sample_video_under_torchrun_matches_one_process_with_delta_cache(tmp_path):
+def test_sample_video_under_torchrun_matches_one_process_with_delta_cache(tmp_path, sample_video_main):
     common = [*HY_DEBUG, "--seed", "5", "--infer-steps", "6", "--delta_cache"]
-    one = python(SAMPLE_VIDEO, *common, "--save-path", str(tmp_path / "one"))
-    assert one.returncode == 0, one.stderr[-2000:]
+    assert sample_video_main([*common, "--save-path", str(tmp_path / "one")]) == 0
     two = torchrun(
         2, SAMPLE_VIDEO, *common, "--ulysses-degree", "2", "--ring-degree", "1", "--save-path", str(tmp_path / "two")
     )
@@ -178,12 +179,11 @@ def _indicators(report: dict) -> list[float]:
     return [v for r in report["steps"] for v in (r.get("indicator") or {}).values() if isinstance(v, float)]
 
 
-def test_a_data_dependent_peer_under_torchrun_decides_on_global_statistics(tmp_path):
+def test_a_data_dependent_peer_under_torchrun_decides_on_global_statistics(tmp_path, generate_main):
     # FBCache on Wan: the first block's residual is sharded over the ranks; its rel-L1 is all-reduced
     common = ["--task", "t2v-debug", "--base_seed", "3", "--sample_steps", "8", "--delta_cache"]
     common += ["--cache_method", "fbcache", "--cache_thresh", "0.9"]
-    one = python(GENERATE, *common, "--save_file", str(tmp_path / "one.mp4"))
-    assert one.returncode == 0, one.stderr[-2000:]
+    assert generate_main([*common, "--save_file", str(tmp_path / "one.mp4")]) == 0
     sp_dir = tmp_path / "sp"
     sp_dir.mkdir()
     two = torchrun(2, GENERATE, *common, "--ulysses_size", "2", cwd=sp_dir)
@@ -197,12 +197,11 @@ def test_a_data_dependent_peer_under_torchrun_decides_on_global_statistics(tmp_p
     assert np.allclose(_indicators(report), _indicators(single), rtol=1e-4) and _indicators(single)
 
 
-def test_teacache_on_hyvideo_under_torchrun_equals_one_process(tmp_path):
+def test_teacache_on_hyvideo_under_torchrun_equals_one_process(tmp_path, sample_video_main):
     # TeaCache on HunyuanVideo: the modulated input of double block 0 is this rank's image rows
     common = [*HY_DEBUG, "--seed", "5", "--infer-steps", "6", "--delta_cache", "--cache_method", "teacache"]
     common += ["--cache_thresh", "0.15"]  # about 0.06 accumulated per step here: reuse, reuse, compute, ...
-    one = python(SAMPLE_VIDEO, *common, "--save-path", str(tmp_path / "one"))
-    assert one.returncode == 0, one.stderr[-2000:]
+    assert sample_video_main([*common, "--save-path", str(tmp_path / "one")]) == 0
     two = torchrun(
         2, SAMPLE_VIDEO, *common, "--ulysses-degree", "2", "--ring-degree", "1", "--save-path", str(tmp_path / "two")
     )
@@ -252,10 +251,13 @@ def test_sample_video_bad_degrees_under_torchrun(tmp_path):
         (SAMPLE_VIDEO, ["--ulysses-degree", "0"], "must be >= 1"),
     ],
 )
-def test_parallel_flags_without_torchrun_are_refused(tmp_path, script, flags, message):
-    res = python(script, *flags, cwd=tmp_path)
-    assert res.returncode == 2
-    assert message in res.stderr.strip().splitlines()[-1]
+def test_parallel_flags_without_torchrun_are_refused(tmp_path, request, capsys, monkeypatch, script, flags, message):
+    monkeypatch.chdir(tmp_path)
+    main = request.getfixturevalue("generate_main" if script == GENERATE else "sample_video_main")
+    code, err = run_main(main, flags, capsys)
+    assert code == 2
+    assert message in err.strip().splitlines()[-1]
+    assert not list(tmp_path.iterdir())
 
 
 def test_hyvideo_validation_checks_the_split_before_loading(monkeypatch, tmp_path):
@@ -374,11 +376,11 @@ def test_launcher_refuses_other_gpu_counts():
     assert res.returncode == 2 and "usage" in res.stderr
 
 
-def test_profile_under_torchrun_writes_the_single_process_profile(tmp_path):
-    common = ("--num_prompts", "1", "--sample_steps", "6", "--validate", "1", "--sensitivity", "blocks")
+def test_profile_under_torchrun_writes_the_single_process_profile(tmp_path, profile_main):
+    # the errors against full compute under the group (what the sensitivity runs measure too): two validations
+    common = ("--num_prompts", "1", "--sample_steps", "6", "--validate", "2", "--sensitivity", "none")
     script = REPO / "scripts" / "profile_model.py"
-    one = python(script, *common, "--out", str(tmp_path / "one.json"), "--stats_dir", str(tmp_path / "s1"))
-    assert one.returncode == 0, one.stderr[-3000:]
+    assert profile_main([*common, "--out", str(tmp_path / "one.json"), "--stats_dir", str(tmp_path / "s1")]) == 0
     two = torchrun(
         2,
         script,
@@ -395,6 +397,7 @@ def test_profile_under_torchrun_writes_the_single_process_profile(tmp_path):
     assert a["stacks"] == b["stacks"]
     sa, sb = a["provenance"]["statistics"], b["provenance"]["statistics"]
     assert sa["r_attn"] == sb["r_attn"]  # ā reduced over the group: the same to 4 decimals
-    for ra, rb in zip(sa["sensitivity"], sb["sensitivity"], strict=True):
-        assert abs(ra["latent_rel_l2"] - rb["latent_rel_l2"]) < 1e-5
+    assert len(sa["validated"]) == 2
+    for ra, rb in zip(sa["validated"], sb["validated"], strict=True):
+        assert ra["cached"] == rb["cached"] and abs(ra["latent_rel_l2"] - rb["latent_rel_l2"]) < 1e-5
     assert len(list((tmp_path / "s2").glob("*.pt"))) == 1  # one statistics file: rank 0 writes
