@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import REPO, _script_main, run_main
 
 GPU_CHECK = REPO / "scripts" / "gpu_check.py"
 
@@ -24,14 +24,14 @@ def test_gpu_check_smoke_run_writes_every_part(tmp_path):
     assert '"bf16"' in text and '"compiled_speedup"' in text
 
 
-def test_gpu_check_refuses_a_cpu_run_and_unknown_parts(tmp_path):
+def test_gpu_check_refuses_a_cpu_run_and_unknown_parts(tmp_path, capsys):
+    import torch
+
+    main = _script_main("gpu_check_script", GPU_CHECK)
     out = tmp_path / "r.md"
-    res = subprocess.run([sys.executable, str(GPU_CHECK), "--out", str(out)], capture_output=True, text=True)
-    assert res.returncode == 2 and "no CUDA device" in res.stderr.strip().splitlines()[-1]
-    res = subprocess.run(
-        [sys.executable, str(GPU_CHECK), "--smoke", "--parts", "env,speed", "--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    assert res.returncode == 2 and "unknown ['speed']" in res.stderr
+    if not torch.cuda.is_available():
+        code, err = run_main(main, ["--out", str(out)], capsys)
+        assert code == 2 and "no CUDA device" in err.strip().splitlines()[-1]
+    code, err = run_main(main, ["--smoke", "--parts", "env,speed", "--out", str(out)], capsys)
+    assert code == 2 and "unknown ['speed']" in err
     assert not out.exists()

@@ -14,6 +14,7 @@ GENERATE = REPO / "Wan2.1" / "generate.py"
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """generate.py as a user runs it (a fresh interpreter, its own path setup); the other tests call its main."""
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'Wan2.1'}{os.pathsep}{REPO}"}
     return subprocess.run(
         [sys.executable, str(GENERATE), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
@@ -51,24 +52,26 @@ def test_end_to_end_writes_mp4(tmp_path, wan_ckpt_sharded):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial files left
 
 
-def test_default_run_is_the_shipped_tiny_model_and_never_overwrites(tmp_path):
-    first = run_cli("--sample_steps", "2", "--base_seed", "0", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    second = run_cli("--sample_steps", "2", "--base_seed", "0", cwd=tmp_path)
-    assert second.returncode == 0, second.stderr
+def test_default_run_is_the_shipped_tiny_model_and_never_overwrites(tmp_path, generate_main, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert generate_main(["--sample_steps", "2", "--base_seed", "0"]) == 0
+    assert generate_main(["--sample_steps", "2", "--base_seed", "0"]) == 0
     videos = sorted(p.name for p in tmp_path.glob("*.mp4"))
     assert len(videos) == 2 and all(v.startswith("t2v-tiny_64x64_1_1_") for v in videos)
     assert iio.imread(tmp_path / videos[0]).shape == (17, 64, 64, 3)
 
 
-def test_debug_task_runs_random_weights_without_a_checkpoint(tmp_path):
-    res = run_cli("--task", "t2v-debug", "--sample_steps", "2", "--base_seed", "0", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
+def test_debug_task_runs_random_weights_without_a_checkpoint(tmp_path, generate_main, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert generate_main(["--task", "t2v-debug", "--sample_steps", "2", "--base_seed", "0"]) == 0
     assert [p.name for p in tmp_path.glob("*.mp4")][0].startswith("t2v-debug_64x64_1_1_")
 
 
-def test_help_lists_upstream_flags():
-    res = run_cli("--help")
+def test_help_lists_upstream_flags(generate_main, capsys):
+    with pytest.raises(SystemExit) as exc:
+        generate_main(["--help"])
+    assert exc.value.code == 0
+    res = capsys.readouterr()
     for flag in (
         "--task",
         "--size",
@@ -86,7 +89,7 @@ def test_help_lists_upstream_flags():
         "--ulysses_size",
         "--ring_size",
     ):
-        assert flag in res.stdout
+        assert flag in res.out
 
 
 BAD = [
