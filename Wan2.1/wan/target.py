@@ -15,11 +15,13 @@ from loguru import logger
 
 from delta_cache.target import Target, checkpoint_identity, where
 
+from .cli import DEBUG_TASKS, TINY_TASK
+
 
 class WanTarget(Target):
     name = "wan"
     tiny_target_speedup = 400 / 204  # t2v-tiny's built-in preset computes 204 of its 400 block evaluations
-    tiny_defaults = {"task": "t2v-tiny"}
+    tiny_defaults = {"task": TINY_TASK}
     calibration_signals = {False: "timestep_embedding", True: "timestep_projection"}
     magcache_per_branch = True  # cond and uncond are separate passes, each with its own ratio table
 
@@ -53,13 +55,13 @@ class WanTarget(Target):
         self.grid = (f // pt, h // ph, w // pw)
         self.depths = {"blocks": self.cfg.num_layers}
         self.steps = args.sample_steps
-        self.tiny = args.task == "t2v-tiny"
+        self.tiny = args.task == TINY_TASK
         self.frames = args.frame_num
         self.pixels = (h * self.cfg.vae_stride[1], w * self.cfg.vae_stride[2])  # (height, width)
 
     fps = property(lambda self: self.cfg.sample_fps)
     seed = property(lambda self: self.args.base_seed)
-    random_weights = property(lambda self: self.args.task in ("t2v-debug", "i2v-debug"))
+    random_weights = property(lambda self: self.args.task in DEBUG_TASKS)
     sp_degrees = property(lambda self: (self.args.ulysses_size, self.args.ring_size))
 
     def identity(self) -> dict:
