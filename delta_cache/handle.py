@@ -53,6 +53,7 @@ class CacheHandle:
         self.policy: Policy = StaticSchedule(config, num_steps) if static else config
         self.policy.bind(_depths(model, spec))
         self.cached = self.policy.cached()
+        self.forecast = bool(self.policy.forecast)  # two deltas per run and branch, extrapolated on reuse
         self.actions = self.policy.plan if static else None  # a data-dependent policy decides pass by pass
         # After this step a stack's deltas are never read again: they are freed when its pass ends.
         self._last_reuse = self.policy.last_reuse(num_steps)
@@ -89,6 +90,7 @@ class CacheHandle:
     def clear_deltas(self) -> None:
         """Forget the cached tensors but keep the counters: a new batch of the same run starts here."""
         self._slots: dict[tuple[str, str, int], dict[str, tuple[Tensor, ...]]] = {}
+        self._delta_steps: dict[tuple[str, str, int], tuple[int | None, int]] = {}  # (previous, latest) refresh
         self.bytes_held = 0
         self.runtime.reset()  # a policy's state describes the deltas it was deciding about
 
@@ -153,9 +155,15 @@ class CacheHandle:
 
     @torch.compiler.disable
     def set_anchor(self, stack: str, run: int, streams: tuple[Tensor, ...]) -> None:
-        """A refresh starts: the run's old delta is dropped, its input streams are held until the run ends."""
+        """A refresh starts: the run's old delta is dropped (kept as the previous one when forecasting), its input
+        streams are held until the run ends."""
         slot = self._slot(stack, run)
-        self._drop(slot, "delta")
+        if self.forecast:
+            self._drop(slot, "previous")
+            if "delta" in slot:
+                slot["previous"] = slot.pop("delta")  # still held: counted once, under its new name
+        else:
+            self._drop(slot, "delta")
         slot["anchor"] = streams
         self._hold(streams)  # held past the next block, so counted as cache memory
 
@@ -168,13 +176,24 @@ class CacheHandle:
         slot["delta"] = delta
         self._hold(delta)  # the anchor is still held here: the peak includes both
         self._drop(slot, "anchor")
+        key = (self._branch, stack, run)
+        self._delta_steps[key] = (self._delta_steps.get(key, (None, None))[1], self._step)
 
     @torch.compiler.disable
     def delta(self, stack: str, run: int, index: int) -> tuple[Tensor, ...]:
-        delta = self._slots.get((self._branch, stack, run), {}).get("delta")
+        """The delta a reuse adds: the last refresh's, or with `forecast` its first-order extrapolation to this
+        step from the last two refreshes (exact for a delta that changes linearly with the step)."""
+        key = (self._branch, stack, run)
+        slot = self._slots.get(key, {})
+        delta = slot.get("delta")
         if delta is None:
             raise RuntimeError(f"delta_cache: reuse of {stack}[{index}] before any refresh")
-        return delta
+        previous = slot.get("previous")
+        if previous is None:
+            return delta
+        before, last = self._delta_steps[key]
+        scale = (self._step - last) / (last - before)
+        return tuple(d.float() + (d.float() - p.float()) * scale for d, p in zip(delta, previous, strict=True))
 
     # Output-level reuse keeps one (output - input) per branch, in the slot of the pseudo-stack MODEL_OUTPUT.
     @torch.compiler.disable
@@ -191,6 +210,7 @@ class CacheHandle:
     def _free(self, branch: str, stack: str) -> None:
         for key in [k for k in self._slots if k[0] == branch and k[1] == stack]:
             slot = self._slots.pop(key)
+            self._delta_steps.pop(key, None)
             self.bytes_held -= sum(_nbytes(v) for v in slot.values())
 
     # -- reporting -------------------------------------------------------------------------------------

@@ -51,6 +51,11 @@ class Policy:
     settings: dict[str, type | tuple[str, ...]] = {}
     about = ""
     variants: dict[str, dict] | None = None  # None: the method's own name, nothing fixed
+    # Constants that hold for every model (TaylorSeer's interval), used where a model's constants lack the method
+    published: dict | None = None
+    # Reuse a run's delta extrapolated to first order from its last two computed ones (two deltas held per run
+    # and branch) instead of the last one as is
+    forecast = False
 
     @classmethod
     def read_constants(cls, data: dict) -> dict:

@@ -20,6 +20,7 @@ calibration file), or with settings changed as `name:key=value` (several joined 
     teacache-slow   TeaCache at the slow threshold of its README (teacache-fast: the fast one)
     fbcache         First-Block Cache          magcache    MagCache (its K and retention ratio)
     easycache       EasyCache (output level)   dbcache     cache-dit's DBCache (Fn/Bn)
+    taylorseer      TaylorSeer (every 5th step computed, first-order forecast between; taylorseer:interval=N)
 """
 
 from __future__ import annotations

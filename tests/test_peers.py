@@ -10,7 +10,7 @@ import torch
 from test_cache_real_blocks import spec_of, tiny_hy, tiny_wan
 
 from delta_cache import CacheConfig, StackSchedule, apply_cache
-from delta_cache.peers import DBCache, EasyCache, FBCache, MagCache, TeaCache, make_policy
+from delta_cache.peers import DBCache, EasyCache, FBCache, MagCache, TaylorSeer, TeaCache, make_policy
 from delta_cache.peers.magcache import nearest_interp, table_for
 from delta_cache.peers.teacache import polyval
 from delta_cache.policy import PassView
@@ -283,3 +283,82 @@ def test_a_signal_the_model_does_not_declare_fails_before_anything_is_wrapped():
     with pytest.raises(ValueError, match="reads signal 'timestep_embedding'; this model's spec declares: modulated"):
         apply_cache(model, HY_CACHE_SPEC, policy, 4)
     assert not any(isinstance(b, CachedBlock) for b in [*model.double_blocks, *model.single_blocks])
+
+
+# -- TaylorSeer ----------------------------------------------------------------------------------------
+def test_taylorseer_computes_on_its_interval_and_reuses_between():
+    ts = TaylorSeer(interval=5, first_steps=1)
+    ts.bind({"blocks": 4})
+    assert ts.cached() == {"blocks": (0, 1, 2, 3)}
+    decisions = [ts.decide(_view(12, s), None) for s in range(12)]
+    assert [s for s, d in enumerate(decisions) if d == REFRESH] == [0, 5, 10]  # the official 0, 5, 10, ...
+    ts = TaylorSeer(interval=4, first_steps=3)
+    assert [s for s in range(9) if ts.decide(_view(9, s), None) == REFRESH] == [0, 1, 2, 4, 8]
+    with pytest.raises(ValueError, match="interval and first_steps must be >= 1"):
+        TaylorSeer(interval=0)
+
+
+class _Drift(torch.nn.Module):
+    """A block whose delta is `w * step`: linear in the step, so a first-order forecast of it is exact."""
+
+    def __init__(self, clock: dict, w: float):
+        super().__init__()
+        self.clock, self.w = clock, w
+
+    def forward(self, x):
+        return x + self.w * self.clock["step"]
+
+
+def _drift_model(clock: dict) -> torch.nn.Module:
+    model = torch.nn.Module()
+    model.blocks = torch.nn.ModuleList(_Drift(clock, w) for w in (0.5, -1.0, 2.0))
+    model.forward = lambda x: [x := b(x) for b in model.blocks][-1]
+    return model
+
+
+def test_the_forecast_is_exact_on_a_delta_that_changes_linearly_and_held_without_two_refreshes():
+    from delta_cache import BlockStack, CacheSpec
+
+    spec = CacheSpec(stacks=(BlockStack(attr="blocks"),))
+    clock = {"step": 0}
+    model, x = _drift_model(clock), torch.ones(2, 3)
+    full = {}
+    for s in range(6):
+        clock["step"] = s
+        full[s] = model(x)
+    # interval 2: refreshes at 0, 2, 4; step 1 has one refresh (held), steps 3 and 5 two (extrapolated)
+    with apply_cache(model, spec, TaylorSeer(interval=2), num_steps=6) as handle:
+        handle.start(6)
+        cached = {}
+        for s in range(6):
+            clock["step"] = s
+            with handle.branch("cond", s):
+                cached[s] = model(x)
+        stats = handle.stats()
+    assert torch.equal(cached[1], full[0])  # the step-0 delta as is
+    for s in (3, 5):
+        assert torch.allclose(cached[s], full[s], atol=1e-6), s
+    # without the forecast a schedule that refreshes at 2 and 4 holds the last delta: off by a step of drift
+    static = CacheConfig(name="hold", stacks={"blocks": StackSchedule(cached=(0, 1, 2), warmup=2, interval=2)})
+    with apply_cache(model, spec, static, num_steps=6) as handle:
+        handle.start(6)
+        for s in range(6):
+            clock["step"] = s
+            with handle.branch("cond", s):
+                held = model(x)
+    assert not torch.allclose(held, full[5])
+    # memory: the previous delta beside the last one and the anchor of a refresh: three tensors of x at the peak
+    assert stats["cache_bytes_peak"] == 3 * x.numel() * x.element_size()
+    assert stats["block_evals_computed"] == 3 * 3 and stats["method"] == "taylorseer"
+
+
+def test_taylorseer_needs_no_model_constants_and_is_in_the_harness():
+    from evaluation.methods import METHODS, ModelContext
+
+    policy = make_policy("taylorseer", {})  # the published interval, for any model
+    assert (policy.interval, policy.first_steps) == (5, 1)
+    assert make_policy("taylorseer", {"taylorseer": {"interval": 3}}, {"first_steps": 2}).interval == 3
+    built = METHODS["taylorseer"].build(ModelContext(depths={"blocks": 4}, num_steps=10, preset=None), "interval=2")
+    assert isinstance(built, TaylorSeer) and built.interval == 2
+    with pytest.raises(ValueError, match="taylorseer interval must be an integer"):
+        make_policy("taylorseer", {}, {"interval": 2.5})

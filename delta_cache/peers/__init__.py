@@ -22,9 +22,12 @@ from .dbcache import DBCache
 from .easycache import EasyCache
 from .fbcache import FBCache
 from .magcache import MagCache
+from .taylorseer import TaylorSeer
 from .teacache import TeaCache
 
-PEERS: dict[str, type[Policy]] = {cls.name: cls for cls in (TeaCache, FBCache, MagCache, EasyCache, DBCache)}
+PEERS: dict[str, type[Policy]] = {
+    cls.name: cls for cls in (TeaCache, FBCache, MagCache, EasyCache, DBCache, TaylorSeer)
+}
 METHODS = ("delta", *PEERS)
 SETTINGS: dict[str, dict[str, type | tuple[str, ...]]] = {name: dict(cls.settings) for name, cls in PEERS.items()}
 
@@ -91,10 +94,12 @@ def load_calibration(path: str | Path) -> dict:
 
 
 def make_policy(method: str, constants: dict, overrides: dict | None = None) -> Policy:
-    """`method` at the model's published defaults (`constants[method]`), with `overrides` applied."""
+    """`method` at the model's published defaults (`constants[method]`, else the method's own model-independent
+    `published` ones), with `overrides` applied."""
     if method not in PEERS:
         raise ValueError(f"unknown cache method {method!r}; accepted: {', '.join(METHODS)}")
-    if method not in constants:
+    base = constants.get(method, PEERS[method].published)
+    if base is None:
         raise ValueError(f"{method}: no published constants for this model; calibrate it (scripts/calibrate_peers.py)")
     overrides = dict(overrides or {})
     unknown = set(overrides) - set(SETTINGS[method])
@@ -103,7 +108,7 @@ def make_policy(method: str, constants: dict, overrides: dict | None = None) -> 
     for key, value in overrides.items():
         _check_type(method, key, SETTINGS[method][key], value)
     try:
-        policy = PEERS[method].from_constants(constants[method], overrides)
+        policy = PEERS[method].from_constants(base, overrides)
     except TypeError as err:
         raise ValueError(f"{method}: {err}") from err
     for key, kind in SETTINGS[method].items():  # the constants' own values too: a threshold of NaN runs silently
@@ -124,4 +129,5 @@ __all__ = [
     "MagCache",
     "EasyCache",
     "DBCache",
+    "TaylorSeer",
 ]
