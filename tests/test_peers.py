@@ -356,7 +356,10 @@ def test_taylorseer_needs_no_model_constants_and_is_in_the_harness():
     from evaluation.methods import METHODS, ModelContext
 
     policy = make_policy("taylorseer", {})  # the published interval, for any model
-    assert (policy.interval, policy.first_steps) == (5, 1)
+    assert (policy.interval, policy.first_steps, policy.order) == (5, 1, 1) and policy.forecast
+    assert not make_policy("taylorseer", {}, {"order": 0}).forecast
+    with pytest.raises(ValueError, match="order must be 0"):
+        make_policy("taylorseer", {}, {"order": 2})
     assert make_policy("taylorseer", {"taylorseer": {"interval": 3}}, {"first_steps": 2}).interval == 3
     built = METHODS["taylorseer"].build(ModelContext(depths={"blocks": 4}, num_steps=10, preset=None), "interval=2")
     assert isinstance(built, TaylorSeer) and built.interval == 2
