@@ -2,6 +2,8 @@
 
 A model package describes its block stacks (`CacheSpec`) and ships presets (`CacheConfig`); `apply_cache`
 wraps the cached blocks and returns a `CacheHandle` that owns all state. This package never imports a model.
+A model package also declares a `target.Target` (how the CLIs, the profiler and the harness drive it);
+`profiling.profile` turns a target and a `ProfileConfig` into a preset file.
 """
 
 from .compile import compile_blocks
