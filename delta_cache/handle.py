@@ -181,8 +181,9 @@ class CacheHandle:
 
     @torch.compiler.disable
     def delta(self, stack: str, run: int, index: int) -> tuple[Tensor, ...]:
-        """The delta a reuse adds: the last refresh's, or with `forecast` its first-order extrapolation to this
-        step from the last two refreshes (exact for a delta that changes linearly with the step)."""
+        """The delta a reuse adds: the last refresh's, or with `forecast` its extrapolation from the last two
+        refreshes, d + (d - d_prev) * the policy's `forecast_scale` (by default the step distance: exact for a
+        delta that changes linearly with the step)."""
         key = (self._branch, stack, run)
         slot = self._slots.get(key, {})
         delta = slot.get("delta")
@@ -192,7 +193,7 @@ class CacheHandle:
         if previous is None:
             return delta
         before, last = self._delta_steps[key]
-        scale = (self._step - last) / (last - before)
+        scale = self.policy.forecast_scale(self._branch, self._step, before, last)
         return tuple(d.float() + (d.float() - p.float()) * scale for d, p in zip(delta, previous, strict=True))
 
     # Output-level reuse keeps one (output - input) per branch, in the slot of the pseudo-stack MODEL_OUTPUT.

@@ -92,6 +92,11 @@ class Policy:
     def computed_model(self, view: PassView, inputs: list[Tensor], outputs: list[Tensor]) -> None:
         """Output level: the model ran on `inputs` and returned `outputs` in this pass."""
 
+    def forecast_scale(self, branch: str, step: int, before: int, last: int) -> float:
+        """With `forecast`: how far past the last refresh (at step `last`, the one before at `before`) a reuse at
+        `step` extrapolates, in units of the difference of their deltas. First order in the step by default."""
+        return (step - last) / (last - before)
+
     def last_reuse(self, num_steps: int) -> dict[str, int]:
         """Per stack, the last step that may reuse: its deltas are freed when that step's pass ends."""
         return {stack: num_steps - 1 for stack in self.cached()}  # a data-dependent policy cannot know earlier

@@ -21,6 +21,7 @@ calibration file), or with settings changed as `name:key=value` (several joined 
     fbcache         First-Block Cache          magcache    MagCache (its K and retention ratio)
     easycache       EasyCache (output level)   dbcache     cache-dit's DBCache (Fn/Bn)
     taylorseer      TaylorSeer (every 5th step computed, first-order forecast between; taylorseer:interval=N)
+    dicache         DiCache (a probe block decides; reuses extrapolate along the probe's trend)
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import torch
 from test_cache_real_blocks import spec_of, tiny_hy, tiny_wan
 
 from delta_cache import CacheConfig, StackSchedule, apply_cache
-from delta_cache.peers import DBCache, EasyCache, FBCache, MagCache, TaylorSeer, TeaCache, make_policy
+from delta_cache.peers import DBCache, DiCache, EasyCache, FBCache, MagCache, TaylorSeer, TeaCache, make_policy
 from delta_cache.peers.magcache import nearest_interp, table_for
 from delta_cache.peers.teacache import polyval
 from delta_cache.policy import PassView
@@ -365,3 +365,84 @@ def test_taylorseer_needs_no_model_constants_and_is_in_the_harness():
     assert isinstance(built, TaylorSeer) and built.interval == 2
     with pytest.raises(ValueError, match="taylorseer interval must be an integer"):
         make_policy("taylorseer", {}, {"interval": 2.5})
+
+
+# -- DiCache -------------------------------------------------------------------------------------------
+def _probe_view(num_steps, step, x, y, branch="cond"):
+    return _view(num_steps, step, branch, {("blocks", 0, "input"): x, ("blocks", 0, "output"): y})
+
+
+def test_dicache_accumulates_the_probe_change_and_moves_its_reference_every_pass():
+    dc = DiCache(threshold=0.25, ret_ratio=0.25, gamma_max=2.0)
+    dc.bind({"blocks": 4})
+    assert dc.cached() == {"blocks": (1, 2, 3)}
+    x = torch.ones(4)
+    # probe outputs 1, 1.1, 1.21, ...: a change of 0.1 against the previous pass, reused or not; steps 0-1 are
+    # the first 25% of 8
+    outs = [1.1**s for s in range(8)]
+    decisions, accumulated = [], []
+    for s, v in enumerate(outs):
+        view = _probe_view(8, s, x, torch.full((4,), v))
+        decisions.append(dc.decide(view, None))
+        accumulated.append(view.record["indicator"]["accumulated"])
+    # after the warm-up: 0.1, 0.2 (reuse), 0.3 (compute, back to 0), 0.1, 0.2 (reuse), 0.3 (compute)
+    assert decisions == [REFRESH, REFRESH, REUSE, REUSE, REFRESH, REUSE, REUSE, REFRESH]
+    assert accumulated[2:] == pytest.approx([0.1, 0.2, 0.0, 0.1, 0.2, 0.0], abs=1e-6)
+    # HunyuanVideo's script compares with <=: changes of exactly 0.5 reach a threshold of 1.0 on the second pass
+    outs = [1.5**s for s in range(5)]
+    for inclusive, expected in ((False, REFRESH), (True, REUSE)):
+        dc = DiCache(threshold=1.0, ret_ratio=0.2, inclusive=inclusive)
+        dc.bind({"blocks": 4})
+        decisions = [dc.decide(_probe_view(5, s, x, torch.full((4,), v)), None) for s, v in enumerate(outs)]
+        assert decisions[1:3] == [REUSE, expected], inclusive
+    with pytest.raises(ValueError, match="leaves no blocks block to cache"):
+        DiCache(threshold=0.1, probe_depth=4).bind({"blocks": 4})
+
+
+def test_dicache_extrapolates_along_the_probe_trend_exactly_on_a_linear_drift_and_clips_it():
+    from delta_cache import BlockStack, CacheSpec
+
+    spec = CacheSpec(stacks=(BlockStack(attr="blocks"),))
+    clock = {"step": 0}
+    model, x = _drift_model(clock), torch.ones(2, 3)
+    full = {}
+    for s in range(6):
+        clock["step"] = s
+        full[s] = model(x)
+
+    def run(gamma_max):
+        # steps 0-1 compute (a third of 6), then every pass reuses (threshold far above the probe's change)
+        policy = DiCache(threshold=10.0, ret_ratio=1 / 3, gamma_max=gamma_max)
+        out = {}
+        with apply_cache(model, spec, policy, num_steps=6) as handle:
+            handle.start(6)
+            for s in range(6):
+                clock["step"] = s
+                with handle.branch("cond", s):
+                    out[s] = model(x)
+            return out, handle.records
+
+    # the probe residual is 0.5 s, the cached one s: g = (s - 0) / (1 - 0) = s, and R_-2 + g (R_-1 - R_-2) = s
+    out, records = run(gamma_max=10.0)
+    assert [r["blocks"] for r in records] == ["refresh"] * 2 + ["reuse"] * 4
+    assert [r["indicator"]["gamma"] for r in records[2:]] == pytest.approx([2.0, 3.0, 4.0, 5.0])
+    for s in range(6):
+        assert torch.allclose(out[s], full[s], atol=1e-6), s
+    clipped, records = run(gamma_max=2.0)  # g capped at 2: step 3 adds the cached blocks' residual of step 2
+    assert records[3]["indicator"]["gamma"] == 2.0
+    assert torch.allclose(clipped[3], full[3] - 1.0, atol=1e-6)  # 2 where 3 was due (the probe still runs)
+
+
+def test_dicache_constants_per_model_beside_a_calibration_file():
+    from conftest import REPO
+
+    from hyvideo.cache_peers import peer_constants as hy_constants
+    from wan.cache_peers import peer_constants as wan_constants
+
+    tiny_wan = make_policy("dicache", wan_constants("t2v-tiny", REPO / "Wan2.1" / "Wan2.1-T2V-tiny"))
+    assert (tiny_wan.threshold, tiny_wan.gamma_max, tiny_wan.inclusive) == (0.08, 2.0, False)
+    hy_dit = REPO / "HunyuanVideo" / "ckpts-tiny" / "hunyuan-video-t2v-720p" / "transformers"
+    assert (hy_dit / "cache_peers.json").is_file()  # the shipped calibration, which holds no DiCache entry
+    tiny_hy = make_policy("dicache", hy_constants(64, hy_dit, "HYVideo-tiny"))
+    assert (tiny_hy.threshold, tiny_hy.gamma_max, tiny_hy.inclusive) == (0.1, 1.5, True)
+    assert make_policy("dicache", wan_constants("t2v-14B"), {"threshold": 0.2}).threshold == 0.2

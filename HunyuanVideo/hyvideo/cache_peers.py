@@ -42,6 +42,11 @@ MAG_544 = _floats(
 )
 
 
+# DiCache's HunyuanVideo script (run_hunyuanvideo_dicache.py): threshold 0.1 compared with <=, the first 20% of
+# the steps computed, g <= 1.5, probe 1 double block
+DICACHE = {"threshold": 0.1, "ret_ratio": 0.2, "gamma_max": 1.5, "probe_depth": 1, "inclusive": True}
+
+
 def dit_folder(model_base: str | Path | None, dit_weight: str | Path | None, dit_path: str) -> Path | None:
     """The folder of the DiT weights (where a `cache_peers.json` calibration lives): --dit-weight's, else the
     config's `dit_path` under --model-base; None without either (random weights)."""
@@ -57,7 +62,8 @@ def peer_constants(height: int = 720, ckpt_dir: str | Path | None = None, model:
     example (F8 leaves no middle block).
     """
     if ckpt_dir is not None and (Path(ckpt_dir) / "cache_peers.json").is_file():
-        return load_calibration(Path(ckpt_dir) / "cache_peers.json")
+        # DiCache's settings need no calibration: its warm-up is a share of the steps
+        return {"dicache": DICACHE, **load_calibration(Path(ckpt_dir) / "cache_peers.json")}
     tea = dict(indicator="modulated_input", coefficients=TEA_COEFFICIENTS, ret_steps=1, last_forced=1)
     out = {
         "teacache": {"modes": {False: {**tea, "slow": TEA_SLOW, "fast": TEA_FAST}}},
@@ -72,6 +78,7 @@ def peer_constants(height: int = 720, ckpt_dir: str | Path | None = None, model:
         },
         "easycache": {"threshold": 0.025, "ret_steps": 5},
         "dbcache": {"threshold": 0.08, "Fn": 8, "Bn": 0, "max_warmup_steps": 8},  # per block list
+        "dicache": DICACHE,
     }
     if model == "HYVideo-debug":
         out["dbcache"] = {"threshold": 0.12, "Fn": 1, "Bn": 0, "max_warmup_steps": 8, "max_continuous_cached_steps": 3}

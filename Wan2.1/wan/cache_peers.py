@@ -124,8 +124,12 @@ def published(key: str) -> dict:
         "magcache": {"threshold": mag_thresh, "K": k, "retention_ratio": retention, "ratios": ratios},
         "easycache": {"threshold": 0.05, "ret_steps": 10},
         "dbcache": {"threshold": 0.08, "Fn": 8, "Bn": 0, "max_warmup_steps": 8},  # DBCacheConfig() defaults
+        "dicache": DICACHE,
     }
 
+
+# DiCache's Wan script (run_wan_dicache.py): threshold 0.08, the first 20% of the steps computed, g <= 2, probe 1
+DICACHE = {"threshold": 0.08, "ret_ratio": 0.2, "gamma_max": 2.0, "probe_depth": 1}
 
 I2V_480P_SIZES = ("832*480", "480*832")
 
@@ -138,7 +142,8 @@ def peer_constants(task: str, ckpt_dir: str | Path | None = None, size: str | No
     example.
     """
     if ckpt_dir is not None and (Path(ckpt_dir) / "cache_peers.json").is_file():
-        return load_calibration(Path(ckpt_dir) / "cache_peers.json")
+        # DiCache's settings need no calibration: its warm-up is a share of the steps
+        return {"dicache": DICACHE, **load_calibration(Path(ckpt_dir) / "cache_peers.json")}
     if task == "i2v-14B":
         return published("i2v-14B-480P" if size in I2V_480P_SIZES else "i2v-14B-720P")
     if task in MAG_SETTINGS:

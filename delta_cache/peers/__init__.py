@@ -19,6 +19,7 @@ from pathlib import Path
 from ..checks import is_finite_number, is_integer
 from ..policy import Policy
 from .dbcache import DBCache
+from .dicache import DiCache
 from .easycache import EasyCache
 from .fbcache import FBCache
 from .magcache import MagCache
@@ -26,7 +27,7 @@ from .taylorseer import TaylorSeer
 from .teacache import TeaCache
 
 PEERS: dict[str, type[Policy]] = {
-    cls.name: cls for cls in (TeaCache, FBCache, MagCache, EasyCache, DBCache, TaylorSeer)
+    cls.name: cls for cls in (TeaCache, FBCache, MagCache, EasyCache, DBCache, DiCache, TaylorSeer)
 }
 METHODS = ("delta", *PEERS)
 SETTINGS: dict[str, dict[str, type | tuple[str, ...]]] = {name: dict(cls.settings) for name, cls in PEERS.items()}
@@ -129,5 +130,6 @@ __all__ = [
     "MagCache",
     "EasyCache",
     "DBCache",
+    "DiCache",
     "TaylorSeer",
 ]
