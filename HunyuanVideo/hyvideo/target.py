@@ -15,6 +15,7 @@ from loguru import logger
 
 from delta_cache.target import Target, where
 
+from . import cli
 from .configs import HUNYUAN_VIDEO_CONFIG, TINY_MODEL
 
 
@@ -26,17 +27,9 @@ class HunyuanTarget(Target):
     calibration_signals = {False: "modulated_input"}
     magcache_per_branch = False  # CFG (where used) runs batched: one pass, one ratio table
 
-    @staticmethod
-    def build_parser() -> argparse.ArgumentParser:
-        from .cli import build_parser
-
-        return build_parser()
-
-    @staticmethod
-    def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
-        from .cli import validate
-
-        return validate(p, args)
+    # the model CLI's own parser and checks
+    build_parser = staticmethod(cli.build_parser)
+    validate = staticmethod(cli.validate)
 
     def __init__(self, args: argparse.Namespace):
         from .cli import model_config
@@ -99,11 +92,15 @@ class HunyuanTarget(Target):
     def calibration_file(self) -> Path:
         return self._dit_folder() / "cache_peers.json"
 
-    def passes(self, videos: int = 1) -> dict[str, int]:
+    @property
+    def branch(self) -> str:
+        """The sampler's name for its one model pass per step: the [uncond; cond] batch under real CFG."""
         from .inference import BRANCH_CFG_BATCH, BRANCH_COND
 
-        branch = BRANCH_CFG_BATCH if self.args.cfg_scale > 1.0 else BRANCH_COND  # the sampler's one pass per step
-        return {branch: -(-videos // self.args.batch_size) * self.steps}
+        return BRANCH_CFG_BATCH if self.args.cfg_scale > 1.0 else BRANCH_COND
+
+    def passes(self, videos: int = 1) -> dict[str, int]:
+        return {self.branch: -(-videos // self.args.batch_size) * self.steps}
 
     def prepare(self, tmp: str) -> None:
         """Random weights for HYVideo-debug, written before any process group exists (transformers writes
@@ -207,7 +204,7 @@ class HunyuanTarget(Target):
         from scenes import render_scene
 
         from .configs import PRECISION_TO_TYPE
-        from .inference import BRANCH_CFG_BATCH, BRANCH_COND, TextConditioning, guidance_value
+        from .inference import TextConditioning, guidance_value
         from .modules.posemb_layers import get_nd_rotary_pos_embed, rope_grid
         from .schedulers import get_sigmas, get_timesteps
 
@@ -226,13 +223,12 @@ class HunyuanTarget(Target):
         guidance = guidance_value(a.embedded_cfg_scale, dtype, n_in, s.device) if use_guidance else None
         grid = rope_grid(tuple(z0.shape[2:]), cfg.patch_size)
         freqs = tuple(f.to(s.device) for f in get_nd_rotary_pos_embed(cfg.rope_dim_list, grid, cfg.rope_theta))
-        name = BRANCH_CFG_BATCH if real_cfg else BRANCH_COND
         observer.start(a.infer_steps)
         autocast = torch.autocast(s.device.type, dtype=dtype, enabled=s.autocast)
         with torch.no_grad(), autocast:
             for i, t in enumerate(get_timesteps(sigmas)):
                 x = ((1 - sigmas[i]) * z0 + sigmas[i] * noise).repeat(n_in, 1, 1, 1, 1)
-                with observer.branch(name, i):
+                with observer.branch(self.branch, i):
                     s.model(x, t.repeat(n_in), *cond.astuple(), *freqs, guidance)
         self.true_latent = z0[0].cpu()  # for the motion rule's IoU against the ground truth
         return torch.from_numpy(rendered.foreground), rendered.video

@@ -15,6 +15,7 @@ from loguru import logger
 
 from delta_cache.target import Target, checkpoint_identity, where
 
+from . import cli
 from .cli import DEBUG_TASKS, TINY_TASK
 
 
@@ -25,17 +26,9 @@ class WanTarget(Target):
     calibration_signals = {False: "timestep_embedding", True: "timestep_projection"}
     magcache_per_branch = True  # cond and uncond are separate passes, each with its own ratio table
 
-    @staticmethod
-    def build_parser() -> argparse.ArgumentParser:
-        from .cli import build_parser
-
-        return build_parser()
-
-    @staticmethod
-    def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
-        from .cli import validate
-
-        return validate(p, args)
+    # the model CLI's own parser and checks
+    build_parser = staticmethod(cli.build_parser)
+    validate = staticmethod(cli.validate)
 
     def __init__(self, args: argparse.Namespace):
         from .configs import WAN_CONFIGS

@@ -9,6 +9,8 @@ import torch
 
 from delta_cache.target import Target
 
+from . import cli
+
 DEPTH, CHANNELS, TEXT_DIM, SIDE = 6, 4, 16, 8
 
 
@@ -20,17 +22,9 @@ class ToyTarget(Target):
     magcache_per_branch = False
     fps = 8
 
-    @staticmethod
-    def build_parser() -> argparse.ArgumentParser:
-        from .cli import build_parser
-
-        return build_parser()
-
-    @staticmethod
-    def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
-        from .cli import validate
-
-        return validate(p, args)
+    # the model CLI's own parser and checks
+    build_parser = staticmethod(cli.build_parser)
+    validate = staticmethod(cli.validate)
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
