@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,14 +84,21 @@ def reproduce_main():
     return _script_main("reproduce_script", REPO / "scripts" / "reproduce.py")
 
 
-def run_main(main, argv: list[str], capsys) -> tuple[int, str]:
-    """(exit code, stderr) of a script's `main` run in this process, as the shell would see them: an argparse
-    error is SystemExit(2), a `sys.exit("message")` exit code 1 with the message on stderr."""
+def run_script(main, argv: list[str], capsys) -> subprocess.CompletedProcess:
+    """A script's `main` run in this process, its exit code, stdout and stderr as the shell would see them: an
+    argparse error is SystemExit(2), a `sys.exit("message")` exit code 1 with the message on stderr."""
     try:
         code = main(argv)
     except SystemExit as exc:
         code = exc.code
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     if isinstance(code, str):
         code, err = 1, err + code + "\n"
-    return code, err
+    return subprocess.CompletedProcess(argv, code, captured.out, err)
+
+
+def run_main(main, argv: list[str], capsys) -> tuple[int, str]:
+    """(exit code, stderr) of `run_script`."""
+    done = run_script(main, argv, capsys)
+    return done.returncode, done.stderr

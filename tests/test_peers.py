@@ -4,6 +4,8 @@ registry's constants and errors."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 import torch
@@ -309,44 +311,50 @@ class _Drift(torch.nn.Module):
         return x + self.w * self.clock["step"]
 
 
-def _drift_model(clock: dict) -> torch.nn.Module:
-    model = torch.nn.Module()
-    model.blocks = torch.nn.ModuleList(_Drift(clock, w) for w in (0.5, -1.0, 2.0))
-    model.forward = lambda x: [x := b(x) for b in model.blocks][-1]
-    return model
+class _Drifting:
+    """Three `_Drift` blocks over 6 steps (one "cond" pass each): full compute's output per step, and a cached
+    run's with its handle's records and stats."""
+
+    steps = 6
+
+    def __init__(self):
+        from delta_cache import BlockStack, CacheSpec
+
+        self.spec = CacheSpec(stacks=(BlockStack(attr="blocks"),))
+        self.clock = {"step": 0}
+        self.model = torch.nn.Module()
+        self.model.blocks = torch.nn.ModuleList(_Drift(self.clock, w) for w in (0.5, -1.0, 2.0))
+        self.model.forward = lambda x: [x := b(x) for b in self.model.blocks][-1]
+        self.x = torch.ones(2, 3)
+        self.full = self._outputs(None)
+
+    def _outputs(self, handle) -> dict:
+        out = {}
+        for s in range(self.steps):
+            self.clock["step"] = s
+            with handle.branch("cond", s) if handle is not None else nullcontext():
+                out[s] = self.model(self.x)
+        return out
+
+    def cached(self, config) -> tuple[dict, list, dict]:
+        with apply_cache(self.model, self.spec, config, num_steps=self.steps) as handle:
+            handle.start(self.steps)
+            out = self._outputs(handle)
+            return out, handle.records, handle.stats()
 
 
 def test_the_forecast_is_exact_on_a_delta_that_changes_linearly_and_held_without_two_refreshes():
-    from delta_cache import BlockStack, CacheSpec
-
-    spec = CacheSpec(stacks=(BlockStack(attr="blocks"),))
-    clock = {"step": 0}
-    model, x = _drift_model(clock), torch.ones(2, 3)
-    full = {}
-    for s in range(6):
-        clock["step"] = s
-        full[s] = model(x)
+    drift = _Drifting()
+    full, x = drift.full, drift.x
     # interval 2: refreshes at 0, 2, 4; step 1 has one refresh (held), steps 3 and 5 two (extrapolated)
-    with apply_cache(model, spec, TaylorSeer(interval=2), num_steps=6) as handle:
-        handle.start(6)
-        cached = {}
-        for s in range(6):
-            clock["step"] = s
-            with handle.branch("cond", s):
-                cached[s] = model(x)
-        stats = handle.stats()
+    cached, _, stats = drift.cached(TaylorSeer(interval=2))
     assert torch.equal(cached[1], full[0])  # the step-0 delta as is
     for s in (3, 5):
         assert torch.allclose(cached[s], full[s], atol=1e-6), s
     # without the forecast a schedule that refreshes at 2 and 4 holds the last delta: off by a step of drift
     static = CacheConfig(name="hold", stacks={"blocks": StackSchedule(cached=(0, 1, 2), warmup=2, interval=2)})
-    with apply_cache(model, spec, static, num_steps=6) as handle:
-        handle.start(6)
-        for s in range(6):
-            clock["step"] = s
-            with handle.branch("cond", s):
-                held = model(x)
-    assert not torch.allclose(held, full[5])
+    held, _, _ = drift.cached(static)
+    assert not torch.allclose(held[5], full[5])
     # memory: the previous delta beside the last one and the anchor of a refresh: three tensors of x at the peak
     assert stats["cache_bytes_peak"] == 3 * x.numel() * x.element_size()
     assert stats["block_evals_computed"] == 3 * 3 and stats["method"] == "taylorseer"
@@ -400,27 +408,13 @@ def test_dicache_accumulates_the_probe_change_and_moves_its_reference_every_pass
 
 
 def test_dicache_extrapolates_along_the_probe_trend_exactly_on_a_linear_drift_and_clips_it():
-    from delta_cache import BlockStack, CacheSpec
-
-    spec = CacheSpec(stacks=(BlockStack(attr="blocks"),))
-    clock = {"step": 0}
-    model, x = _drift_model(clock), torch.ones(2, 3)
-    full = {}
-    for s in range(6):
-        clock["step"] = s
-        full[s] = model(x)
+    drift = _Drifting()
+    full = drift.full
 
     def run(gamma_max):
         # steps 0-1 compute (a third of 6), then every pass reuses (threshold far above the probe's change)
-        policy = DiCache(threshold=10.0, ret_ratio=1 / 3, gamma_max=gamma_max)
-        out = {}
-        with apply_cache(model, spec, policy, num_steps=6) as handle:
-            handle.start(6)
-            for s in range(6):
-                clock["step"] = s
-                with handle.branch("cond", s):
-                    out[s] = model(x)
-            return out, handle.records
+        out, records, _ = drift.cached(DiCache(threshold=10.0, ret_ratio=1 / 3, gamma_max=gamma_max))
+        return out, records
 
     # the probe residual is 0.5 s, the cached one s: g = (s - 0) / (1 - 0) = s, and R_-2 + g (R_-1 - R_-2) = s
     out, records = run(gamma_max=10.0)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HY_DEBUG, REPO, run_main
+from conftest import HY_DEBUG, REPO, run_main, run_script
 
 from evaluation.methods import METHODS, ModelContext, parse_methods
 
@@ -19,12 +19,7 @@ def run(reproduce_main, capsys):
     """reproduce.py's main in this process: (returncode, stdout, stderr) as from the shell."""
 
     def go(*args: str) -> subprocess.CompletedProcess:
-        try:
-            code = reproduce_main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+        return run_script(reproduce_main, list(args), capsys)
 
     return go
 
