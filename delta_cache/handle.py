@@ -159,6 +159,13 @@ class CacheHandle:
         streams are held until the run ends."""
         slot = self._slot(stack, run)
         if self.forecast:
+            if self.policy.forecast_error and "previous" in slot:
+                # what a reuse at this step would have added, kept until the refresh's own delta is known
+                forecast = self.delta(stack, run, -1)
+                if self.cache_dtype is not None:
+                    forecast = tuple(f.to(self.cache_dtype) for f in forecast)
+                slot["forecast"] = forecast
+                self._hold(slot["forecast"])
             self._drop(slot, "previous")
             if "delta" in slot:
                 slot["previous"] = slot.pop("delta")  # still held: counted once, under its new name
@@ -176,6 +183,11 @@ class CacheHandle:
         slot["delta"] = delta
         self._hold(delta)  # the anchor is still held here: the peak includes both
         self._drop(slot, "anchor")
+        forecast = self._drop(slot, "forecast")
+        if forecast is not None:  # the forecast's error at this refresh, for the policy to read
+            error = sum((d.float() - f.float()).abs().sum() for d, f in zip(delta, forecast, strict=True))
+            size = sum(d.float().abs().sum() for d in delta)
+            self.policy.forecast_observed(self._branch, stack, run, error.detach(), size.detach())
         key = (self._branch, stack, run)
         self._delta_steps[key] = (self._delta_steps.get(key, (None, None))[1], self._step)
 

@@ -56,6 +56,9 @@ class Policy:
     # Reuse a run's delta extrapolated to first order from its last two computed ones (two deltas held per run
     # and branch) instead of the last one as is
     forecast = False
+    # With `forecast`: at each refresh, also measure what a reuse would have added against the delta computed
+    # (`forecast_observed` receives the summed |error| and |delta| per run, not yet reduced over ranks)
+    forecast_error = False
 
     @classmethod
     def read_constants(cls, data: dict) -> dict:
@@ -96,6 +99,9 @@ class Policy:
         """With `forecast`: how far past the last refresh (at step `last`, the one before at `before`) a reuse at
         `step` extrapolates, in units of the difference of their deltas. First order in the step by default."""
         return (step - last) / (last - before)
+
+    def forecast_observed(self, branch: str, stack: str, run: int, error: Tensor, size: Tensor) -> None:
+        """With `forecast_error`: a refresh of `run` computed a delta whose forecast missed it by `error`."""
 
     def last_reuse(self, num_steps: int) -> dict[str, int]:
         """Per stack, the last step that may reuse: its deltas are freed when that step's pass ends."""

@@ -3,7 +3,8 @@
     {"format": "delta_cache.preset", "version": 1, "name": "...",
      "depths": {"blocks": 40},                                  # blocks per stack of the model it was made for
      "stacks": {"blocks": {"cached": [0, 2, 3], "warmup": 6, "interval": 6, "last_full": 0}},
-     "provenance": {...}}                                       # free-form: model, checkpoint, prompts, ...
+     "provenance": {...},                                       # free-form: model, checkpoint, prompts, ...
+     "adaptive": {"step_costs": [...], "cached": {...}}}       # optional: what `adaptive` needs (the profiler)
 
 A stack's schedule has exactly one of `interval`, `refresh_steps` (with `for_steps`) or `linear` ([t_max,
 t_min]), as `StackSchedule`. Both CLIs take such a file as `--cache_preset PATH.json`; the built-in presets
@@ -23,7 +24,12 @@ FORMAT, VERSION = "delta_cache.preset", 1
 _SOURCES = ("interval", "refresh_steps", "linear")
 
 
-def preset_to_dict(config: CacheConfig, depths: dict[str, int] | None = None, provenance: dict | None = None) -> dict:
+def preset_to_dict(
+    config: CacheConfig,
+    depths: dict[str, int] | None = None,
+    provenance: dict | None = None,
+    adaptive: dict | None = None,
+) -> dict:
     """The file's content for `config`, made for a model with `depths` blocks per stack (default: the config's)."""
     depths = depths if depths is not None else config.depths
     if depths is None:
@@ -38,7 +44,7 @@ def preset_to_dict(config: CacheConfig, depths: dict[str, int] | None = None, pr
         else:
             entry["linear"] = list(s.linear)
         stacks[attr] = entry
-    return {
+    out = {
         "format": FORMAT,
         "version": VERSION,
         "name": config.name,
@@ -46,15 +52,26 @@ def preset_to_dict(config: CacheConfig, depths: dict[str, int] | None = None, pr
         "stacks": stacks,
         "provenance": provenance or {},
     }
+    if adaptive is not None:
+        out["adaptive"] = adaptive
+    return out
 
 
 def save_preset(
-    path: str | Path, config: CacheConfig, depths: dict[str, int] | None = None, provenance: dict | None = None
+    path: str | Path,
+    config: CacheConfig,
+    depths: dict[str, int] | None = None,
+    provenance: dict | None = None,
+    adaptive: dict | None = None,
 ) -> Path:
     """Write the preset atomically (a crash never leaves half a file); returns the path."""
+    return write_preset_dict(path, preset_to_dict(config, depths, provenance, adaptive))
+
+
+def write_preset_dict(path: str | Path, data: dict) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(preset_to_dict(config, depths, provenance), indent=1) + "\n")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
     os.replace(tmp, path)
     return path
 
@@ -101,14 +118,31 @@ def preset_from_dict(data: dict, depths: dict[str, int], what: str = "preset") -
 
 def load_preset(path: str | Path, depths: dict[str, int]) -> CacheConfig:
     """Read a preset file for a model with `depths` blocks per stack; one-line ValueError on any problem."""
+    return preset_from_dict(read_preset_dict(path), depths, what=f"--cache_preset {path}")
+
+
+def read_preset_dict(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--cache_preset file not found: {path}")
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"--cache_preset {path} is not valid JSON: {err}") from err
-    return preset_from_dict(data, depths, what=f"--cache_preset {path}")
+
+
+def load_adaptive(path: str | Path, depths: dict[str, int]) -> dict:
+    """The "adaptive" section of a preset file made for `depths` (what `adaptive` reads: the profiled step
+    costs and cacheable blocks); one-line ValueError when the file has none or is for another model."""
+    data = read_preset_dict(path)
+    what = f"--cache_preset {path}"
+    preset_from_dict(data, depths, what)  # the same checks as a preset: format, version, depths
+    section = data.get("adaptive")
+    if not isinstance(section, dict) or not isinstance(section.get("step_costs"), list):
+        raise ValueError(
+            f"{what} has no adaptive section; scripts/profile_model.py writes one (or --adaptive_only adds it)"
+        )
+    return section
 
 
 def check_preset_name(value: str | None, builtin: dict) -> None:

@@ -10,7 +10,10 @@ Read top-down, `profile` runs the steps in order:
 3. the background/foreground split by τ;
 4. `measure_sensitivity`: the error of caching each block (and each run of background blocks) alone;
 5. `candidates` for the target speedup, the best few validated against full compute;
-6. `write_outputs`: the figures, `summary.json`, then the preset file (last: no preset without its figures).
+6. `measure_step_costs`: what reusing each step alone costs, for the `adaptive` method's plans;
+7. the figures, `summary.json`, then the preset file (last: no preset without its figures).
+
+`add_adaptive` runs step 6 alone on an existing preset file (its prompts' full compute generated anew).
 
 `scripts/profile_model.py` only parses and checks the flags into a `ProfileConfig`. docs/profiler.md.
 """
@@ -133,6 +136,9 @@ def profile(target, config: ProfileConfig, device, group=None, main_rank: bool =
         bar = tqdm(cands[: config.validate], desc="validate", unit="candidate", disable=not main_rank)
         validated = [(*full.error(config_of(c)), c) for c in bar]
     chosen = max(validated, key=lambda v: v[0])[2] if validated else cands[0]
+    full = full or FullCompute(target, stats, main_rank)
+    adaptive = {"cached": {st: list(b) for st, b in chosen.cached.items()}}
+    adaptive["step_costs"] = measure_step_costs(full, adaptive["cached"])
     if not main_rank:
         return 0
     summary = summary_of(config, stats, s, split, chosen, validated)
@@ -147,7 +153,8 @@ def profile(target, config: ProfileConfig, device, group=None, main_rank: bool =
         "statistics": summary,
     }
     config.out.parent.mkdir(parents=True, exist_ok=True)
-    save_preset(config.out, config_of(chosen), target.depths, provenance)  # last: no preset without its figures
+    # last: no preset without its figures
+    save_preset(config.out, config_of(chosen), target.depths, provenance, adaptive)
     (config.figures / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     print(
         f"cached {summary['cached']} | warm-up {s['warmup']}, refreshes {summary['refresh_steps']} | "
@@ -342,8 +349,44 @@ def measure_sensitivity(full: FullCompute, warmup: int, refreshes: int, drift: n
     return rows
 
 
+def measure_step_costs(full: FullCompute, cached: dict[str, list[int]]) -> list[float]:
+    """Per step, the squared relative L2 error of the final latent when that step alone reuses (forecast from
+    the two steps before it) the blocks `cached`: `adaptive`'s `step_costs` (step 0 always computes: 0)."""
+    from .adaptive import Adaptive
+
+    steps = full.target.steps
+    costs = [0.0]
+    for s in tqdm(range(1, steps), desc="step costs", unit="step", disable=not full.progress):
+        probe = Adaptive(cached=cached, refresh_steps=tuple(t for t in range(steps) if t != s))
+        costs.append(full.error(probe)[1] ** 2)
+    return costs
+
+
+def add_adaptive(target, config: ProfileConfig, device, group=None, main_rank: bool = True) -> int:
+    """Measure `adaptive`'s step costs for the preset file `config.out` (its cached blocks) and write them into
+    it, on `config.prompts` generated at full compute anew."""
+    from .preset_file import load_preset, read_preset_dict, write_preset_dict
+
+    preset = load_preset(config.out, target.depths)
+    target.load(device, group)
+    seed0 = max(0, config.seed or 0)
+    prompts = [
+        {"prompt": p, "seed": seed0 + i, "latent": target.generate(p, seed0 + i)} for i, p in enumerate(config.prompts)
+    ]
+    full = FullCompute(target, {"prompts": prompts}, main_rank)
+    cached = {st: list(sched.cached) for st, sched in preset.stacks.items()}
+    costs = measure_step_costs(full, cached)
+    if main_rank:
+        data = read_preset_dict(config.out)
+        data["adaptive"] = {"cached": cached, "step_costs": costs}
+        data.setdefault("provenance", {})["adaptive"] = {"prompts": list(config.prompts), "by": config.profiled_by}
+        write_preset_dict(config.out, data)
+        print(f"wrote the adaptive section of {config.out}; use it: --delta_cache --cache_method adaptive")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------
-# 6. Outputs
+# 7. Outputs
 
 
 def summary_of(config: ProfileConfig, stats: dict, s: dict, split: dict, chosen, validated: list) -> dict:

@@ -29,7 +29,8 @@ for sub in ("Wan2.1", "HunyuanVideo", ""):
     sys.path.insert(0, str(REPO / sub))
 
 from delta_cache.masks import MASK_SOURCES, check_mask_grid  # noqa: E402
-from delta_cache.profiling import ProfileConfig, profile  # noqa: E402
+from delta_cache.preset_file import load_preset  # noqa: E402
+from delta_cache.profiling import ProfileConfig, add_adaptive, profile  # noqa: E402
 from delta_cache.r_attn import DEFAULT_VALUES, THRESHOLDS  # noqa: E402
 from delta_cache.selection import max_speedup  # noqa: E402
 from evaluation.targets import model_parser, read_prompt_file, select_target  # noqa: E402
@@ -67,6 +68,11 @@ def build_parser(cls) -> argparse.ArgumentParser:
     g.add_argument("--figures", type=Path, default=None, help="directory for the PNGs (default: beside --out)")
     g.add_argument("--stats_dir", type=Path, default=REPO / "outputs" / "profile_cache")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    g.add_argument(
+        "--adaptive_only",
+        action="store_true",
+        help="only measure the adaptive method's step costs into the existing preset file --out (its blocks)",
+    )
     return p
 
 
@@ -87,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         target.prepare(tmp)
         group = init_sequence_parallel(*target.sp_degrees, device) if world > 1 else None
         main_rank = group is None or group.rank == 0
-        run = lambda: profile(target, config, device, group, main_rank)  # noqa: E731
+        step = add_adaptive if target.args.adaptive_only else profile
+        run = lambda: step(target, config, device, group, main_rank)  # noqa: E731
         return run_on_group(run, group, (ValueError, FileNotFoundError))
 
 
@@ -147,7 +154,14 @@ def profile_config(p: argparse.ArgumentParser, args: argparse.Namespace, target)
     out = args.out or REPO / "outputs" / "profile" / f"{target.name}-{target.profile_name()}.json"
     if out.suffix != ".json":
         p.error(f"--out must end with .json, got {out}")
-    if out.exists() and not args.overwrite:
+    if args.adaptive_only:
+        if args.out is None or not out.is_file():
+            p.error(f"--adaptive_only adds to an existing preset file: give it as --out (not found: {out})")
+        try:
+            load_preset(out, target.depths)
+        except ValueError as err:
+            p.error(str(err))
+    elif out.exists() and not args.overwrite:
         p.error(f"--out {out} exists; pass --overwrite to replace it or choose another name")
     from usp import unwritable_reason
 

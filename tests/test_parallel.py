@@ -179,12 +179,14 @@ def _indicators(report: dict) -> list[float]:
     return [v for r in report["steps"] for v in (r.get("indicator") or {}).values() if isinstance(v, float)]
 
 
-@pytest.mark.parametrize("method", ["fbcache", "dicache"])
+@pytest.mark.parametrize("method", ["fbcache", "dicache", "adaptive"])
 def test_a_data_dependent_peer_under_torchrun_decides_on_global_statistics(tmp_path, generate_main, method):
     # On Wan the first block's residual (FBCache) and the probe's output and residuals (DiCache: its change and
     # its extrapolation factor) are sharded over the ranks; every sum behind them is all-reduced
     common = ["--task", "t2v-debug", "--base_seed", "3", "--sample_steps", "8", "--delta_cache"]
-    common += ["--cache_method", method, "--cache_thresh", "0.9"]
+    # adaptive: its online rule, which measures each refresh's forecast error over the sharded deltas
+    setting = ["--adaptive_tolerance", "0.5"] if method == "adaptive" else ["--cache_thresh", "0.9"]
+    common += ["--cache_method", method, *setting]
     assert generate_main([*common, "--save_file", str(tmp_path / "one.mp4")]) == 0
     sp_dir = tmp_path / "sp"
     sp_dir.mkdir()

@@ -8,7 +8,9 @@ derived from those classes: the registry, the CLI flags (`delta_cache.peers.cli`
 `hyvideo.cache_peers`: thresholds, TeaCache's polynomials, MagCache's ratio tables) as {method: settings};
 `make_policy` builds the method from them with the user's overrides, validated.
 
-Names: `delta` is ProfilingDiT's static cache (not a policy); the others are below.
+Names: `delta` is ProfilingDiT's static cache (not a policy); the others are below. Our own data-dependent method,
+`adaptive` (`delta_cache/adaptive.py`), is registered here beside the peers so that it takes the same flags,
+harness names and constants (its constants: a preset file's "adaptive" section, written by the profiler).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..adaptive import Adaptive
 from ..checks import is_finite_number, is_integer
 from ..policy import Policy
 from .dbcache import DBCache
@@ -27,7 +30,7 @@ from .taylorseer import TaylorSeer
 from .teacache import TeaCache
 
 PEERS: dict[str, type[Policy]] = {
-    cls.name: cls for cls in (TeaCache, FBCache, MagCache, EasyCache, DBCache, DiCache, TaylorSeer)
+    cls.name: cls for cls in (TeaCache, FBCache, MagCache, EasyCache, DBCache, DiCache, TaylorSeer, Adaptive)
 }
 METHODS = ("delta", *PEERS)
 SETTINGS: dict[str, dict[str, type | tuple[str, ...]]] = {name: dict(cls.settings) for name, cls in PEERS.items()}
@@ -101,7 +104,12 @@ def make_policy(method: str, constants: dict, overrides: dict | None = None) -> 
         raise ValueError(f"unknown cache method {method!r}; accepted: {', '.join(METHODS)}")
     base = constants.get(method, PEERS[method].published)
     if base is None:
-        raise ValueError(f"{method}: no published constants for this model; calibrate it (scripts/calibrate_peers.py)")
+        how = (
+            "profile it (scripts/profile_model.py)"
+            if method == Adaptive.name
+            else "calibrate it (scripts/calibrate_peers.py)"
+        )
+        raise ValueError(f"{method}: no constants for this model; {how}")
     overrides = dict(overrides or {})
     unknown = set(overrides) - set(SETTINGS[method])
     if unknown:
@@ -132,4 +140,5 @@ __all__ = [
     "DBCache",
     "DiCache",
     "TaylorSeer",
+    "Adaptive",
 ]
