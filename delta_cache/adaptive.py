@@ -5,19 +5,22 @@ One knob, `speedup` (the theoretical speedup asked for), maps to everything thro
 on the model (`scripts/profile_model.py` writes it into the preset file's "adaptive" section):
 - **split** (`blocks="profile"`): only the blocks the profile found cacheable are wrapped (each maximal run of
   them one cached run), the others are computed on every pass; `blocks="all"` caches every block;
-- **plan**: `step_costs[s]`, what reusing step s alone costs the final latent, measured on calibration prompts;
-  `delta_cache.step_plan` places the fewest refreshes that reach `speedup` where their summed cost is least
-  (reuses cluster where the model's output is insensitive, refreshes where it is not). The plan is a function
-  of the step: every sequence-parallel rank decides alike, and the knob is monotone (a higher speedup never
-  plans more refreshes);
+- **plan**: the most refreshes whose theoretical speedup still reaches `speedup`, placed where reusing costs
+  least: the profiler measured `step_costs[s]` (what reusing step s alone costs the decoded video) and kept, per
+  refresh count, the best of a few plans made from them (`delta_cache.step_plan`), run on its calibration
+  prompts (`plans`); a count it did not validate is planned from the costs here. Reuses cluster where the
+  model's output is insensitive, refreshes where it is not. The plan is a function of the step: every
+  sequence-parallel rank decides alike, and the knob is monotone (a higher speedup never plans more
+  refreshes);
 - **forecast** (`order=1`): a reuse adds each run's delta extrapolated to first order in the step from its last
   two refreshes, as TaylorSeer does on a fixed interval; `order=0` holds the last delta.
 
 `tolerance` > 0 replaces the plan by an online rule (kept for the ablation in docs/results.md, where it loses to
 the plan): every refresh measures how far the forecast of its own step was from the delta it computed (relative
 L1 over the branch's cached runs, all-reduced); the error h steps past a refresh grows as C h (h + g) for a
-forecast from refreshes g apart (C h with order 0), so one measurement gives C, and a pass reuses while the
-predicted error stays within `tolerance` and h within `max_gap`.
+forecast from refreshes g apart (C h with order 0), so one measurement gives C, and a step reuses while the
+predicted error stays within `tolerance` and h within `max_gap`; the first pass of a step decides for every CFG
+branch, from the errors of all of them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from torch import Tensor
 
 from .policy import PassView, Policy
 from .schedule import REFRESH, REUSE
-from .step_plan import plan_refreshes
+from .step_plan import min_refreshes, plan_refreshes
+
+PAIR = "pair"
 
 
 class Adaptive(Policy):
@@ -48,6 +53,7 @@ class Adaptive(Policy):
         order: int = 1,
         max_gap: int = 6,
         tolerance: float = 0.0,
+        plans: dict | None = None,
         refresh_steps: tuple[int, ...] | None = None,
     ):
         if not speedup >= 1 or max_gap < 1 or not tolerance >= 0:
@@ -58,6 +64,8 @@ class Adaptive(Policy):
             raise ValueError("adaptive: no step costs for this model; profile it (scripts/profile_model.py)")
         self.speedup, self.order, self.max_gap, self.tolerance, self.blocks = speedup, order, max_gap, tolerance, blocks
         self.step_costs = None if step_costs is None else tuple(float(c) for c in step_costs)
+        # the profiler's validated plan per refresh count ({count: steps}); other counts are planned here
+        self.plans = {int(k): tuple(v) for k, v in (plans or {}).items()}
         self.profile = None if cached is None else {s: tuple(sorted(ix)) for s, ix in cached.items()}
         # the plan: from the step costs once the depths and step count are known, or given (the profiler's probes)
         self.given = refresh_steps is not None
@@ -95,12 +103,17 @@ class Adaptive(Policy):
                 f"adaptive: the profile measured {len(self.step_costs)} steps, this run has {num_steps}; "
                 "profile the model at this step count"
             )
-        return plan_refreshes(list(self.step_costs), self.refresh_count(num_steps), self.max_gap, self.order)
+        count = max(self.refresh_count(num_steps), min_refreshes(num_steps, self.max_gap))
+        if count in self.plans:
+            return self.plans[count]
+        return plan_refreshes(list(self.step_costs), count, self.max_gap, "taylor" if self.order == 1 else "hold")
 
     def reset(self) -> None:
-        self._refreshes: dict[str, list[int]] = {}  # per branch, its last refresh steps (online rule)
-        self._pending: dict[str, list[Tensor]] = {}  # per branch: summed |error|, |delta| of its last refresh
-        self._curvature: dict[str, float] = {}  # per branch: C of the error model, from its last measurement
+        # the online rule's state, shared by the CFG branches (key PAIR)
+        self._refreshes: dict[str, list[int]] = {}  # the last refresh steps
+        self._pending: dict[str, list[Tensor]] = {}  # summed |error|, |delta| of the last refresh, not yet reduced
+        self._curvature: dict[str, float] = {}  # C of the error model, from the last measurement
+        self._pair = REFRESH  # the first pass of the step's decision
 
     def forecast_scale(self, branch: str, step: int, before: int, last: int) -> float:
         return self.order * (step - last) / (last - before)
@@ -122,7 +135,7 @@ class Adaptive(Policy):
     # -- the online rule (ablation) ------------------------------------------------------------------------
 
     def forecast_observed(self, branch: str, stack: str, run: int, error: Tensor, size: Tensor) -> None:
-        pending = self._pending.setdefault(branch, [error * 0, size * 0])
+        pending = self._pending.setdefault(PAIR, [error * 0, size * 0])  # pooled over the branches
         pending[0] = pending[0] + error
         pending[1] = pending[1] + size
 
@@ -131,29 +144,37 @@ class Adaptive(Policy):
         return h * (h + gap) if self.order == 1 else h
 
     def _online(self, view: PassView) -> str:
-        branch, step = view.branch, view.step
-        refreshes = self._refreshes.setdefault(branch, [])
-        pending = self._pending.pop(branch, None)
-        if pending is not None:  # the branch's last refresh measured its forecast: C of the error model
+        # The first pass of a step decides for every CFG branch, from their pooled errors: reusing one branch
+        # while the other computes costs about as much as reusing both (their forecast errors cancel in the
+        # guidance difference; t2v-tiny, 4 prompts, every other step reused: in the uncond branch alone 44.8 dB
+        # at 1.32x, in both 45.0 dB at 1.92x)
+        if not view.first_of_step:
+            return self._pair
+        step = view.step
+        refreshes = self._refreshes.setdefault(PAIR, [])
+        pending = self._pending.pop(PAIR, None)
+        if pending is not None:  # the last refresh measured its forecast: C of the error model
             error, size = view.reduce(*pending)
             a, b, k = refreshes[-3:]
             relative = error / size if size > 0 else 0.0
-            self._curvature[branch] = relative / self._growth(k - b, b - a)
+            self._curvature[PAIR] = relative / self._growth(k - b, b - a)
             view.note(forecast_error=relative)
         reuse = False
         h = step - refreshes[-1] if refreshes else 0
-        if branch in self._curvature and 1 <= h <= self.max_gap:
-            predicted = self._curvature[branch] * self._growth(h, refreshes[-1] - refreshes[-2])
+        if PAIR in self._curvature and 1 <= h <= self.max_gap:
+            predicted = self._curvature[PAIR] * self._growth(h, refreshes[-1] - refreshes[-2])
             reuse = predicted <= self.tolerance
             view.note(predicted=predicted)
         if not reuse:
             refreshes.append(step)
             del refreshes[:-3]
-        return REUSE if reuse else REFRESH
+        self._pair = REUSE if reuse else REFRESH
+        return self._pair
 
     def describe(self) -> dict:
         out = {k: getattr(self, k) for k in ("speedup", "order", "max_gap", "blocks", "tolerance")}
         out["profile"] = None if self.profile is None else {s: list(ix) for s, ix in self.profile.items()}
         out["refresh_steps"] = None if self.refresh_steps is None else list(self.refresh_steps)
         out["step_costs"] = None if self.step_costs is None else list(self.step_costs)
+        out["plans"] = {str(k): list(v) for k, v in sorted(self.plans.items())}
         return out

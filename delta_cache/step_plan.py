@@ -1,48 +1,101 @@
-"""Which steps refresh: the plan of `adaptive` for a number of refreshes, from the profiled cost of each step.
+"""Which steps refresh: the plans of `adaptive` for a number of refreshes, from the profiled cost of each step.
 
 The profiler measures, per step s, what reusing that one step (its delta forecast from the two refreshes before
-it) costs the final latent (`step_costs[s]`, a mean squared error on calibration prompts). A reuse h steps past
-a refresh is charged `step_costs[s] * growth(h)`: a first-order forecast's error grows as h (h + 1) in the
-gap (the Taylor remainder), so its squared error as that squared, relative to h = 1; a held delta's error as h.
-Costs are summed over a plan's reuses, and `plan_refreshes` finds the plan of least total cost with exactly
-`count` refreshes by dynamic programming over the position of the previous refresh. Step 0 always refreshes.
+it) costs the decoded video (`step_costs[s]`, a mean squared error on calibration prompts). How the cost of a
+reuse grows h steps past its refresh, and how the reuses of one gap add up, is not known in advance, so three
+models of it each give a plan (by dynamic programming over the position of the previous refresh: the plan of
+least total cost with exactly `count` refreshes), and equal gaps a fourth; the profiler runs each candidate on
+its calibration prompts and keeps the best per count (`plans` of the preset file's adaptive section):
+- `taylor`: a first-order forecast's error grows as h (h + 1) (the Taylor remainder), the reuses' squared
+  errors add: cost s * (h (h + 1) / 2)^2 summed;
+- `taylor-coherent`: the same growth, but the errors of one gap share one forecast and add as amplitudes:
+  (sum of sqrt(cost s) * h (h + 1) / 2)^2;
+- `linear-coherent`: errors that grow as h (a forecast dominated by the deltas' step-to-step noise), adding as
+  amplitudes.
+On t2v-tiny no model won at every count (8 held-out prompts: `taylor` best at 1.92x, `taylor-coherent` at
+2.78x and 3.57x, by 2-3 dB). Step 0 always refreshes.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+
+Segment = Callable[[list[float], int, int], float]  # (costs, refresh i, next refresh j) -> cost of i+1 .. j-1
 
 
-def growth(h: int, order: int) -> float:
-    """The squared error of a reuse h steps past its refresh, relative to h = 1."""
-    return (h * (h + 1) / 2) ** 2 if order == 1 else float(h * h)
+def _taylor(c: list[float], i: int, j: int) -> float:
+    return sum(c[i + h] * (h * (h + 1) / 2) ** 2 for h in range(1, j - i))
 
 
-def plan_refreshes(step_costs: list[float], count: int, max_gap: int, order: int = 1) -> tuple[int, ...]:
-    """The `count` refresh steps (step 0 among them) of least summed reuse cost; at most `max_gap` reuses in a
-    row. `count` is clipped to what `max_gap` allows."""
-    n = len(step_costs)
-    count = max(min(count, n), math.ceil(n / (max_gap + 1)))
+def _taylor_coherent(c: list[float], i: int, j: int) -> float:
+    return sum(math.sqrt(c[i + h]) * h * (h + 1) / 2 for h in range(1, j - i)) ** 2
 
-    def segment(i: int, j: int) -> float:  # reuses i+1 .. j-1 after a refresh at i
-        return sum(step_costs[i + h] * growth(h, order) for h in range(1, j - i))
 
+def _linear_coherent(c: list[float], i: int, j: int) -> float:
+    return sum(math.sqrt(c[i + h]) * h for h in range(1, j - i)) ** 2
+
+
+def _hold(c: list[float], i: int, j: int) -> float:  # a held delta (order 0): its error grows as h
+    return sum(c[i + h] * h * h for h in range(1, j - i))
+
+
+SEGMENT_MODELS: dict[str, Segment] = {
+    "taylor": _taylor,
+    "taylor-coherent": _taylor_coherent,
+    "linear-coherent": _linear_coherent,
+    "hold": _hold,
+}
+
+
+def min_refreshes(num_steps: int, max_gap: int) -> int:
+    return math.ceil(num_steps / (max_gap + 1))
+
+
+def plan_refreshes(step_costs: list[float], count: int, max_gap: int, model: str = "taylor") -> tuple[int, ...]:
+    """The `count` refresh steps (step 0 among them) of least total cost under `model`; at most `max_gap`
+    reuses in a row. `count` is clipped to what `max_gap` allows and to the step count."""
+    n, segment = len(step_costs), SEGMENT_MODELS[model]
+    count = max(min(count, n), min_refreshes(n, max_gap))
     inf = float("inf")
-    # best[k][i]: the least cost of steps 0..i with k + 1 refreshes, the last at i
+    # best[k][j]: the least cost of steps 0 .. j - 1 with k + 1 refreshes, the last at j
     best = [[inf] * n for _ in range(count)]
     back = [[-1] * n for _ in range(count)]
     best[0][0] = 0.0
     for k in range(1, count):
         for j in range(1, n):
             for i in range(max(0, j - max_gap - 1), j):
-                c = best[k - 1][i] + segment(i, j)
+                c = best[k - 1][i] + segment(step_costs, i, j)
                 if c < best[k][j]:
                     best[k][j], back[k][j] = c, i
     # the last refresh: the steps after it reuse up to the end
-    last = min((i for i in range(n) if n - 1 - i <= max_gap), key=lambda i: best[count - 1][i] + segment(i, n))
+    ends = [i for i in range(n) if n - 1 - i <= max_gap]
+    last = min(ends, key=lambda i: best[count - 1][i] + segment(step_costs, i, n))
     plan, k = [last], count - 1
     while k > 0:
         last = back[k][last]
         plan.append(last)
         k -= 1
     return tuple(sorted(plan))
+
+
+def equal_refreshes(num_steps: int, count: int) -> tuple[int, ...]:
+    """`count` refreshes with equal gaps from step 0 (TaylorSeer's fixed interval when it divides evenly)."""
+    count = max(1, min(count, num_steps))
+    return tuple(sorted({round(k * num_steps / count) for k in range(count)}))
+
+
+def candidate_plans(step_costs: list[float], count: int, max_gap: int) -> dict[str, tuple[int, ...]]:
+    """Every model's plan for `count` refreshes and the equal-gap plan, each distinct plan once."""
+    out: dict[str, tuple[int, ...]] = {}
+    for name in ("taylor", "taylor-coherent", "linear-coherent"):
+        out[name] = plan_refreshes(step_costs, count, max_gap, name)
+    equal = equal_refreshes(len(step_costs), max(count, min_refreshes(len(step_costs), max_gap)))
+    if max(b - a for a, b in zip(equal, (*equal[1:], len(step_costs)), strict=True)) <= max_gap + 1:
+        out["equal"] = equal
+    seen, unique = set(), {}
+    for name, plan in out.items():
+        if plan not in seen:
+            seen.add(plan)
+            unique[name] = plan
+    return unique

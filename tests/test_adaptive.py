@@ -13,35 +13,39 @@ from test_peers import _Drifting, _view
 from delta_cache.adaptive import Adaptive
 from delta_cache.peers import make_policy
 from delta_cache.schedule import REFRESH, REUSE
-from delta_cache.step_plan import growth, plan_refreshes
+from delta_cache.step_plan import SEGMENT_MODELS, candidate_plans, equal_refreshes, plan_refreshes
 
 
-def _cost(costs, plan, order=1):
-    """A plan's summed reuse cost, counted the way the docstring of step_plan says."""
-    total, last = 0.0, 0
-    for s in range(len(costs)):
-        if s in plan:
-            last = s
-        else:
-            total += costs[s] * growth(s - last, order)
-    return total
+def _cost(costs, plan, model):
+    """A plan's total cost: each gap between refreshes (and after the last) costed by the model's segment."""
+    bounds = [*plan, len(costs)]
+    return sum(SEGMENT_MODELS[model](costs, i, j) for i, j in zip(bounds, bounds[1:], strict=False))
 
 
-@pytest.mark.parametrize("order", [0, 1])
-def test_the_plan_is_the_cheapest_with_its_refresh_count(order):
+@pytest.mark.parametrize("model", list(SEGMENT_MODELS))
+def test_the_plan_is_the_cheapest_with_its_refresh_count(model):
     costs = [0.0, 3.0, 1.0, 5.0, 0.2, 0.1, 4.0, 0.3, 2.0]
     for count in range(3, 8):
-        plan = plan_refreshes(costs, count, max_gap=3, order=order)
+        plan = plan_refreshes(costs, count, max_gap=3, model=model)
         assert len(plan) == count and plan[0] == 0
         feasible = [
             (0, *rest)
             for rest in itertools.combinations(range(1, len(costs)), count - 1)
             if max(b - a for a, b in zip((0, *rest), (*rest, len(costs)), strict=True)) <= 4
         ]
-        assert _cost(costs, plan, order) == pytest.approx(min(_cost(costs, p, order) for p in feasible))
+        assert _cost(costs, plan, model) == pytest.approx(min(_cost(costs, p, model) for p in feasible))
     # the costly steps 3 and 6 refresh first; gaps never exceed max_gap
-    assert {3, 6} <= set(plan_refreshes(costs, 3, max_gap=6))
-    assert plan_refreshes(costs, 1, max_gap=2) == (0, 3, 6)  # clipped up to what max_gap allows
+    assert {3, 6} <= set(plan_refreshes(costs, 3, max_gap=6, model=model))
+    assert plan_refreshes(costs, 1, max_gap=2, model=model) == (0, 3, 6)  # clipped up to what max_gap allows
+
+
+def test_the_candidates_are_distinct_plans_and_equal_gaps_are_taylorseers_interval():
+    assert equal_refreshes(25, 13) == (0, 2, 4, 6, 8, 10, 12, 13, 15, 17, 19, 21, 23)
+    assert equal_refreshes(24, 8) == tuple(range(0, 24, 3))
+    costs = [0.0] + [1.0] * 11
+    plans = candidate_plans(costs, 4, max_gap=3)
+    assert len(set(plans.values())) == len(plans) and all(len(p) == 4 and p[0] == 0 for p in plans.values())
+    assert plans.get("equal", plans["taylor"]) == (0, 3, 6, 9)  # on equal costs every model spaces evenly
 
 
 def test_the_knob_is_monotone_and_reaches_the_asked_speedup():
@@ -67,6 +71,7 @@ def test_no_run_reuses_before_its_first_refresh_and_the_forecast_is_exact_on_a_l
     drift = _Drifting()
     # the cheapest three refreshes of six steps under these costs: 0, 1 and 3 (steps 2, 4, 5 reuse)
     costs = [0.0, 9.0, 0.1, 9.0, 0.1, 0.1]
+    assert plan_refreshes(costs, 3, max_gap=6) == (0, 1, 3)
     out, records, stats = drift.cached(Adaptive(speedup=2.0, step_costs=costs))
     assert [r["blocks"] for r in records] == ["refresh", "refresh", "reuse", "refresh", "reuse", "reuse"]
     for s in range(6):  # the deltas change linearly with the step: every reuse forecasts them exactly
@@ -79,6 +84,10 @@ def test_no_run_reuses_before_its_first_refresh_and_the_forecast_is_exact_on_a_l
     # a plan made for another step count is refused, naming both
     with pytest.raises(ValueError, match="measured 6 steps, this run has 8"):
         Adaptive(step_costs=costs).plan(8)
+    # a plan the profiler validated for this refresh count is taken as it is
+    chosen = Adaptive(speedup=2.0, step_costs=costs, plans={"3": [0, 2, 4]})
+    chosen.bind({"blocks": 3})
+    assert chosen.plan(6) == (0, 2, 4)
 
 
 def test_the_online_rule_reuses_while_the_predicted_forecast_error_is_within_tolerance():
@@ -171,10 +180,54 @@ def test_profile_adaptive_only_writes_step_costs_into_a_preset_file(tmp_path, pr
     path = save_preset(tmp_path / "debug.json", DEBUG_DEMO)
     argv = ["--task", "t2v-debug", "--sample_steps", "5", "--adaptive_only", "--out", str(path)]
     assert profile_main(argv) == 0
-    section = read_preset_dict(path)["adaptive"]
+    data = read_preset_dict(path)
+    section = data["adaptive"]
     assert section["cached"] == {"blocks": [1, 2]} and len(section["step_costs"]) == 5
     assert section["step_costs"][0] == 0 and all(c > 0 for c in section["step_costs"][1:])
+    # per validated refresh count the plan of least measured error among the candidates
+    validated = data["provenance"]["adaptive"]["validated_plans"]
+    assert set(section["plans"]) == set(validated) and section["plans"]
+    for count, rows in validated.items():
+        best = min(rows.values(), key=lambda r: r["frame_mse"])
+        assert section["plans"][count] == best["refresh_steps"] and len(best["refresh_steps"]) == int(count)
     # and the CLI runs with it
     policy = make_policy("adaptive", {"adaptive": section}, {"speedup": 1.2})
     policy.bind({"blocks": 4})
     assert len(policy.plan(5)) < 5
+
+
+@pytest.mark.parametrize("cache_dtype", [None, "bf16"])
+def test_adaptive_with_compiled_blocks_and_either_cache_dtype_matches_eager(cache_dtype):
+    from contextlib import nullcontext
+
+    from delta_cache import apply_cache
+
+    drift = _Drifting()
+
+    def generate(policy):
+        with apply_cache(drift.model, drift.spec, policy, drift.steps, cache_dtype) as handle:
+            handle.start(drift.steps)
+            out = []
+            for s in range(drift.steps):
+                drift.clock["step"] = s
+                with handle.branch("cond", s) if handle is not None else nullcontext():
+                    out.append(drift.model(drift.x))
+            return out, [r["blocks"] for r in handle.records]
+
+    costs = [0.0, 9.0, 0.1, 9.0, 0.1, 0.1]
+    for make in (lambda: Adaptive(step_costs=costs), lambda: Adaptive(tolerance=1e-2)):
+        eager, eager_actions = generate(make())
+        originals = list(drift.model.blocks)
+        for i, block in enumerate(originals):
+            drift.model.blocks[i] = torch.compile(block, backend="eager", dynamic=False)
+        try:
+            compiled, actions = generate(make())
+        finally:
+            for i, block in enumerate(originals):
+                drift.model.blocks[i] = block
+        assert actions == eager_actions and "reuse" in actions
+        tol = 1e-2 if cache_dtype else 1e-6
+        for a, b in zip(eager, compiled, strict=True):
+            torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+        for s in range(drift.steps):  # the forecast stays close to full compute with bf16 deltas too
+            torch.testing.assert_close(eager[s], drift.full[s], atol=0.05, rtol=0.05)
