@@ -22,6 +22,11 @@ calibration file), or with settings changed as `name:key=value` (several joined 
     easycache       EasyCache (output level)   dbcache     cache-dit's DBCache (Fn/Bn)
     taylorseer      TaylorSeer (every 5th step computed, first-order forecast between; taylorseer:interval=N)
     dicache         DiCache (a probe block decides; reuses extrapolate along the probe's trend)
+
+Our own data-dependent method, through the same registry:
+
+    adaptive        the profile's blocks on the plan profiled for the asked speedup, deltas forecast
+                    (adaptive:speedup=2.5; the model's profiled preset file gives its step costs and plans)
 """
 
 from __future__ import annotations
