@@ -231,3 +231,28 @@ def test_adaptive_with_compiled_blocks_and_either_cache_dtype_matches_eager(cach
             torch.testing.assert_close(a, b, atol=tol, rtol=tol)
         for s in range(drift.steps):  # the forecast stays close to full compute with bf16 deltas too
             torch.testing.assert_close(eager[s], drift.full[s], atol=0.05, rtol=0.05)
+
+
+@pytest.mark.parametrize("model", ["wan", "hunyuanvideo"])
+def test_the_shipped_profiles_knob_never_computes_more_blocks_at_a_higher_speedup(model):
+    from delta_cache.preset_file import load_adaptive
+    from hyvideo.cache_peers import TINY_PROFILE as HY_PROFILE
+    from wan.cache_peers import TINY_PROFILE as WAN_PROFILE
+
+    path, depths = {
+        "wan": (WAN_PROFILE, {"blocks": 8}),
+        "hunyuanvideo": (HY_PROFILE, {"double_blocks": 20, "single_blocks": 40}),
+    }[model]
+    section = load_adaptive(path, depths)
+    assert section["plans"] and len(section["step_costs"]) == 25
+    total = 25 * sum(depths.values())
+    previous = total + 1
+    for speedup in (1.0, 1.25, 1.5, 1.75, 1.92, 2.0, 2.25, 2.5, 2.78, 3.0, 3.5, 4.0, 5.0):
+        policy = make_policy("adaptive", {"adaptive": section}, {"speedup": speedup})
+        policy.bind(depths)
+        plan = policy.plan(25)
+        cached = sum(len(ix) for ix in policy.cached().values())
+        computed = 25 * (sum(depths.values()) - cached) + cached * len(plan)
+        assert computed <= previous and plan[0] == 0
+        assert total / computed >= min(speedup, total / (25 * (sum(depths.values()) - cached) + cached * 4)) - 1e-9
+        previous = computed
