@@ -376,25 +376,26 @@ def measure_step_costs(full: FullCompute, cached: dict[str, list[int]]) -> list[
     return costs
 
 
-# the speedups a user most likely asks for: their refresh counts get plans validated on the prompts
-ADAPTIVE_SPEEDUPS = (1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 4.0)
+# the range of speedups a user most likely asks for: every refresh count in it gets a plan validated on the prompts
+ADAPTIVE_SPEEDUPS = (1.25, 4.0)
 
 
 def measure_adaptive(full: FullCompute, cached: dict[str, list[int]], max_gap: int = 6) -> tuple[dict, dict]:
     """`adaptive`'s section of a preset file (its blocks, the step costs, the validated plan per refresh count)
     and what the validation measured (per count: each candidate plan's frame MSE)."""
     from .adaptive import Adaptive
-    from .step_plan import candidate_plans
+    from .step_plan import candidate_plans, min_refreshes
 
     costs = measure_step_costs(full, cached)
     depths = full.target.depths
-    counts = set()
+    ends = []
     for speedup in ADAPTIVE_SPEEDUPS:
         probe = Adaptive(speedup=speedup, step_costs=costs, cached=cached, max_gap=max_gap)
         probe.bind(depths)
-        counts.add(probe.refresh_count(full.target.steps))
+        ends.append(max(probe.refresh_count(full.target.steps), min_refreshes(full.target.steps, max_gap)))
+    counts = range(min(ends), max(ends) + 1)
     plans, measured = {}, {}
-    jobs = [(name, plan) for k in sorted(counts) for name, plan in candidate_plans(costs, k, max_gap).items()]
+    jobs = [(name, plan) for k in counts for name, plan in candidate_plans(costs, k, max_gap).items()]
     for name, plan in tqdm(jobs, desc="plans", unit="plan", disable=not full.progress):
         mse = full.frame_mse(Adaptive(cached=cached, refresh_steps=plan))
         measured.setdefault(str(len(plan)), {})[name] = {"refresh_steps": list(plan), "frame_mse": mse}

@@ -312,13 +312,18 @@ def write_tables(summary: list[dict], run: Path, header: str, skipped: dict | No
     _atomic_write(run / "tables.md", lambda p: Path(p).write_text(text))
 
 
+# settings that switch an ingredient of a method off: plotted as a family of their own, not on the method's front
+ABLATIONS = {"order=0": "no forecast", "tolerance=": "online rule", "blocks=all": "every block"}
+
+
 def _family(method: str) -> str:
     """The method a label belongs to: its settings ("magcache-K=2", "teacache-fast") share one colour."""
     from delta_cache.peers import PEERS
 
     for family in ("ours", *PEERS):
         if method == family or method.startswith(family + "-"):
-            return family
+            ablation = next((what for mark, what in ABLATIONS.items() if mark in method), None)
+            return f"{family} ({ablation})" if ablation else family
     return method
 
 
@@ -332,12 +337,15 @@ def write_pareto(summary: list[dict], run: Path) -> None:
 
     points = [s for s in summary if s["method"] != "full" and s["psnr"] is not None and math.isfinite(s["psnr"])]
     families = list(dict.fromkeys(_family(s["method"]) for s in points))
-    colours = {f: plt.get_cmap("tab10")(i % 10) for i, f in enumerate(families)}
+    bases = list(dict.fromkeys(f.split(" (")[0] for f in families))
+    colours = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(bases)}
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for family in families:
         mine = sorted((s for s in points if _family(s["method"]) == family), key=lambda s: s["theoretical_speedup"])
-        c = colours[family]
-        ax.plot([s["theoretical_speedup"] for s in mine], [s["psnr"] for s in mine], "o-", color=c, label=family)
+        c = colours[family.split(" (")[0]]
+        style = "o--" if " (" in family else "o-"  # an ablation: its method's colour, dashed
+        xs, ys = [s["theoretical_speedup"] for s in mine], [s["psnr"] for s in mine]
+        ax.plot(xs, ys, style, color=c, label=family, alpha=0.5 if " (" in family else 1.0)
         measured = [s for s in mine if s["speedup"]]
         ax.plot([s["speedup"] for s in measured], [s["psnr"] for s in measured], "x", color=c)
     ax.set_xlabel("speedup (o theoretical, x measured)")
