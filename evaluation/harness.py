@@ -338,7 +338,8 @@ def write_pareto(summary: list[dict], run: Path) -> None:
     points = [s for s in summary if s["method"] != "full" and s["psnr"] is not None and math.isfinite(s["psnr"])]
     families = list(dict.fromkeys(_family(s["method"]) for s in points))
     bases = list(dict.fromkeys(f.split(" (")[0] for f in families))
-    colours = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(bases)}
+    cmap = plt.get_cmap("tab10" if len(bases) <= 10 else "tab20")
+    colours = {b: cmap(i % cmap.N) for i, b in enumerate(bases)}
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for family in families:
         mine = sorted((s for s in points if _family(s["method"]) == family), key=lambda s: s["theoretical_speedup"])
