@@ -17,7 +17,7 @@ on the model (`scripts/profile_model.py` writes it into the preset file's "adapt
 
 `tolerance` > 0 replaces the plan by an online rule (kept for the ablation in docs/results.md, where it loses to
 the plan): every refresh measures how far the forecast of its own step was from the delta it computed (relative
-L1 over the branch's cached runs, all-reduced); the error h steps past a refresh grows as C h (h + g) for a
+L1 over the cached runs of every CFG branch, all-reduced); the error h steps past a refresh grows as C h (h + g) for a
 forecast from refreshes g apart (C h with order 0), so one measurement gives C, and a step reuses while the
 predicted error stays within `tolerance` and h within `max_gap`; the first pass of a step decides for every CFG
 branch, from the errors of all of them.
