@@ -33,8 +33,6 @@ from .policy import PassView, Policy
 from .schedule import REFRESH, REUSE
 from .step_plan import min_refreshes, plan_refreshes
 
-PAIR = "pair"
-
 
 class Adaptive(Policy):
     name = "adaptive"
@@ -109,10 +107,10 @@ class Adaptive(Policy):
         return plan_refreshes(list(self.step_costs), count, self.max_gap, "taylor" if self.order == 1 else "hold")
 
     def reset(self) -> None:
-        # the online rule's state, shared by the CFG branches (key PAIR)
-        self._refreshes: dict[str, list[int]] = {}  # the last refresh steps
-        self._pending: dict[str, list[Tensor]] = {}  # summed |error|, |delta| of the last refresh, not yet reduced
-        self._curvature: dict[str, float] = {}  # C of the error model, from the last measurement
+        # the online rule's state, one for every CFG branch together
+        self._refreshes: list[int] = []  # the last refresh steps
+        self._pending: list[Tensor] | None = None  # summed |error|, |delta| of the last refresh, not yet reduced
+        self._curvature: float | None = None  # C of the error model, from the last measurement
         self._pair = REFRESH  # the first pass of the step's decision
 
     def forecast_scale(self, branch: str, step: int, before: int, last: int) -> float:
@@ -135,9 +133,10 @@ class Adaptive(Policy):
     # -- the online rule (ablation) ------------------------------------------------------------------------
 
     def forecast_observed(self, branch: str, stack: str, run: int, error: Tensor, size: Tensor) -> None:
-        pending = self._pending.setdefault(PAIR, [error * 0, size * 0])  # pooled over the branches
-        pending[0] = pending[0] + error
-        pending[1] = pending[1] + size
+        if self._pending is None:
+            self._pending = [error, size]
+        else:  # pooled over the runs and the branches
+            self._pending = [self._pending[0] + error, self._pending[1] + size]
 
     def _growth(self, h: int, gap: int) -> float:
         """How the forecast's error grows h steps past a refresh whose deltas are `gap` steps apart."""
@@ -150,19 +149,18 @@ class Adaptive(Policy):
         # at 1.32x, in both 45.0 dB at 1.92x)
         if not view.first_of_step:
             return self._pair
-        step = view.step
-        refreshes = self._refreshes.setdefault(PAIR, [])
-        pending = self._pending.pop(PAIR, None)
-        if pending is not None:  # the last refresh measured its forecast: C of the error model
-            error, size = view.reduce(*pending)
+        step, refreshes = view.step, self._refreshes
+        if self._pending is not None:  # the last refresh measured its forecast: C of the error model
+            error, size = view.reduce(*self._pending)
+            self._pending = None
             a, b, k = refreshes[-3:]
             relative = error / size if size > 0 else 0.0
-            self._curvature[PAIR] = relative / self._growth(k - b, b - a)
+            self._curvature = relative / self._growth(k - b, b - a)
             view.note(forecast_error=relative)
         reuse = False
         h = step - refreshes[-1] if refreshes else 0
-        if PAIR in self._curvature and 1 <= h <= self.max_gap:
-            predicted = self._curvature[PAIR] * self._growth(h, refreshes[-1] - refreshes[-2])
+        if self._curvature is not None and 1 <= h <= self.max_gap:
+            predicted = self._curvature * self._growth(h, refreshes[-1] - refreshes[-2])
             reuse = predicted <= self.tolerance
             view.note(predicted=predicted)
         if not reuse:

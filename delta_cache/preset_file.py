@@ -145,6 +145,11 @@ def load_adaptive(path: str | Path, depths: dict[str, int]) -> dict:
     return section
 
 
+def shipped_adaptive(path: str | Path) -> dict | None:
+    """The "adaptive" section of a preset file a model package ships (its tiny model's default), or None."""
+    return read_preset_dict(path).get("adaptive")
+
+
 def check_preset_name(value: str | None, builtin: dict) -> None:
     """`--cache_preset` is a built-in name or a path ending in .json; anything else is a one-line error."""
     if value is not None and value not in builtin and not value.endswith(".json"):

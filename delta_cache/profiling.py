@@ -323,28 +323,28 @@ class FullCompute:
         """(decoded PSNR, latent relative L2), means over the prompts, of generating with `config`."""
         from scenes.metrics import psnr
 
-        from .handle import apply_cache
-
-        t = self.target
         rel, ps = [], []
-        with apply_cache(t.model, t.spec, config, t.steps) as handle:
-            for e, z_full, f_full in zip(self.prompts, self.latents, self.frames, strict=True):
-                z = t.generate(e["prompt"], e["seed"], cache=handle)
-                rel.append(float((z - z_full).norm() / z_full.norm()))
-                ps.append(psnr(t.decode(z), f_full))
+        for z, z_full, f_full in self._generated(config):
+            rel.append(float((z - z_full).norm() / z_full.norm()))
+            ps.append(psnr(self.target.decode(z), f_full))
         return float(np.mean(ps)), float(np.mean(rel))
 
     def frame_mse(self, config) -> float:
         """The mean squared error of the decoded frames (in [0, 1]) of generating with `config`, over the prompts."""
+        errors = []
+        for z, _, f_full in self._generated(config):
+            frames = self.target.decode(z)
+            errors.append(float(np.mean((np.asarray(frames, np.float64) - np.asarray(f_full, np.float64)) ** 2)))
+        return float(np.mean(errors))
+
+    def _generated(self, config):
+        """Per prompt, (the final latent with `config` applied, full compute's latent, its decoded frames)."""
         from .handle import apply_cache
 
         t = self.target
-        errors = []
         with apply_cache(t.model, t.spec, config, t.steps) as handle:
-            for e, f_full in zip(self.prompts, self.frames, strict=True):
-                frames = t.decode(t.generate(e["prompt"], e["seed"], cache=handle))
-                errors.append(float(np.mean((np.asarray(frames, np.float64) - np.asarray(f_full, np.float64)) ** 2)))
-        return float(np.mean(errors))
+            for e, z_full, f_full in zip(self.prompts, self.latents, self.frames, strict=True):
+                yield t.generate(e["prompt"], e["seed"], cache=handle), z_full, f_full
 
 
 def measure_sensitivity(full: FullCompute, warmup: int, refreshes: int, drift: np.ndarray, units) -> list:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from delta_cache.peers import load_calibration
-from delta_cache.preset_file import read_preset_dict
+from delta_cache.preset_file import shipped_adaptive
 
 # The shipped tiny model's profiled preset: its "adaptive" section is `--cache_method adaptive`'s default there
 TINY_PROFILE = Path(__file__).resolve().parents[2] / "assets" / "profile_hy_tiny" / "hyvideo-tiny-profiled.json"
@@ -68,9 +68,8 @@ def peer_constants(height: int = 720, ckpt_dir: str | Path | None = None, model:
     if ckpt_dir is not None and (Path(ckpt_dir) / "cache_peers.json").is_file():
         # DiCache's settings need no calibration: its warm-up is a share of the steps
         out = {"dicache": DICACHE, **load_calibration(Path(ckpt_dir) / "cache_peers.json")}
-        if model == "HYVideo-tiny" and "adaptive" in read_preset_dict(TINY_PROFILE):
-            out["adaptive"] = read_preset_dict(TINY_PROFILE)["adaptive"]
-        return out
+        adaptive = shipped_adaptive(TINY_PROFILE) if model == "HYVideo-tiny" else None
+        return out if adaptive is None else {**out, "adaptive": adaptive}
     tea = dict(indicator="modulated_input", coefficients=TEA_COEFFICIENTS, ret_steps=1, last_forced=1)
     out = {
         "teacache": {"modes": {False: {**tea, "slow": TEA_SLOW, "fast": TEA_FAST}}},

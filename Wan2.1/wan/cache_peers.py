@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from delta_cache.peers import load_calibration
-from delta_cache.preset_file import read_preset_dict
+from delta_cache.preset_file import shipped_adaptive
 
 # The shipped tiny model's profiled preset: its "adaptive" section is `--cache_method adaptive`'s default there
 TINY_PROFILE = Path(__file__).resolve().parents[2] / "assets" / "profile_tiny" / "wan2.1-t2v-tiny-profiled.json"
@@ -148,9 +148,8 @@ def peer_constants(task: str, ckpt_dir: str | Path | None = None, size: str | No
     if ckpt_dir is not None and (Path(ckpt_dir) / "cache_peers.json").is_file():
         # DiCache's settings need no calibration: its warm-up is a share of the steps
         out = {"dicache": DICACHE, **load_calibration(Path(ckpt_dir) / "cache_peers.json")}
-        if task == "t2v-tiny" and "adaptive" in read_preset_dict(TINY_PROFILE):
-            out["adaptive"] = read_preset_dict(TINY_PROFILE)["adaptive"]
-        return out
+        adaptive = shipped_adaptive(TINY_PROFILE) if task == "t2v-tiny" else None
+        return out if adaptive is None else {**out, "adaptive": adaptive}
     if task == "i2v-14B":
         return published("i2v-14B-480P" if size in I2V_480P_SIZES else "i2v-14B-720P")
     if task in MAG_SETTINGS:
