@@ -256,3 +256,24 @@ def test_the_shipped_profiles_knob_never_computes_more_blocks_at_a_higher_speedu
         assert computed <= previous and plan[0] == 0
         assert total / computed >= min(speedup, total / (25 * (sum(depths.values()) - cached) + cached * 4)) - 1e-9
         previous = computed
+
+
+def test_the_online_rule_pools_the_branches_errors_and_decides_once_per_step():
+    policy = Adaptive(tolerance=0.1, max_gap=3)
+    policy.bind({"blocks": 2})
+
+    def step(s, branch, first, errors=()):
+        view = _view(10, s, branch)
+        view.first_of_step = first
+        decision = policy.decide(view, None)
+        for error, size in errors:  # each branch's (or run's) report after the refresh's pass
+            policy.forecast_observed(branch, "blocks", 0, torch.tensor(error), torch.tensor(size))
+        return decision, view.record.get("indicator", {})
+
+    for s in (0, 1):
+        assert step(s, "cond", True)[0] == step(s, "uncond", False)[0] == REFRESH
+    step(2, "cond", True, [(0.01, 1.0)])
+    step(2, "uncond", False, [(0.05, 3.0)])
+    decision, seen = step(3, "cond", True)
+    assert seen["forecast_error"] == pytest.approx(0.06 / 4.0)  # summed over both branches, then divided
+    assert decision == REUSE and step(3, "uncond", False) == (REUSE, {})  # the second branch follows the first
