@@ -14,6 +14,9 @@ on the model (`scripts/profile_model.py` writes it into the preset file's "adapt
   refreshes);
 - **forecast** (`order=1`): a reuse adds each run's delta extrapolated to first order in the step from its last
   two refreshes, as TaylorSeer does on a fixed interval; `order=0` holds the last delta.
+- **output-level skip** (`blocks="output"`, for the ablation): on the plan's reuse steps the whole model is
+  skipped (embeddings and head too, as EasyCache does), its output forecast from the last two computed passes'
+  (output - input); every block then counts as cached.
 
 `tolerance` > 0 replaces the plan by an online rule (kept for the ablation in docs/results.md, where it loses to
 the plan): every refresh measures how far the forecast of its own step was from the delta it computed (relative
@@ -36,7 +39,13 @@ from .step_plan import min_refreshes, plan_refreshes
 
 class Adaptive(Policy):
     name = "adaptive"
-    settings = {"speedup": float, "order": int, "max_gap": int, "blocks": ("profile", "all"), "tolerance": float}
+    settings = {
+        "speedup": float,
+        "order": int,
+        "max_gap": int,
+        "blocks": ("profile", "all", "output"),
+        "tolerance": float,
+    }
     about = "ours: profiled blocks on a profiled refresh plan for the asked speedup, deltas forecast"
     forecast = True  # two deltas per run and branch, also with order 0 (the online rule measures its error)
     published = {}  # no model-independent plan: without a profile only the online rule (`tolerance`) runs
@@ -60,6 +69,10 @@ class Adaptive(Policy):
             raise ValueError(f"adaptive: order must be 0 (hold the delta) or 1 (first-order forecast), got {order}")
         if tolerance == 0 and step_costs is None and refresh_steps is None:
             raise ValueError("adaptive: no step costs for this model; profile it (scripts/profile_model.py)")
+        if blocks == "output" and tolerance > 0:
+            raise ValueError("adaptive: blocks=output skips on the plan's steps; it takes no tolerance")
+        # output level: the whole model is reused on reuse steps (decide_model), no block is wrapped
+        self.level = "model" if blocks == "output" else "blocks"
         self.speedup, self.order, self.max_gap, self.tolerance, self.blocks = speedup, order, max_gap, tolerance, blocks
         self.step_costs = None if step_costs is None else tuple(float(c) for c in step_costs)
         # the profiler's validated plan per refresh count ({count: steps}); other counts are planned here
@@ -82,14 +95,20 @@ class Adaptive(Policy):
                     raise ValueError(f"adaptive: the profile's blocks {stack} {list(ix)} do not fit depths {depths}")
 
     def cached(self) -> dict[str, tuple[int, ...]]:
-        if self.blocks == "all" or self.profile is None:
+        if self.level == "model":
+            return {}
+        return self._reused_blocks()
+
+    def _reused_blocks(self) -> dict[str, tuple[int, ...]]:
+        """The blocks a reuse step skips."""
+        if self.blocks != "profile" or self.profile is None:
             return {stack: tuple(range(n)) for stack, n in self.depths.items()}
         return {s: ix for s, ix in self.profile.items() if ix}
 
     def refresh_count(self, num_steps: int) -> int:
         """The most refreshes whose theoretical speedup is still at least `speedup` (at least one)."""
         total = sum(self.depths.values())
-        cached = sum(len(ix) for ix in self.cached().values())
+        cached = sum(len(ix) for ix in self._reused_blocks().values())
         computes = num_steps * total / self.speedup - num_steps * (total - cached)  # cached-block passes allowed
         return max(1, math.floor(computes / cached + 1e-9)) if cached else num_steps
 
@@ -129,6 +148,9 @@ class Adaptive(Policy):
                 self.refresh_steps = self.plan(view.num_steps)
             return REFRESH if view.step in self.refresh_steps else REUSE
         return self._online(view)
+
+    def decide_model(self, view: PassView, inputs: list[Tensor]) -> bool:
+        return self.decide(view, None) == REUSE
 
     # -- the online rule (ablation) ------------------------------------------------------------------------
 

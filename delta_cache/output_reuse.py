@@ -4,7 +4,9 @@ For the lifetime of its handle it stands in front of the model instance's own `f
 removed again with the handle; the class's forward is never touched). On a pass the policy reuses it returns
 input + the branch's (output - input) of its last computed pass and runs no embedding, block or head; on a
 computed pass the model's own forward runs unchanged and its (output - input) goes into the handle's slot for
-the branch. The tensors live in the handle; the wrapper only points at it, like the block wrappers.
+the branch. With a forecasting policy (`adaptive`'s output-level skip) the slot works as a block run's does: the
+last two (output - input) are held and a reuse adds their first-order extrapolation. The tensors live in the
+handle; the wrapper only points at it, like the block wrappers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
 # An attribute of the installed forward, so that a second handle sees that one is in place.
 OUTPUT_REUSE_MARK = "_delta_cache_output_reuse"
+MODEL_OUTPUT = "model_output"  # the handle's slot name of output-level deltas (never a block stack's name)
 
 
 class OutputReuse:
@@ -52,14 +55,20 @@ class OutputReuse:
             raise RuntimeError("delta_cache: model called outside `with handle.branch(name, step)`")
         inputs = io.inputs(args, kwargs)
         if self.policy.decide_model(view, inputs):
-            delta = handle.output_delta()
+            # with `forecast`, the output delta extrapolated from the last two computed passes, as a block run's
+            delta = handle.delta(MODEL_OUTPUT, 0, -1) if handle.forecast else handle.output_delta()
             if delta is None:
                 raise RuntimeError(f"{self.policy.name}: reuse in branch {view.branch!r} before any computed pass")
             handle.reuse_model_pass()
             return io.pack([x + d.to(x.dtype) for x, d in zip(inputs, delta, strict=True)], args, kwargs)
+        if handle.forecast:
+            handle.set_anchor(MODEL_OUTPUT, 0, tuple(x.detach() for x in inputs))
         out = self._original(*args, **kwargs)
         outputs = io.outputs(out)
-        handle.store_output_delta(tuple(o.detach() - x.detach() for o, x in zip(outputs, inputs, strict=True)))
+        if handle.forecast:
+            handle.store_delta(MODEL_OUTPUT, 0, tuple(o.detach() for o in outputs))
+        else:
+            handle.store_output_delta(tuple(o.detach() - x.detach() for o, x in zip(outputs, inputs, strict=True)))
         self.policy.computed_model(view, inputs, outputs)
         handle.compute_model_pass()
         return out

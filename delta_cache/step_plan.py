@@ -4,8 +4,9 @@ The profiler measures, per step s, what reusing that one step (its delta forecas
 it) costs the decoded video (`step_costs[s]`, a mean squared error on calibration prompts). How the cost of a
 reuse grows h steps past its refresh, and how the reuses of one gap add up, is not known in advance, so three
 models of it each give a plan (by dynamic programming over the position of the previous refresh: the plan of
-least total cost with exactly `count` refreshes), and equal gaps a fourth; the profiler runs each candidate on
-its calibration prompts and keeps the best per count (`plans` of the preset file's adaptive section):
+least total cost with exactly `count` refreshes), and equal gaps two more (from step 0, and spanning step 0 to the
+last step: TaylorSeer's fixed interval when it divides the steps); the profiler runs each candidate on its
+calibration prompts and keeps the best per count (`plans` of the preset file's adaptive section):
 - `taylor`: a first-order forecast's error grows as h (h + 1) (the Taylor remainder), the reuses' squared
   errors add: cost s * (h (h + 1) / 2)^2 summed;
 - `taylor-coherent`: the same growth, but the errors of one gap share one forecast and add as amplitudes:
@@ -85,14 +86,26 @@ def equal_refreshes(num_steps: int, count: int) -> tuple[int, ...]:
     return tuple(sorted({round(k * num_steps / count) for k in range(count)}))
 
 
+def equal_refreshes_to_last(num_steps: int, count: int) -> tuple[int, ...]:
+    """`count` refreshes with equal gaps from step 0 to the last step, both refreshed: the last step's reuse
+    costs most on some models (HYVideo-tiny), and this is TaylorSeer's interval plan when the interval divides
+    num_steps - 1 (interval 2 on 25 steps: 0, 2, ..., 24)."""
+    count = max(1, min(count, num_steps))
+    if count == 1:
+        return (0,)
+    return tuple(sorted({round(k * (num_steps - 1) / (count - 1)) for k in range(count)}))
+
+
 def candidate_plans(step_costs: list[float], count: int, max_gap: int) -> dict[str, tuple[int, ...]]:
-    """Every model's plan for `count` refreshes and the equal-gap plan, each distinct plan once."""
+    """Every model's plan for `count` refreshes and the two equal-gap plans, each distinct plan once."""
+    n = len(step_costs)
     out: dict[str, tuple[int, ...]] = {}
     for name in ("taylor", "taylor-coherent", "linear-coherent"):
         out[name] = plan_refreshes(step_costs, count, max_gap, name)
-    equal = equal_refreshes(len(step_costs), max(count, min_refreshes(len(step_costs), max_gap)))
-    if max(b - a for a, b in zip(equal, (*equal[1:], len(step_costs)), strict=True)) <= max_gap + 1:
-        out["equal"] = equal
+    count = max(count, min_refreshes(n, max_gap))
+    for name, equal in (("equal", equal_refreshes(n, count)), ("equal-to-last", equal_refreshes_to_last(n, count))):
+        if max(b - a for a, b in zip(equal, (*equal[1:], n), strict=True)) <= max_gap + 1:
+            out[name] = equal
     seen, unique = set(), {}
     for name, plan in out.items():
         if plan not in seen:

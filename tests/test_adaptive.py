@@ -13,7 +13,13 @@ from test_peers import _Drifting, _view
 from delta_cache.adaptive import Adaptive
 from delta_cache.peers import make_policy
 from delta_cache.schedule import REFRESH, REUSE
-from delta_cache.step_plan import SEGMENT_MODELS, candidate_plans, equal_refreshes, plan_refreshes
+from delta_cache.step_plan import (
+    SEGMENT_MODELS,
+    candidate_plans,
+    equal_refreshes,
+    equal_refreshes_to_last,
+    plan_refreshes,
+)
 
 
 def _cost(costs, plan, model):
@@ -46,6 +52,15 @@ def test_the_candidates_are_distinct_plans_and_equal_gaps_are_taylorseers_interv
     plans = candidate_plans(costs, 4, max_gap=3)
     assert len(set(plans.values())) == len(plans) and all(len(p) == 4 and p[0] == 0 for p in plans.values())
     assert plans.get("equal", plans["taylor"]) == (0, 3, 6, 9)  # on equal costs every model spaces evenly
+    # TaylorSeer's interval plans on 25 steps, the last step refreshed: intervals 2, 3 and 4
+    assert equal_refreshes_to_last(25, 13) == tuple(range(0, 25, 2))
+    assert equal_refreshes_to_last(25, 9) == tuple(range(0, 25, 3))
+    costs = [0.0] + [1.0] * 23 + [100.0]  # the last step costly: the plan refreshes it, equal gaps from 0 do not
+    plans = candidate_plans(costs, 7, max_gap=6)
+    assert plans["taylor"] == tuple(range(0, 25, 4)) and 24 not in plans["equal"]
+    costs = [0.0] + [10.0] * 5 + [0.01] * 19  # the early steps costly: the plans crowd there, both equal plans stay
+    plans = candidate_plans(costs, 7, max_gap=6)
+    assert plans["equal-to-last"] == tuple(range(0, 25, 4)) and plans["equal"] == (0, 4, 7, 11, 14, 18, 21)
 
 
 def test_the_knob_is_monotone_and_reaches_the_asked_speedup():
@@ -88,6 +103,35 @@ def test_no_run_reuses_before_its_first_refresh_and_the_forecast_is_exact_on_a_l
     chosen = Adaptive(speedup=2.0, step_costs=costs, plans={"3": [0, 2, 4]})
     chosen.bind({"blocks": 3})
     assert chosen.plan(6) == (0, 2, 4)
+
+
+def test_the_output_level_skip_runs_no_block_on_the_plans_reuse_steps_and_forecasts_the_output():
+    import dataclasses
+
+    from delta_cache import apply_cache
+    from delta_cache.spec import ModelIO
+
+    drift = _Drifting()
+    io = ModelIO(inputs=lambda args, kwargs: [args[0]], outputs=lambda out: [out], pack=lambda t, args, kwargs: t[0])
+    spec = dataclasses.replace(drift.spec, io=io)
+    ran = []
+    hooks = [b.register_forward_hook(lambda m, a, out: ran.append(drift.clock["step"])) for b in drift.model.blocks]
+    costs = [0.0, 9.0, 0.1, 9.0, 0.1, 0.1]
+    try:
+        with apply_cache(drift.model, spec, Adaptive(speedup=2.0, step_costs=costs, blocks="output"), 6) as handle:
+            handle.start(6)
+            out = drift._outputs(handle)
+            records, stats = list(handle.records), handle.stats()
+    finally:
+        for h in hooks:
+            h.remove()
+    assert [r["blocks"] for r in records] == ["refresh", "refresh", "reuse", "refresh", "reuse", "reuse"]
+    assert sorted(set(ran)) == [0, 1, 3] and len(ran) == 9  # no block (nor anything else) on a reuse step
+    for s in range(6):  # the whole model's (output - input) changes linearly here: forecast exactly
+        assert torch.allclose(out[s], drift.full[s], atol=1e-6), s
+    assert stats["theoretical_speedup"] == 2.0
+    with pytest.raises(ValueError, match="takes no tolerance"):
+        Adaptive(blocks="output", tolerance=0.1)
 
 
 def test_the_online_rule_reuses_while_the_predicted_forecast_error_is_within_tolerance():
@@ -188,7 +232,7 @@ def test_profile_adaptive_only_writes_step_costs_into_a_preset_file(tmp_path, pr
     validated = data["provenance"]["adaptive"]["validated_plans"]
     assert set(section["plans"]) == set(validated) and section["plans"]
     for count, rows in validated.items():
-        best = min(rows.values(), key=lambda r: r["frame_mse"])
+        best = max(rows.values(), key=lambda r: r["psnr"])
         assert section["plans"][count] == best["refresh_steps"] and len(best["refresh_steps"]) == int(count)
     # and the CLI runs with it
     policy = make_policy("adaptive", {"adaptive": section}, {"speedup": 1.2})
