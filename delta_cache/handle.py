@@ -9,14 +9,13 @@ import torch
 from torch import Tensor, nn
 
 from .checks import is_integer
-from .output_reuse import OUTPUT_REUSE_MARK
+from .output_reuse import MODEL_OUTPUT, OUTPUT_REUSE_MARK
 from .policy import Policy, PolicyRuntime, StaticSchedule
 from .schedule import REFRESH, REUSE, CacheConfig, runs_of
 from .spec import CacheSpec
 from .wrappers import ISOLATED, RUN_END, RUN_INNER, RUN_START, CachedBlock
 
 CACHE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-MODEL_OUTPUT = "model_output"  # the slot name of output-level deltas (never a block stack's attribute)
 
 
 def cache_dtype_for(choice: str, device: torch.device | str) -> torch.dtype | None:
@@ -59,6 +58,10 @@ class CacheHandle:
         self._last_reuse = self.policy.last_reuse(num_steps)
         self.runtime = PolicyRuntime(self.policy, model, spec, num_steps, self)
         self._originals: dict[str, dict[int, nn.Module]] = {}
+        # A pass that would reuse a stack holding no delta of its branch refreshes it instead. Off for our own
+        # pipelines (a policy must never do that: tested); on for a model that joins a run part way, as the
+        # second expert of Wan2.2 does at the boundary step.
+        self.refresh_if_empty = False
         self._branch: str | None = None
         self._step: int | None = None
         self._record: dict | None = None
@@ -79,6 +82,18 @@ class CacheHandle:
                 f"delta_cache: the sampler runs {num_steps} steps but this cache was built for "
                 f"{self.num_steps}; apply the cache with num_steps={num_steps}"
             )
+        self.reset()
+
+    def retarget(self, num_steps: int) -> None:
+        """Plan for a sampler of `num_steps` steps instead (a static schedule's listed refresh steps scale to it,
+        as when our CLIs build a cache for their `--sample_steps`), then start clean. For hosts that learn the
+        step count only when a generation starts (diffusers pipelines)."""
+        num_steps = _check_num_steps(num_steps)
+        if isinstance(self.policy, StaticSchedule):
+            self.policy.replan(num_steps)
+            self.actions = self.policy.plan
+        self.num_steps = self.runtime.view.num_steps = num_steps
+        self._last_reuse = self.policy.last_reuse(num_steps)
         self.reset()
 
     def reset(self) -> None:
@@ -117,7 +132,15 @@ class CacheHandle:
     def action(self, stack: str) -> str:
         if self._step is None:
             raise RuntimeError("delta_cache: model called outside `with handle.branch(name, step)`")
-        return self.runtime.action(stack)
+        action = self.runtime.action(stack)
+        if action == REUSE and self.refresh_if_empty and not self._holds(stack):
+            return REFRESH
+        return action
+
+    def _holds(self, stack: str) -> bool:
+        """Whether the current branch holds a delta of every run of `stack`."""
+        runs = len(runs_of(self.cached.get(stack, ())))
+        return all("delta" in self._slots.get((self._branch, stack, run), {}) for run in range(runs))
 
     @torch.compiler.disable
     def note_executed(self, stack: str, action: str) -> None:
@@ -235,11 +258,11 @@ class CacheHandle:
         passes: dict[str, int] = {}
         for record in self.records:
             passes[record["branch"]] = passes.get(record["branch"], 0) + 1
-        stacks = [s.attr for s in self.spec.stacks if isinstance(getattr(self.model, s.attr, None), nn.ModuleList)]
+        depths = _depths(self.model, self.spec)
         per = {}
         for branch, n_passes in sorted(passes.items()):
-            for stack in stacks:
-                total = n_passes * len(getattr(self.model, stack))
+            for stack, depth in depths.items():
+                total = n_passes * depth
                 reused = sum(r.get(f"{stack}_reused", 0) for r in self.records if r["branch"] == branch)
                 per[f"{branch}/{stack}"] = {"computed": total - reused, "total": total, "reused": reused}
         computed = sum(v["computed"] for v in per.values())
@@ -257,24 +280,24 @@ class CacheHandle:
 
     # -- installation ----------------------------------------------------------------------------------
     def _install(self) -> None:
-        for attr, cached in self.cached.items():
-            stack = self.spec.stack(attr)
-            blocks = getattr(self.model, attr)
-            self._originals[attr] = {}
+        for name, cached in self.cached.items():
+            stack = self.spec.stack(name)
+            blocks = getattr(self.model, stack.attr)
+            self._originals[name] = {}
             for run, (first, last) in enumerate(runs_of(cached)):
                 for i in range(first, last + 1):
                     role = (
                         ISOLATED if first == last else RUN_START if i == first else RUN_END if i == last else RUN_INNER
                     )
-                    self._originals[attr][i] = blocks[i]
-                    blocks[i] = CachedBlock(blocks[i], self, attr, i, run, role, len(stack.streams))
+                    self._originals[name][i] = blocks[i]
+                    blocks[i] = CachedBlock(blocks[i], self, name, i, run, role, len(stack.streams))
         self.runtime.install()
 
     def remove(self) -> None:
         """Put the original blocks back; the model is then exactly as before `apply_cache`."""
         self.runtime.remove()
-        for attr, originals in self._originals.items():
-            blocks = getattr(self.model, attr)
+        for name, originals in self._originals.items():
+            blocks = self.spec.blocks(self.model, name)
             for i, block in originals.items():
                 blocks[i] = block
         self._originals = {}
@@ -282,9 +305,9 @@ class CacheHandle:
 
 
 def _depths(model: nn.Module, spec: CacheSpec) -> dict[str, int]:
-    """Block count of every stack of the spec that the model has."""
+    """Block count of every stack of the spec that the model has, by the stack's name."""
     return {
-        s.attr: len(getattr(model, s.attr))
+        s.name: len(getattr(model, s.attr))
         for s in spec.stacks
         if isinstance(getattr(model, s.attr, None), nn.ModuleList)
     }
@@ -319,16 +342,17 @@ def _validate(model: nn.Module, spec: CacheSpec, config: CacheConfig | Policy, n
         )
     if isinstance(config, Policy):
         return  # a policy checks its settings against the depths when bound
-    unknown = set(config.stacks) - {s.attr for s in spec.stacks}
+    unknown = set(config.stacks) - {s.name for s in spec.stacks}
     if unknown:
-        raise ValueError(f"config names unknown block stacks {sorted(unknown)}")
-    for attr, sched in config.stacks.items():
-        blocks = getattr(model, attr, None)
+        have = ", ".join(s.name for s in spec.stacks)
+        raise ValueError(f"config names unknown block stacks {sorted(unknown)}; this model has: {have}")
+    for name, sched in config.stacks.items():
+        blocks = spec.blocks(model, name)
         if not isinstance(blocks, nn.ModuleList):
-            raise ValueError(f"model.{attr} is not an nn.ModuleList")
+            raise ValueError(f"model.{spec.stack(name).attr} is not an nn.ModuleList")
         bad = [i for i in sched.cached if i >= len(blocks)]
         if bad:
-            raise ValueError(f"cached {attr} indices {bad} out of range; the model has {len(blocks)} blocks")
+            raise ValueError(f"cached {name} indices {bad} out of range; the model has {len(blocks)} blocks")
         sched.actions(num_steps)  # surfaces schedule errors (refresh steps beyond the run)
 
 

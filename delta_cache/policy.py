@@ -121,7 +121,11 @@ class StaticSchedule(Policy):
 
     def __init__(self, config, num_steps: int):
         self.config = config
-        self.plan = {attr: sched.actions(num_steps) for attr, sched in config.stacks.items()}
+        self.replan(num_steps)
+
+    def replan(self, num_steps: int) -> None:
+        """The plan for a sampler of `num_steps` steps (listed refresh steps scale to it)."""
+        self.plan = {name: sched.actions(num_steps) for name, sched in self.config.stacks.items()}
 
     def cached(self) -> dict[str, tuple[int, ...]]:
         return {attr: sched.cached for attr, sched in self.config.stacks.items()}
@@ -227,7 +231,7 @@ class PolicyRuntime:
                 )
             self._hooks.append(hook)
         for tap in self.policy.taps():
-            block = getattr(self.model, tap.stack)[tap.index]
+            block = self.spec.blocks(self.model, tap.stack)[tap.index]
             key = (tap.stack, tap.index, tap.where)
             if tap.where == "input":
                 hook = block.register_forward_pre_hook(lambda m, a, k=key: view.values.__setitem__(k, a[0]))

@@ -87,7 +87,7 @@ class AttentionProfiler:
         for s in self.stacks:
             for i, block in enumerate(getattr(model, s.attr)):
                 owner = seam_owner(block, s.attention)
-                owner.observe = functools.partial(self._observe, s.attr, i)
+                owner.observe = functools.partial(self._observe, s.name, i)
                 self._owners.append(owner)
         self._hook = model.register_forward_hook(self._on_output) if spec.prediction is not None else None
         self._branch: str | None = None
@@ -159,7 +159,7 @@ class AttentionProfiler:
             abar = natural
         key = (self._branch, stack)
         if key not in self.record.scores:
-            depth = len(getattr(self.model, stack))
+            depth = len(self.spec.blocks(self.model, stack))
             self.record.scores[key] = torch.zeros(self.num_steps, depth, f, h, w, dtype=torch.float32)
         self.record.scores[key][self._step, index] = abar.view(f, h, w).to("cpu", torch.float32)
 

@@ -17,17 +17,23 @@ from torch import Tensor
 class BlockStack:
     """One `nn.ModuleList` of transformer blocks, e.g. `BlockStack(attr="blocks", streams=("x",))`.
 
+    `name` is the stack's name in presets, policies and stats (the original checkpoint's, so that one preset
+    applies to every implementation of a model); it defaults to `attr`, the model's attribute holding the list
+    (diffusers' HunyuanVideo: `BlockStack(attr="transformer_blocks", name="double_blocks", ...)`).
     `attention` is where the block's profiling seam lives (a submodule path, "" = the block itself, None = not
     profiled): a module attribute `observe`, None by default, called with the self-attention's q and k.
     """
 
     attr: str
+    name: str = ""
     streams: tuple[str, ...] = ("x",)
     attention: str | None = None
 
     def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.attr)
         if not self.streams:
-            raise ValueError(f"block stack {self.attr!r} needs at least one stream")
+            raise ValueError(f"block stack {self.name!r} needs at least one stream")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,8 +80,12 @@ class CacheSpec:
     signals: dict[str, Signal] = field(default_factory=dict)
     io: ModelIO | None = None
 
-    def stack(self, attr: str) -> BlockStack:
+    def stack(self, name: str) -> BlockStack:
         for s in self.stacks:
-            if s.attr == attr:
+            if s.name == name:
                 return s
-        raise ValueError(f"unknown block stack {attr!r}; this model has: {', '.join(s.attr for s in self.stacks)}")
+        raise ValueError(f"unknown block stack {name!r}; this model has: {', '.join(s.name for s in self.stacks)}")
+
+    def blocks(self, model, name: str):
+        """The model's block list of the stack called `name` (None where the model lacks it)."""
+        return getattr(model, self.stack(name).attr, None)

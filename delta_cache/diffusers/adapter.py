@@ -1,0 +1,311 @@
+"""enable_delta_cache: delta_cache on a diffusers pipeline or transformer, in one call.
+
+The cache is the same mechanism as in our own stacks (`apply_cache`: block wrappers and a policy); what the
+pipeline adds is where a pass stands. One stateful diffusers hook per transformer receives the pipeline's
+`cache_context` (its name is the CFG branch, "cond" / "uncond" or HunyuanVideo-1.5's "pred_cond" /
+"pred_uncond"; "inference" where a loop sets none, as diffusers' MagCache does) and marks each forward with
+`handle.branch(name, step)`. The step is the context's `step_index` where the pipeline gives one (WanPipeline),
+else counted per branch. A pipeline with two transformers (Wan2.2's experts) gets one handle per expert, each
+with its own blocks and deltas, and one step count for both, so the index runs on across the boundary; an
+expert's first pass after it refreshes. The step count is read when a generation starts (the context's
+`num_inference_steps`, else the pipeline's), and the plan follows it, as our CLIs plan for `--sample_steps`.
+The pipeline's `maybe_free_model_hooks` at the end of each call resets the hooks: the next call starts anew.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from torch import nn
+
+from ..handle import CacheHandle, apply_cache
+from ..policy import Policy
+from ..preset_file import load_adaptive, resolve_preset
+from ..schedule import CacheConfig
+from .models import DiffusersModel, describe
+
+HOOK = "delta_cache"
+FALLBACK_BRANCH = "inference"
+EXPERTS = ("transformer", "transformer_2")
+
+
+class _Enabled:
+    """What `transformer._cache_config` holds while delta_cache is on: diffusers' own `enable_cache` then refuses
+    to stack another cache on ours, as it refuses to stack two of its own."""
+
+    def __init__(self, cache: DiffusersCache):
+        self.cache = cache
+
+    def __repr__(self) -> str:
+        return f"delta_cache ({self.cache.method})"
+
+
+class DiffusersCache:
+    """What `enable_delta_cache` returns: the handles (one per transformer), their joint `stats()`, and a context
+    manager that disables the cache on exit."""
+
+    def __init__(self, pipeline, experts: dict[str, nn.Module], num_inference_steps: int | None):
+        self.pipeline, self.experts = pipeline, experts
+        self.num_inference_steps = num_inference_steps
+        self.handles: dict[str, CacheHandle] = {}
+        self.method = "delta"
+        self._hooks: dict[str, object] = {}
+        self._created_registry: dict[str, bool] = {}
+        self.generations = 0
+        self._reset_clock()
+
+    def __enter__(self) -> DiffusersCache:
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.remove()
+        return False
+
+    # -- where a pass stands ---------------------------------------------------------------------------
+    def _reset_clock(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._last_step: int | None = None
+        self._running = False
+        self._steps: int | None = None
+
+    def _step_count(self, context) -> int:
+        """The sampler's step count of the generation that starts: the context's, the pipeline's, or the one
+        given to `enable_delta_cache`."""
+        for n in (
+            getattr(context, "num_inference_steps", None),
+            getattr(self.pipeline, "_num_timesteps", None),
+            self.num_inference_steps,
+        ):
+            if n is not None:
+                return int(n)
+        raise ValueError(
+            "delta_cache: the step count is unknown (no pipeline, no num_inference_steps in the cache context); "
+            "pass num_inference_steps= to enable_delta_cache"
+        )
+
+    def _start(self, context) -> None:
+        self._counts, self._last_step = {}, None
+        self._steps = self._step_count(context)
+        for handle in self.handles.values():
+            handle.retarget(self._steps)
+        self._running = True
+        self.generations += 1
+
+    def pass_position(self, context) -> tuple[str, int]:
+        """(branch, step) of the forward that is about to run; starts a generation where one starts."""
+        branch = context.name if context is not None else FALLBACK_BRANCH
+        given = getattr(context, "step_index", None)
+        if given is not None:
+            step = int(given)
+            # a loop without maybe_free_model_hooks (a custom one): step 0 after later steps is a new generation
+            if not self._running or (step == 0 and (self._last_step or 0) > 0):
+                self._start(context)
+        else:
+            if not self._running or self._counts.get(branch, 0) >= self._steps:
+                self._start(context)
+            step = self._counts.get(branch, 0)
+            self._counts[branch] = step + 1
+        self._last_step = step
+        return branch, step
+
+    def end_generation(self) -> None:
+        """The pipeline's call ended (its `maybe_free_model_hooks`): the next forward starts a new generation. The
+        deltas go now; the counters stay for `stats()` until then."""
+        for handle in self.handles.values():
+            handle.clear_deltas()
+        self._reset_clock()
+
+    # -- report ----------------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Block evaluations of the last generation over every transformer (per expert where there are two),
+        in the form our CLIs report."""
+        parts = {name: h.stats() for name, h in self.handles.items()}
+        if len(parts) == 1:
+            return next(iter(parts.values()))
+        computed = sum(p["block_evals_computed"] for p in parts.values())
+        total = sum(p["block_evals_total"] for p in parts.values())
+        first = next(iter(parts.values()))
+        return {
+            "block_evals_computed": computed,
+            "block_evals_total": total,
+            "theoretical_speedup": total / computed if computed else 1.0,
+            "cache_bytes_peak": sum(p["cache_bytes_peak"] for p in parts.values()),
+            "cache_dtype": first["cache_dtype"],
+            "per_branch_stack": {f"{n}/{k}": v for n, p in parts.items() for k, v in p["per_branch_stack"].items()},
+            "method": first["method"],
+            "method_settings": first["method_settings"],
+        }
+
+    # -- removal ---------------------------------------------------------------------------------------
+    def remove(self) -> None:
+        """Take every hook and wrapper off: each transformer is exactly as before `enable_delta_cache`."""
+        for name, transformer in self.experts.items():
+            registry = getattr(transformer, "_diffusers_hook", None)
+            if registry is not None and registry.get_hook(HOOK) is not None:
+                registry.remove_hook(HOOK, recurse=False)
+                registry.invalidate_child_registries_cache()
+            handle = self.handles.pop(name, None)
+            if handle is not None:
+                handle.remove()
+            if isinstance(getattr(transformer, "_cache_config", None), _Enabled):
+                transformer._cache_config = None
+            if self._created_registry.get(name) and registry is not None and not registry.hooks:
+                del transformer._diffusers_hook
+        self._hooks = {}
+
+
+@functools.cache
+def _hook_class():
+    """The diffusers hook, built on first use (diffusers is imported only when a user enables the cache)."""
+    from diffusers.hooks.hooks import BaseState, ModelHook, StateManager
+
+    class _NoState(BaseState):
+        def reset(self, *args, **kwargs) -> None:
+            pass
+
+    class DeltaCacheHook(ModelHook):
+        # stateful: diffusers sets the pipeline's cache context on its StateManager and calls reset_state after
+        # each pipeline call
+        _is_stateful = True
+
+        def __init__(self, cache: DiffusersCache, handle: CacheHandle):
+            super().__init__()
+            self.cache, self.handle = cache, handle
+            self.state = StateManager(_NoState)
+
+        def new_forward(self, module, *args, **kwargs):
+            branch, step = self.cache.pass_position(self.state._context)
+            with self.handle.branch(branch, step):
+                return self.fn_ref.original_forward(*args, **kwargs)
+
+        def reset_state(self, module):
+            self.cache.end_generation()
+            return module
+
+    return DeltaCacheHook
+
+
+def _experts(target) -> tuple[object, dict[str, nn.Module]]:
+    """(the pipeline or None, {name: transformer}) of what the user passed."""
+    if isinstance(target, nn.Module):
+        return None, {"transformer": target}
+    experts = {n: getattr(target, n) for n in EXPERTS if getattr(target, n, None) is not None}
+    if not experts:
+        raise ValueError(
+            f"enable_delta_cache takes a diffusers pipeline with a transformer, or the transformer; got "
+            f"{type(target).__name__}"
+        )
+    return target, experts
+
+
+def _check_free(name: str, transformer: nn.Module) -> None:
+    enabled = getattr(transformer, "_cache_config", None)
+    if isinstance(enabled, _Enabled):
+        raise ValueError(f"delta_cache is already enabled on {name}; call disable_delta_cache first")
+    if enabled is not None:
+        raise ValueError(
+            f"{name} already has diffusers' {type(enabled).__name__} enabled; call {name}.disable_cache() first "
+            "(two caches would each skip what the other computes)"
+        )
+
+
+def _static_config(preset, model: DiffusersModel, depths: dict[str, int], expert: str) -> CacheConfig:
+    if isinstance(preset, CacheConfig):
+        if preset.depths != depths:
+            raise ValueError(f"preset {preset.name} is for {preset.depths}; {expert} has {depths}")
+        return preset
+    value = str(preset) if isinstance(preset, Path) else preset
+    config = resolve_preset(value, model.presets, depths, f"{expert} ({model.family})")
+    if config is None:
+        raise ValueError(
+            f"no built-in preset for {expert}'s {depths}; pass preset=PATH.json (scripts/profile_model.py makes one)"
+        )
+    return config
+
+
+def _policy(method: str, preset, constants, settings: dict, model: DiffusersModel, depths: dict) -> Policy:
+    from ..peers import load_calibration, make_policy
+
+    if constants is None:
+        table = model.constants()
+    elif isinstance(constants, dict):
+        table = dict(constants)
+    else:
+        table = load_calibration(constants)
+    if method == "adaptive" and preset is not None:
+        table["adaptive"] = load_adaptive(preset, depths)
+    return make_policy(method, table, settings)
+
+
+def enable_delta_cache(
+    pipe_or_transformer,
+    preset=None,
+    method: str | None = None,
+    *,
+    num_inference_steps: int | None = None,
+    constants=None,
+    cache_dtype=None,
+    **settings,
+) -> DiffusersCache:
+    """Cache a diffusers pipeline's transformer(s) (or a transformer) with delta_cache; returns the handle.
+
+    preset: a release preset's name (`wan2.1-t2v-14B`, `hunyuanvideo-t2v`), a preset file PATH.json, a
+        `CacheConfig`, or None for the built-in preset made for the model's depths; a dict {"transformer": ...,
+        "transformer_2": ...} gives Wan2.2's experts each their own. With `method="adaptive"`, the preset file
+        whose adaptive section it reads.
+    method: None or "delta" (the static preset), or a peer / our method by name (teacache, fbcache, magcache,
+        easycache, dbcache, dicache, taylorseer, adaptive), with its `settings` as keywords.
+    constants: the peers' constants: None (published for this checkpoint, where they are), a calibration file
+        (scripts/calibrate_peers.py) or a dict {method: settings}.
+    num_inference_steps: only needed for a bare transformer called without a pipeline's step count.
+    """
+    from diffusers.hooks import HookRegistry
+
+    pipeline, experts = _experts(pipe_or_transformer)
+    for name, transformer in experts.items():
+        _check_free(name, transformer)
+    method = method or "delta"
+    if method == "delta" and settings:
+        raise ValueError(f"settings {sorted(settings)} need a method; the static preset takes none")
+    models = {name: describe(t, two_experts=len(experts) > 1) for name, t in experts.items()}
+    # everything is built and checked before anything is wrapped: a bad second expert leaves the first untouched
+    configs = {}
+    for name, transformer in experts.items():
+        depths = models[name].depths(transformer)
+        chosen = preset.get(name) if isinstance(preset, dict) else preset
+        if method == "delta":
+            configs[name] = _static_config(chosen, models[name], depths, name)
+        else:
+            configs[name] = _policy(method, chosen, constants, settings, models[name], depths)
+    cache = DiffusersCache(pipeline, experts, num_inference_steps)
+    cache.method = method
+    steps = num_inference_steps or 50  # planned again for the real count when a generation starts
+    hook_cls = _hook_class()
+    try:
+        for name, transformer in experts.items():
+            handle = apply_cache(transformer, models[name].spec, configs[name], steps, cache_dtype)
+            handle.refresh_if_empty = len(experts) > 1
+            cache.handles[name] = handle
+            cache._created_registry[name] = not hasattr(transformer, "_diffusers_hook")
+            registry = HookRegistry.check_if_exists_or_initialize(transformer)
+            # registered after apply_cache: outermost, so an output-level reuse runs inside a marked pass
+            hook = hook_cls(cache, handle)
+            registry.register_hook(hook, HOOK)
+            registry.invalidate_child_registries_cache()  # diffusers #14037: a stale list would miss the hook
+            cache._hooks[name] = hook
+            transformer._cache_config = _Enabled(cache)
+    except Exception:
+        cache.remove()
+        raise
+    return cache
+
+
+def disable_delta_cache(pipe_or_transformer) -> None:
+    """Remove delta_cache from a pipeline or transformer enabled with `enable_delta_cache` (a no-op where it is
+    not enabled): each transformer is exactly as before."""
+    _, experts = _experts(pipe_or_transformer)
+    for transformer in experts.values():
+        enabled = getattr(transformer, "_cache_config", None)
+        if isinstance(enabled, _Enabled):
+            enabled.cache.remove()
