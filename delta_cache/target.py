@@ -122,6 +122,12 @@ class Target:
         """Frames [F, H, W, 3] in [0, 1] of a latent `generate` returned."""
         raise NotImplementedError
 
+    def save_diffusers(self, out: Path) -> dict:
+        """Write the loaded pipeline as a diffusers pipeline folder at `out` (`scripts/to_diffusers.py`); return
+        the pipeline-call keywords that generate as this command line does (size, frames, steps, guidance, the
+        negative prompt, how prompts are encoded)."""
+        raise NotImplementedError(f"{self.name}: no diffusers export")
+
     def teacher_forced(self, scene, seed: int, observer):
         """The model's passes on a true rendering of `scene` noised to each sampler sigma (tiny models)."""
         raise NotImplementedError

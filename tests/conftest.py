@@ -80,6 +80,16 @@ def profile_main():
 
 
 @pytest.fixture(scope="session")
+def to_diffusers_main():
+    return _script_main("to_diffusers_script", REPO / "scripts" / "to_diffusers.py")
+
+
+@pytest.fixture(scope="session")
+def diffusers_demo_main():
+    return _script_main("diffusers_demo_script", REPO / "scripts" / "diffusers_demo.py")
+
+
+@pytest.fixture(scope="session")
 def reproduce_main():
     return _script_main("reproduce_script", REPO / "scripts" / "reproduce.py")
 

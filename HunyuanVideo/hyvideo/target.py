@@ -180,6 +180,24 @@ class HunyuanTarget(Target):
         )
         return out if videos is not None else out[0]
 
+    def save_diffusers(self, out: Path) -> dict:
+        from .utils.export import diffusers_call_kwargs, save_diffusers_pipeline
+
+        save_diffusers_pipeline(out, self.sampler)
+        a = self.args
+        height, width = a.video_size
+        return {
+            "height": height,
+            "width": width,
+            "num_frames": a.video_length,
+            "num_inference_steps": a.infer_steps,
+            # real CFG as two passes (our sampler batches them); the embedded guidance where the model has one
+            "true_cfg_scale": a.cfg_scale,
+            "negative_prompt": a.neg_prompt if a.cfg_scale > 1 else None,
+            "guidance_scale": a.embedded_cfg_scale or 1.0,
+            **diffusers_call_kwargs(self.sampler),
+        }
+
     def decode(self, latent: torch.Tensor) -> np.ndarray:
         from scenes.metrics import to_frames
 

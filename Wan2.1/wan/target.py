@@ -158,6 +158,24 @@ class WanTarget(Target):
             decode=decode,
         )
 
+    def save_diffusers(self, out: Path) -> dict:
+        from .utils.export import save_diffusers_pipeline
+
+        if self.i2v:
+            raise ValueError("only the text-to-video tasks convert to a diffusers WanPipeline")
+        save_diffusers_pipeline(out, self.cfg, self.pipe)
+        a = self.args
+        width, height = a.size_wh
+        return {
+            "height": height,
+            "width": width,
+            "num_frames": a.frame_num,
+            "num_inference_steps": a.sample_steps,
+            "guidance_scale": a.sample_guide_scale,
+            "negative_prompt": self.cfg.sample_neg_prompt,
+            "max_sequence_length": self.cfg.text_len,  # WanPipeline pads to this many text tokens, as the DiT does
+        }
+
     def decode(self, latent: torch.Tensor) -> np.ndarray:
         from scenes.metrics import to_frames
 

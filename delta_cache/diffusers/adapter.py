@@ -137,6 +137,18 @@ class DiffusersCache:
             "method_settings": first["method_settings"],
         }
 
+    def report(self, denoise_seconds: float) -> dict:
+        """The stats file of the last generation, with the fields of our CLIs' (`delta_cache.report`)."""
+        report = self.stats()
+        report["preset"] = next(iter(self.handles.values())).config.name if self.method == "delta" else None
+        many = len(self.handles) > 1
+        report["steps"] = [
+            {**r, "expert": name} if many else dict(r) for name, h in self.handles.items() for r in h.records
+        ]
+        report["denoise_seconds"] = denoise_seconds
+        report["delta_cache"] = True
+        return report
+
     # -- removal ---------------------------------------------------------------------------------------
     def remove(self) -> None:
         """Take every hook and wrapper off: each transformer is exactly as before `enable_delta_cache`."""
@@ -212,7 +224,7 @@ def _check_free(name: str, transformer: nn.Module) -> None:
 
 def _static_config(preset, model: DiffusersModel, depths: dict[str, int], expert: str) -> CacheConfig:
     if isinstance(preset, CacheConfig):
-        if preset.depths != depths:
+        if preset.depths is not None and preset.depths != depths:
             raise ValueError(f"preset {preset.name} is for {preset.depths}; {expert} has {depths}")
         return preset
     value = str(preset) if isinstance(preset, Path) else preset
@@ -241,7 +253,7 @@ def _policy(method: str, preset, constants, settings: dict, model: DiffusersMode
 def enable_delta_cache(
     pipe_or_transformer,
     preset=None,
-    method: str | None = None,
+    method: str | Policy | None = None,
     *,
     num_inference_steps: int | None = None,
     constants=None,
@@ -265,6 +277,12 @@ def enable_delta_cache(
     pipeline, experts = _experts(pipe_or_transformer)
     for name, transformer in experts.items():
         _check_free(name, transformer)
+    if isinstance(method, Policy):  # built by the caller (our CLIs' flags): it holds state for one transformer
+        if len(experts) > 1 or settings:
+            raise ValueError("a Policy instance serves one transformer without settings; give the method's name")
+        policy, method = method, method.name
+    else:
+        policy = None
     method = method or "delta"
     if method == "delta" and settings:
         raise ValueError(f"settings {sorted(settings)} need a method; the static preset takes none")
@@ -274,13 +292,18 @@ def enable_delta_cache(
     for name, transformer in experts.items():
         depths = models[name].depths(transformer)
         chosen = preset.get(name) if isinstance(preset, dict) else preset
-        if method == "delta":
+        if policy is not None:
+            configs[name] = policy
+        elif method == "delta":
             configs[name] = _static_config(chosen, models[name], depths, name)
         else:
             configs[name] = _policy(method, chosen, constants, settings, models[name], depths)
     cache = DiffusersCache(pipeline, experts, num_inference_steps)
     cache.method = method
-    steps = num_inference_steps or 50  # planned again for the real count when a generation starts
+    # planned again for the real count when a generation starts; until then a count every config accepts
+    # (`adaptive` plans only for the step count it was profiled at)
+    costs = [getattr(c, "step_costs", None) for c in configs.values()]
+    steps = num_inference_steps or next((len(c) for c in costs if c), 50)
     hook_cls = _hook_class()
     try:
         for name, transformer in experts.items():

@@ -57,3 +57,32 @@ def save_vae(ckpt_dir: str | Path, config: WanConfig, autoencoder: torch.nn.Modu
 
     sd = {k: v.detach() for k, v in autoencoder.state_dict().items()}
     torch.save(vae_from_diffusers(sd, config.vae.num_res_blocks), Path(ckpt_dir) / config.vae_checkpoint)
+
+
+def save_diffusers_pipeline(out_dir: str | Path, config: WanConfig, pipe) -> Path:
+    """A loaded `WanT2V` as a diffusers `WanPipeline` folder (`WanPipeline.from_pretrained` reads it): the DiT
+    under diffusers' keys, the same VAE, umT5 encoder and tokenizer objects, and UniPC in flow mode at the
+    config's shift (the scheduler diffusers' Wan conversion uses)."""
+    from diffusers import UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+
+    from .convert import diffusers_config, dit_to_diffusers
+
+    if pipe.model.model_type != "t2v":
+        raise ValueError(f"only text-to-video converts to a WanPipeline; this model is {pipe.model.model_type}")
+    transformer = WanTransformer3DModel(**diffusers_config(pipe.model))
+    transformer.load_state_dict(dit_to_diffusers(pipe.model.state_dict()), strict=True)
+    scheduler = UniPCMultistepScheduler(
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        num_train_timesteps=1000,
+        flow_shift=config.sample_shift,
+    )
+    pipeline = WanPipeline(
+        tokenizer=pipe.text_encoder.tokenizer.tokenizer,
+        text_encoder=pipe.text_encoder.model,
+        vae=pipe.vae.model,
+        scheduler=scheduler,
+        transformer=transformer,
+    )
+    pipeline.save_pretrained(str(out_dir))
+    return Path(out_dir)
