@@ -348,3 +348,55 @@ def test_regional_compile_through_the_wrappers_matches_eager():
         assert all(isinstance(b, CachedBlock) for b in model.blocks[1:3])
         assert all(b.block._compiled_call_impl is not None for b in model.blocks[1:3])
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(eager, compiled, strict=True))
+
+
+@pytest.mark.parametrize("cache_first", [False, True])
+def test_group_offloading_in_either_order_leaves_the_cached_outputs_unchanged(cache_first):
+    from diffusers.hooks import apply_group_offloading
+
+    preset = CacheConfig(
+        name="every-other", depths={"blocks": 4}, stacks={"blocks": StackSchedule(cached=(1, 2), warmup=1, interval=2)}
+    )
+    model = wan()
+    with enable_delta_cache(model, preset=preset):
+        reference = _loop(model, 4)
+    model = wan()
+    cpu = torch.device("cpu")  # the hooks run as on a GPU; the copies are to the same device here
+
+    def offload():
+        apply_group_offloading(
+            model, onload_device=cpu, offload_device=cpu, offload_type="block_level", num_blocks_per_group=1
+        )
+
+    if not cache_first:
+        offload()
+    with enable_delta_cache(model, preset=preset) as cache:
+        if cache_first:
+            offload()
+        out = _loop(model, 4)
+        assert cache.stats()["theoretical_speedup"] > 1.1
+    assert all(torch.equal(a, b) for a, b in zip(reference, out, strict=True))
+
+
+@pytest.mark.parametrize("cache_first", [False, True])
+def test_model_cpu_offload_in_either_order_over_two_calls_and_after_disable(cache_first):
+    pipe = _wan22()
+    with enable_delta_cache(pipe, preset="wan2.1-t2v-debug"):
+        reference = _generate(pipe)
+    pipe = _wan22()
+    if not cache_first:
+        pipe.enable_model_cpu_offload(device="cpu")  # accelerate's hooks; CPU here, the same calls as on a GPU
+    cache = enable_delta_cache(pipe, preset="wan2.1-t2v-debug")
+    if cache_first:
+        pipe.enable_model_cpu_offload(device="cpu")
+    # every call ends by re-installing accelerate's hooks: the second call must still be cached
+    for _ in range(2):
+        assert torch.equal(_generate(pipe), reference) and cache.stats()["theoretical_speedup"] > 1.2
+    disable_delta_cache(pipe)
+    for transformer in (pipe.transformer, pipe.transformer_2):  # accelerate's wrapper kept, around the original
+        assert hasattr(transformer, "_hf_hook") and transformer._old_forward == type(transformer).forward.__get__(
+            transformer
+        )
+    _generate(pipe)
+    with pytest.raises(ValueError, match="enable_model_cpu_offload's hooks undo"):
+        enable_delta_cache(pipe, method="easycache", constants={"easycache": {"threshold": 0.1, "ret_steps": 1}})

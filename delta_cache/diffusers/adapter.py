@@ -51,6 +51,8 @@ class DiffusersCache:
         self.handles: dict[str, CacheHandle] = {}
         self.method = "delta"
         self._hooks: dict[str, object] = {}
+        self._installed: dict[str, object] = {}  # the forward our hook installed, per transformer
+        self._marks: dict[str, list] = {}  # torch hook handles that mark each pass
         self._created_registry: dict[str, bool] = {}
         self.generations = 0
         self._reset_clock()
@@ -153,10 +155,15 @@ class DiffusersCache:
     def remove(self) -> None:
         """Take every hook and wrapper off: each transformer is exactly as before `enable_delta_cache`."""
         for name, transformer in self.experts.items():
+            for mark in self._marks.pop(name, []):
+                mark.remove()
             registry = getattr(transformer, "_diffusers_hook", None)
             if registry is not None and registry.get_hook(HOOK) is not None:
-                registry.remove_hook(HOOK, recurse=False)
+                now = transformer.__dict__.get("forward")
+                registry.remove_hook(HOOK, recurse=False)  # puts back the forward it found
                 registry.invalidate_child_registries_cache()
+                if now is not self._installed.get(name):
+                    _keep_outer_wrapper(transformer, now, self._installed.get(name))
             handle = self.handles.pop(name, None)
             if handle is not None:
                 handle.remove()
@@ -165,6 +172,19 @@ class DiffusersCache:
             if self._created_registry.get(name) and registry is not None and not registry.hooks:
                 del transformer._diffusers_hook
         self._hooks = {}
+
+
+def _keep_outer_wrapper(transformer: nn.Module, outer, ours) -> None:
+    """Something replaced the forward after our hook was registered (accelerate's offload hook, which every
+    pipeline call with `enable_model_cpu_offload` removes and adds again): removing our hook has just put the
+    forward it found back over that. Give the outer wrapper its place again; where it wraps our pass-through
+    (accelerate keeps what it wrapped as `_old_forward`), it now wraps the original forward instead."""
+    if getattr(transformer, "_old_forward", None) is ours:
+        transformer._old_forward = transformer.forward
+    if outer is None:
+        transformer.__dict__.pop("forward", None)
+    else:
+        transformer.forward = outer
 
 
 @functools.cache
@@ -177,19 +197,34 @@ def _hook_class():
             pass
 
     class DeltaCacheHook(ModelHook):
-        # stateful: diffusers sets the pipeline's cache context on its StateManager and calls reset_state after
-        # each pipeline call
+        """Receives the pipeline's cache context (stateful: diffusers sets it on the StateManager) and its reset
+        after each pipeline call. It passes the forward through: the pass itself is marked by torch's module
+        hooks (`mark_passes`), which survive what replaces `forward` (accelerate's offload hooks, re-installed
+        by every pipeline call)."""
+
         _is_stateful = True
 
         def __init__(self, cache: DiffusersCache, handle: CacheHandle):
             super().__init__()
             self.cache, self.handle = cache, handle
             self.state = StateManager(_NoState)
+            self._open = None
 
-        def new_forward(self, module, *args, **kwargs):
+        def begin(self, module, args, kwargs):
             branch, step = self.cache.pass_position(self.state._context)
-            with self.handle.branch(branch, step):
-                return self.fn_ref.original_forward(*args, **kwargs)
+            self._open = self.handle.branch(branch, step)
+            self._open.__enter__()
+
+        def end(self, module, args, kwargs, output):
+            if self._open is not None:
+                opened, self._open = self._open, None
+                opened.__exit__(None, None, None)
+
+        def mark_passes(self, module) -> list:
+            return [
+                module.register_forward_pre_hook(self.begin, with_kwargs=True, prepend=True),
+                module.register_forward_hook(self.end, with_kwargs=True, always_call=True),
+            ]
 
         def reset_state(self, module):
             self.cache.end_generation()
@@ -298,6 +333,13 @@ def enable_delta_cache(
             configs[name] = _static_config(chosen, models[name], depths, name)
         else:
             configs[name] = _policy(method, chosen, constants, settings, models[name], depths)
+    for name, config in configs.items():
+        if getattr(config, "level", "blocks") == "model" and hasattr(experts[name], "_hf_hook"):
+            # accelerate re-installs its hook on every pipeline call, dropping a replaced forward
+            raise ValueError(
+                f"{method} reuses the whole model output, which enable_model_cpu_offload's hooks undo; "
+                "use a block-level method or group offloading"
+            )
     cache = DiffusersCache(pipeline, experts, num_inference_steps)
     cache.method = method
     # planned again for the real count when a generation starts; until then a count every config accepts
@@ -312,11 +354,13 @@ def enable_delta_cache(
             cache.handles[name] = handle
             cache._created_registry[name] = not hasattr(transformer, "_diffusers_hook")
             registry = HookRegistry.check_if_exists_or_initialize(transformer)
-            # registered after apply_cache: outermost, so an output-level reuse runs inside a marked pass
             hook = hook_cls(cache, handle)
             registry.register_hook(hook, HOOK)
             registry.invalidate_child_registries_cache()  # diffusers #14037: a stale list would miss the hook
             cache._hooks[name] = hook
+            cache._installed[name] = transformer.__dict__.get("forward")
+            # torch's hooks run around whatever `forward` is: an output-level reuse runs inside a marked pass
+            cache._marks[name] = hook.mark_passes(transformer)
             transformer._cache_config = _Enabled(cache)
     except Exception:
         cache.remove()
