@@ -3,13 +3,15 @@
 The cache is the same mechanism as in our own stacks (`apply_cache`: block wrappers and a policy); what the
 pipeline adds is where a pass stands. One stateful diffusers hook per transformer receives the pipeline's
 `cache_context` (its name is the CFG branch, "cond" / "uncond" or HunyuanVideo-1.5's "pred_cond" /
-"pred_uncond"; "inference" where a loop sets none, as diffusers' MagCache does) and marks each forward with
-`handle.branch(name, step)`. The step is the context's `step_index` where the pipeline gives one (WanPipeline),
-else counted per branch. A pipeline with two transformers (Wan2.2's experts) gets one handle per expert, each
-with its own blocks and deltas, and one step count for both, so the index runs on across the boundary; an
-expert's first pass after it refreshes. The step count is read when a generation starts (the context's
-`num_inference_steps`, else the pipeline's), and the plan follows it, as our CLIs plan for `--sample_steps`.
-The pipeline's `maybe_free_model_hooks` at the end of each call resets the hooks: the next call starts anew.
+"pred_uncond"; "inference" where a loop sets none, as diffusers' MagCache does), and torch's module hooks mark
+each forward with `handle.branch(name, step)` (they outlive what replaces `forward`, such as accelerate's
+offload hook, which every pipeline call re-installs). The step is the context's `step_index` where the
+pipeline gives one (WanPipeline), else counted per branch. A pipeline with two transformers (Wan2.2's experts)
+gets one handle per expert, each with its own blocks and deltas, and one step count for both, so the index
+runs on across the boundary; an expert's first pass after it refreshes. The step count is read when a
+generation starts (the context's `num_inference_steps`, else the pipeline's), and the plan follows it, as our
+CLIs plan for `--sample_steps`. The pipeline's `maybe_free_model_hooks` at the end of each call resets the
+hooks: the next call starts anew.
 """
 
 from __future__ import annotations
@@ -302,7 +304,8 @@ def enable_delta_cache(
         "transformer_2": ...} gives Wan2.2's experts each their own. With `method="adaptive"`, the preset file
         whose adaptive section it reads.
     method: None or "delta" (the static preset), or a peer / our method by name (teacache, fbcache, magcache,
-        easycache, dbcache, dicache, taylorseer, adaptive), with its `settings` as keywords.
+        easycache, dbcache, dicache, taylorseer, adaptive), with its `settings` as keywords; or a `Policy` built
+        already (what our CLIs' flags build; one transformer only: a policy holds one model's state).
     constants: the peers' constants: None (published for this checkpoint, where they are), a calibration file
         (scripts/calibrate_peers.py) or a dict {method: settings}.
     num_inference_steps: only needed for a bare transformer called without a pipeline's step count.
