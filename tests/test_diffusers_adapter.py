@@ -19,7 +19,7 @@ from diffusers.hooks import FirstBlockCacheConfig  # noqa: E402
 
 from delta_cache import CacheConfig, StackSchedule, save_preset  # noqa: E402
 from delta_cache.diffusers import disable_delta_cache, enable_delta_cache  # noqa: E402
-from delta_cache.schedule import REUSE  # noqa: E402
+from delta_cache.schedule import REFRESH, REUSE  # noqa: E402
 from delta_cache.wrappers import CachedBlock  # noqa: E402
 
 
@@ -234,21 +234,27 @@ def test_wan22_experts_keep_their_own_state_and_the_step_index_runs_on_across_th
     steps_of = {}
     every_other = {"blocks": StackSchedule(cached=(1, 2), warmup=0, interval=2)}
     preset = CacheConfig(name="every-other", depths={"blocks": 4}, stacks=every_other)
-    with enable_delta_cache(pipe, preset={"transformer": preset, "transformer_2": preset}) as cache:
+    # the second expert's own schedule: refreshed at step 0 only, so its first step is a planned reuse
+    once = {"blocks": StackSchedule(cached=(1, 2), warmup=0, refresh_steps=(0,), for_steps=10)}
+    late = CacheConfig(name="refresh-once", depths={"blocks": 4}, stacks=once)
+    with enable_delta_cache(pipe, preset={"transformer": preset, "transformer_2": late}) as cache:
         out = _generate(pipe)
         for name, handle in cache.handles.items():
             steps_of[name] = sorted({r["step"] for r in handle.records})
             assert {r["branch"] for r in handle.records} == {"cond", "uncond"}
         first = cache.handles["transformer_2"].records[0]
+        cache_records = cache.handles["transformer_2"].records
         stats = cache.stats()
     high, low = steps_of["transformer"], steps_of["transformer_2"]
     assert high == list(range(len(high))) and low == list(range(len(high), 10)) and 0 < len(high) < 10
-    # the low-noise expert starts on an odd (planned reuse) step or not: it refreshes first, from its own blocks
-    assert first["blocks"] != REUSE
+    # the low-noise expert's first step, a planned reuse, refreshes: its blocks hold no delta of their own yet
+    # (the first expert's are never used), then it reuses to the end
+    assert first["blocks"] == REFRESH and first["step"] == len(high)
+    assert all(r["blocks"] == REUSE for r in cache_records[2:])
     assert 1.0 < stats["theoretical_speedup"] < 2.0 and not torch.equal(out, reference)
     assert set(stats["per_branch_stack"]) == {f"{e}/{b}/blocks" for e in steps_of for b in ("cond", "uncond")}
     # a second call starts anew (the pipeline resets the hooks after each call): the same video
-    with enable_delta_cache(pipe, preset=preset) as cache:
+    with enable_delta_cache(pipe, preset={"transformer": preset, "transformer_2": late}) as cache:
         again = [_generate(pipe) for _ in range(2)]
     assert torch.equal(again[0], again[1]) and torch.equal(again[0], out)
 
