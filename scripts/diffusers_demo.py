@@ -46,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from diffusers import DiffusionPipeline
 
-    from delta_cache.diffusers import enable_delta_cache
+    from delta_cache.diffusers import describe, enable_delta_cache
     from delta_cache.diffusers.convert import read_call, write_pipeline
     from delta_cache.policy import Policy
-    from delta_cache.report import full_compute_stats, save_with_report
+    from delta_cache.report import full_compute_stats, run_report, save_with_report
+    from evaluation.metrics import to_uint8
 
     if args.pipeline_dir is None and not folder.exists():
         print(f"converting {target.profile_name()} into {folder} (scripts/to_diffusers.py)")
@@ -73,33 +74,22 @@ def main(argv: list[str] | None = None) -> int:
     if cache is not None:
         report = cache.report(seconds)
     else:
-        depths = {s: len(getattr(pipe.transformer, a)) for s, a in _stacks(pipe.transformer)}
+        depths = describe(pipe.transformer).depths(pipe.transformer)
         steps = call["num_inference_steps"]
         cfg = call.get("true_cfg_scale", call.get("guidance_scale", 1.0)) > 1  # two passes a step, named so
-        report = dict(
-            full_compute_stats({"cond": steps, "uncond": steps} if cfg else {"cond": steps}, depths),
-            preset=None,
-            steps=[],
-            denoise_seconds=seconds,
+        report = run_report(
+            None, full_compute_stats({"cond": steps, "uncond": steps} if cfg else {"cond": steps}, depths), seconds
         )
-        report["delta_cache"] = False
 
     def write(path: Path) -> None:
         import imageio.v3 as iio
-        import numpy as np
 
-        iio.imwrite(path, (np.clip(frames, 0, 1) * 255).round().astype("uint8"), fps=target.fps, extension=".mp4")
+        iio.imwrite(path, to_uint8(frames), fps=target.fps, extension=".mp4")
 
     save_with_report(write, save, report)
     speed = f", {report['theoretical_speedup']:.2f}x theoretical" if cache is not None else ""
     print(f"wrote {save} ({prompt!r}, seed {seed}, {seconds:.1f} s through diffusers{speed})")
     return 0
-
-
-def _stacks(transformer):
-    from delta_cache.diffusers import describe
-
-    return [(s.name, s.attr) for s in describe(transformer).spec.stacks]
 
 
 if __name__ == "__main__":
