@@ -10,7 +10,8 @@ Read top-down, `profile` runs the steps in order:
 3. the background/foreground split by τ;
 4. `measure_sensitivity`: the error of caching each block (and each run of background blocks) alone;
 5. `candidates` for the target speedup, the best few validated against full compute;
-6. `measure_adaptive`: what reusing each step alone costs, and the best plan per refresh count, for `adaptive`;
+6. `measure_adaptive` (unless `config.adaptive` is off): what reusing each step alone costs, and the best plan
+   per refresh count, for `adaptive`;
 7. the figures, `summary.json`, then the preset file (last: no preset without its figures).
 
 `add_adaptive` runs step 6 alone on an existing preset file (its prompts' full compute generated anew).
@@ -60,6 +61,7 @@ class ProfileConfig:
     warmup: int | None = None  # None: chosen from the step statistic
     sensitivity: str = "runs"  # runs, blocks or none
     validate: int = 3  # candidates measured against full compute
+    adaptive: bool = True  # measure the `adaptive` method's step costs and plans (step 6)
     profiled_by: str = "scripts/profile_model.py"
 
 
@@ -137,8 +139,10 @@ def profile(target, config: ProfileConfig, device, group=None, main_rank: bool =
         bar = tqdm(cands[: config.validate], desc="validate", unit="candidate", disable=not main_rank)
         validated = [(*full.error(config_of(c)), c) for c in bar]
     chosen = max(validated, key=lambda v: v[0])[2] if validated else cands[0]
-    full = full or FullCompute(target, stats, main_rank)
-    adaptive, validation = measure_adaptive(full, {st: list(b) for st, b in chosen.cached.items()})
+    adaptive, validation = None, None
+    if config.adaptive:
+        full = full or FullCompute(target, stats, main_rank)
+        adaptive, validation = measure_adaptive(full, {st: list(b) for st, b in chosen.cached.items()})
     if not main_rank:
         return 0
     summary = summary_of(config, stats, s, split, chosen, validated)
@@ -151,7 +155,7 @@ def profile(target, config: ProfileConfig, device, group=None, main_rank: bool =
         "prompts": list(config.prompts),
         "profiled_by": config.profiled_by,
         "statistics": summary,
-        "adaptive": {"validated_plans": validation},
+        **({"adaptive": {"validated_plans": validation}} if config.adaptive else {}),
     }
     config.out.parent.mkdir(parents=True, exist_ok=True)
     # last: no preset without its figures
@@ -161,7 +165,7 @@ def profile(target, config: ProfileConfig, device, group=None, main_rank: bool =
         f"cached {summary['cached']} | warm-up {s['warmup']}, refreshes {summary['refresh_steps']} | "
         f"theoretical {chosen.speedup:.2f}x (target {config.target_speedup:.2f}x)"
     )
-    print(f"wrote {config.out} and {config.figures}/; use it: --delta_cache --cache_preset {config.out}")
+    print(f"wrote {config.out} and {config.figures}/; use it: {target.preset_usage(config.out)}")
     return 0
 
 
@@ -441,7 +445,7 @@ def add_adaptive(target, config: ProfileConfig, device, group=None, main_rank: b
             "validated_plans": validation,
         }
         write_preset_dict(config.out, data)
-        print(f"wrote the adaptive section of {config.out}; use it: --delta_cache --cache_method adaptive")
+        print(f"wrote the adaptive section of {config.out}; use it: {target.preset_usage(config.out, 'adaptive')}")
     return 0
 
 

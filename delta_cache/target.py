@@ -128,6 +128,11 @@ class Target:
         negative prompt, how prompts are encoded)."""
         raise NotImplementedError(f"{self.name}: no diffusers export")
 
+    def preset_usage(self, preset: Path, method: str | None = None) -> str:
+        """How a user runs with the preset file the profiler wrote: the model CLI's flags (`method`: a method
+        that reads the file, e.g. adaptive)."""
+        return f"--delta_cache --cache_preset {preset}" + (f" --cache_method {method}" if method else "")
+
     def teacher_forced(self, scene, seed: int, observer):
         """The model's passes on a true rendering of `scene` noised to each sampler sigma (tiny models)."""
         raise NotImplementedError

@@ -24,12 +24,19 @@ def target_class(name: str) -> type[Target]:
     return getattr(importlib.import_module(module), cls)
 
 
-def select_target(argv: list[str] | None, prog: str) -> tuple[type[Target], list[str]]:
+def select_target(argv: list[str] | None, prog: str, diffusers: bool = False) -> tuple[type[Target], list[str]]:
     """(the target `--model` selects, the remaining arguments). `--model` takes a registered name (removed from
-    the arguments) or a value of a model's own --model flag (HunyuanVideo's config names, which stay)."""
+    the arguments) or a value of a model's own --model flag (HunyuanVideo's config names, which stay). With
+    `diffusers`, a script that can also run a diffusers pipeline: `--diffusers PATH` selects it instead."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # "--model=NAME" as argparse takes it, split so that both spellings are read alike
     argv = [part for a in argv for part in (a.split("=", 1) if a.startswith("--model=") else [a])]
+    if diffusers and any(a == "--diffusers" or a.startswith("--diffusers=") for a in argv):
+        if "--model" in argv:
+            sys.exit(f"{prog}: error: give --model (our stacks) or --diffusers (a diffusers pipeline), not both")
+        from delta_cache.diffusers.target import DiffusersTarget
+
+        return DiffusersTarget, argv
     if "--model" not in argv:
         return target_class(next(iter(TARGETS))), argv
     i = argv.index("--model")

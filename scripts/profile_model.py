@@ -69,6 +69,12 @@ def build_parser(cls) -> argparse.ArgumentParser:
     g.add_argument("--stats_dir", type=Path, default=REPO / "outputs" / "profile_cache")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     g.add_argument(
+        "--no_adaptive",
+        action="store_true",
+        help="skip the adaptive method's step costs and plans (steps-1 generations per prompt and the plans' "
+        "validation): the file serves the static preset; add them later with --adaptive_only",
+    )
+    g.add_argument(
         "--adaptive_only",
         action="store_true",
         help="only measure the adaptive method's step costs into the existing preset file --out (its blocks)",
@@ -77,7 +83,7 @@ def build_parser(cls) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cls, argv = select_target(argv, "profile_model.py")
+    cls, argv = select_target(argv, "profile_model.py", diffusers=True)
     p = build_parser(cls)
     target = cls(cls.validate(p, p.parse_args(argv)))
     config = profile_config(p, target.args, target)
@@ -155,6 +161,8 @@ def profile_config(p: argparse.ArgumentParser, args: argparse.Namespace, target)
     if out.suffix != ".json":
         p.error(f"--out must end with .json, got {out}")
     if args.adaptive_only:
+        if args.no_adaptive:
+            p.error("--adaptive_only measures what --no_adaptive skips; give one of them")
         if args.out is None or not out.is_file():
             p.error(f"--adaptive_only adds to an existing preset file: give it as --out (not found: {out})")
         try:
@@ -190,6 +198,7 @@ def profile_config(p: argparse.ArgumentParser, args: argparse.Namespace, target)
         warmup=args.warmup,
         sensitivity=args.sensitivity,
         validate=args.validate,
+        adaptive=not args.no_adaptive,
     )
 
 

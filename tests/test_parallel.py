@@ -382,7 +382,7 @@ def test_launcher_refuses_other_gpu_counts():
 
 def test_profile_under_torchrun_writes_the_single_process_profile(tmp_path, profile_main):
     # the errors against full compute under the group (what the sensitivity runs measure too): two validations
-    common = ("--num_prompts", "1", "--sample_steps", "6", "--validate", "2", "--sensitivity", "none")
+    common = ("--num_prompts", "1", "--sample_steps", "6", "--validate", "2", "--sensitivity", "none", "--no_adaptive")
     script = REPO / "scripts" / "profile_model.py"
     assert profile_main([*common, "--out", str(tmp_path / "one.json"), "--stats_dir", str(tmp_path / "s1")]) == 0
     two = torchrun(

@@ -29,11 +29,22 @@ def logs():
 
 def test_tiny_profile_writes_a_preset_that_generate_reads(tmp_path, profile_main, generate_main, capsys, logs):
     out, stats = tmp_path / "tiny.json", tmp_path / "stats"
-    common = ["--num_prompts", "1", "--sample_steps", "8", "--stats_dir", str(stats), "--validate", "1"]
+    common = [
+        "--num_prompts",
+        "1",
+        "--sample_steps",
+        "8",
+        "--stats_dir",
+        str(stats),
+        "--validate",
+        "1",
+        "--no_adaptive",
+    ]
     assert profile_main([*common, "--out", str(out), "--sensitivity", "blocks"]) == 0
     assert re.search(r"\bprofile: +\d+%", capsys.readouterr().err)  # the statistics were measured
     preset = json.loads(out.read_text())
     assert preset["format"] == "delta_cache.preset" and preset["depths"] == {"blocks": 8}
+    assert "adaptive" not in preset  # --no_adaptive: the step costs are not measured
     summary = preset["provenance"]["statistics"]
     assert summary["theoretical_speedup"] >= 400 / 204 - 1e-9
     assert len(summary["r_attn"]["blocks"]) == 8 and len(summary["sensitivity"]) == 8
@@ -62,7 +73,7 @@ def test_tiny_profile_writes_a_preset_that_generate_reads(tmp_path, profile_main
 def test_hyvideo_debug_profile_end_to_end(tmp_path, profile_main, sample_video_main):
     out = tmp_path / "hy.json"
     hy = [*HY_DEBUG, "--video-size", "64", "64", "--video-length", "5", "--infer-steps", "6", "--seed", "0"]
-    flags = ["--target_speedup", "1.3", "--validate", "1", "--sensitivity", "none"]
+    flags = ["--target_speedup", "1.3", "--validate", "1", "--sensitivity", "none", "--no_adaptive"]
     assert profile_main([*hy, *flags, "--stats_dir", str(tmp_path / "stats"), "--out", str(out)]) == 0
     preset = json.loads(out.read_text())
     assert preset["depths"] == {"double_blocks": 2, "single_blocks": 4}
@@ -164,7 +175,7 @@ def test_the_other_scripts_still_find_the_standard_librarys_profile():
 def test_a_mask_file_is_what_r_attn_is_measured_against(tmp_path, profile_main):
     # every token foreground: R_attn is then the share of high-attention tokens, the quantile rule's 20%
     np.save(tmp_path / "m.npy", np.ones((17, 64, 64), bool))
-    argv = ["--num_prompts", "1", "--sample_steps", "6", "--validate", "0", "--sensitivity", "none"]
+    argv = ["--num_prompts", "1", "--sample_steps", "6", "--validate", "0", "--sensitivity", "none", "--no_adaptive"]
     argv += ["--mask", "file", "--mask_file", str(tmp_path / "m.npy"), "--out", str(tmp_path / "f.json")]
     assert profile_main([*argv, "--stats_dir", str(tmp_path / "s")]) == 0
     r = json.loads((tmp_path / "f.json").read_text())["provenance"]["statistics"]["r_attn"]["blocks"]
@@ -173,7 +184,7 @@ def test_a_mask_file_is_what_r_attn_is_measured_against(tmp_path, profile_main):
 
 def test_tiny_hyvideo_profile_uses_scene_masks(tmp_path, profile_main, capsys):
     common = ["--model", "hunyuanvideo", "--num_prompts", "1", "--infer-steps", "6", "--sensitivity", "none"]
-    common += ["--validate", "0", "--stats_dir", str(tmp_path / "stats")]
+    common += ["--validate", "0", "--no_adaptive", "--stats_dir", str(tmp_path / "stats")]
     assert profile_main([*common, "--out", str(tmp_path / "hy.json")]) == 0
     preset = json.loads((tmp_path / "hy.json").read_text())
     assert preset["depths"] == {"double_blocks": 20, "single_blocks": 40}

@@ -47,10 +47,11 @@ class DiffusersCache:
     """What `enable_delta_cache` returns: the handles (one per transformer), their joint `stats()`, and a context
     manager that disables the cache on exit."""
 
-    def __init__(self, pipeline, experts: dict[str, nn.Module], num_inference_steps: int | None):
+    def __init__(self, pipeline, experts: dict[str, nn.Module], num_inference_steps: int | None, owned: bool = True):
         self.pipeline, self.experts = pipeline, experts
+        self.owned = owned  # the handles are ours (removed with the hooks; planned anew for each step count)
         self.num_inference_steps = num_inference_steps
-        self.handles: dict[str, CacheHandle] = {}
+        self.handles: dict[str, CacheHandle] = {}  # or any StepCache where not owned
         self.method = "delta"
         self._hooks: dict[str, object] = {}
         self._installed: dict[str, object] = {}  # the forward our hook installed, per transformer
@@ -92,7 +93,7 @@ class DiffusersCache:
         self._counts, self._last_step = {}, None
         self._steps = self._step_count(context)
         for handle in self.handles.values():
-            handle.retarget(self._steps)
+            handle.retarget(self._steps) if self.owned else handle.start(self._steps)
         self._running = True
         self.generations += 1
 
@@ -167,7 +168,7 @@ class DiffusersCache:
                 if now is not self._installed.get(name):
                     _keep_outer_wrapper(transformer, now, self._installed.get(name))
             handle = self.handles.pop(name, None)
-            if handle is not None:
+            if handle is not None and self.owned:
                 handle.remove()
             if isinstance(getattr(transformer, "_cache_config", None), _Enabled):
                 transformer._cache_config = None
@@ -310,8 +311,6 @@ def enable_delta_cache(
         (scripts/calibrate_peers.py) or a dict {method: settings}.
     num_inference_steps: only needed for a bare transformer called without a pipeline's step count.
     """
-    from diffusers.hooks import HookRegistry
-
     pipeline, experts = _experts(pipe_or_transformer)
     for name, transformer in experts.items():
         _check_free(name, transformer)
@@ -349,22 +348,48 @@ def enable_delta_cache(
     # (`adaptive` plans only for the step count it was profiled at)
     costs = [getattr(c, "step_costs", None) for c in configs.values()]
     steps = num_inference_steps or next((len(c) for c in costs if c), 50)
-    hook_cls = _hook_class()
     try:
         for name, transformer in experts.items():
             handle = apply_cache(transformer, models[name].spec, configs[name], steps, cache_dtype)
             handle.refresh_if_empty = len(experts) > 1
             cache.handles[name] = handle
-            cache._created_registry[name] = not hasattr(transformer, "_diffusers_hook")
-            registry = HookRegistry.check_if_exists_or_initialize(transformer)
-            hook = hook_cls(cache, handle)
-            registry.register_hook(hook, HOOK)
-            registry.invalidate_child_registries_cache()  # diffusers #14037: a stale list would miss the hook
-            cache._hooks[name] = hook
-            cache._installed[name] = transformer.__dict__.get("forward")
-            # torch's hooks run around whatever `forward` is: an output-level reuse runs inside a marked pass
-            cache._marks[name] = hook.mark_passes(transformer)
-            transformer._cache_config = _Enabled(cache)
+            _hook(cache, name)
+    except Exception:
+        cache.remove()
+        raise
+    return cache
+
+
+def _hook(cache: DiffusersCache, name: str) -> None:
+    """Register the diffusers hook that hands `cache.handles[name]` the passes of the transformer `name`."""
+    from diffusers.hooks import HookRegistry
+
+    transformer = cache.experts[name]
+    cache._created_registry[name] = not hasattr(transformer, "_diffusers_hook")
+    registry = HookRegistry.check_if_exists_or_initialize(transformer)
+    hook = _hook_class()(cache, cache.handles[name])
+    registry.register_hook(hook, HOOK)
+    registry.invalidate_child_registries_cache()  # diffusers #14037: a stale list would miss the hook
+    cache._hooks[name] = hook
+    cache._installed[name] = transformer.__dict__.get("forward")
+    # torch's hooks run around whatever `forward` is: an output-level reuse runs inside a marked pass
+    cache._marks[name] = hook.mark_passes(transformer)
+    transformer._cache_config = _Enabled(cache)
+
+
+def drive_step_cache(pipeline, step_cache, expert: str = "transformer") -> DiffusersCache:
+    """Hand the passes of a pipeline's transformer `expert` to any `StepCache` (`delta_cache.step_cache`: the
+    profiler, or a `CacheHandle` the caller applied): `start(num_steps)` when a generation starts and
+    `branch(name, step)` around each pass, as our own sampling loops do. `remove()` takes the hooks off and
+    leaves `step_cache` as it is (its owner removes it)."""
+    _, experts = _experts(pipeline)
+    if expert not in experts:
+        raise ValueError(f"the pipeline has no {expert}; it has {', '.join(experts)}")
+    _check_free(expert, experts[expert])
+    cache = DiffusersCache(pipeline, {expert: experts[expert]}, None, owned=False)
+    cache.handles[expert] = step_cache
+    try:
+        _hook(cache, expert)
     except Exception:
         cache.remove()
         raise

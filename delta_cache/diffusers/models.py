@@ -116,7 +116,7 @@ def describe(transformer: nn.Module, two_experts: bool = False) -> DiffusersMode
         from wan.cache_spec import WAN_CACHE_PRESETS
 
         spec = CacheSpec(
-            stacks=(BlockStack(attr="blocks", streams=("x",)),),
+            stacks=(BlockStack(attr="blocks", streams=("x",), attention="attn1"),),
             prediction=lambda out: _sample(out)[0],
             signals={
                 # TeaCache's indicators, as upstream's time_embedding / time_projection outputs (e, e0)
@@ -131,8 +131,10 @@ def describe(transformer: nn.Module, two_experts: bool = False) -> DiffusersMode
 
         spec = CacheSpec(
             stacks=(
-                BlockStack(attr="transformer_blocks", name="double_blocks", streams=("img", "txt")),
-                BlockStack(attr="single_transformer_blocks", name="single_blocks", streams=("img", "txt")),
+                BlockStack(attr="transformer_blocks", name="double_blocks", streams=("img", "txt"), attention="attn"),
+                BlockStack(
+                    attr="single_transformer_blocks", name="single_blocks", streams=("img", "txt"), attention="attn"
+                ),
             ),
             prediction=lambda out: _sample(out)[0],
             signals={"modulated_input": Signal(module="transformer_blocks.0", when="input", fn=_modulated_input)},
@@ -142,7 +144,9 @@ def describe(transformer: nn.Module, two_experts: bool = False) -> DiffusersMode
         return DiffusersModel("hunyuanvideo", spec, dict(HY_CACHE_PRESETS), "t2v-720p" if released else None)
     if name == "HunyuanVideo15Transformer3DModel":
         spec = CacheSpec(
-            stacks=(BlockStack(attr="transformer_blocks", name="double_blocks", streams=("img", "txt")),),
+            stacks=(
+                BlockStack(attr="transformer_blocks", name="double_blocks", streams=("img", "txt"), attention="attn"),
+            ),
             prediction=lambda out: _sample(out)[0],
             signals={"modulated_input": Signal(module="transformer_blocks.0", when="input", fn=_modulated_input)},
             io=_io(cls, config.out_channels),
