@@ -406,3 +406,44 @@ def test_model_cpu_offload_in_either_order_over_two_calls_and_after_disable(cach
     _generate(pipe)
     with pytest.raises(ValueError, match="enable_model_cpu_offload's hooks undo"):
         enable_delta_cache(pipe, method="easycache", constants={"easycache": {"threshold": 0.1, "ret_steps": 1}})
+
+
+# video tokens of `_inputs` (3 x 8 x 8 latents; Wan's patch 2 x 2) and the text tokens HunyuanVideo joins (1.0: the
+# prompt's 5; 1.5: 5 + 4 of the second encoder + 6 image tokens), of which 3 + 4 are valid in the masks below
+SEAM_ROWS = {"wan": (48, 0, None), "hunyuanvideo": (192, 5, 195), "hunyuanvideo-1.5": (192, 15, 199)}
+
+
+@pytest.mark.parametrize("family", list(MODELS))
+def test_the_observe_seam_shows_each_self_attention_its_q_and_k_and_comes_off_cleanly(family):
+    import diffusers.models.attention_dispatch as dispatch
+
+    from delta_cache.diffusers import describe
+    from delta_cache.diffusers.observe import NAME, add_observe_seams
+
+    model = MODELS[family]()
+    spec = describe(model).spec
+    kw = _inputs(model)
+    if "encoder_attention_mask" in kw:
+        kw["encoder_attention_mask"][:, 3:] = 0  # padded text, masked out of the keys
+
+    def run():
+        with torch.no_grad():
+            return model(**kw, timestep=torch.tensor([500.0]), return_dict=False)[0]
+
+    before = run()
+    seen = []
+    seams = add_observe_seams(model, spec)
+    owners = [(s, i, b.get_submodule(s.attention)) for s in spec.stacks for i, b in enumerate(getattr(model, s.attr))]
+    for stack, i, owner in owners:
+        owner.observe = lambda q, k, lens, joint, at=(stack.name, i): seen.append((at, q.shape[1], lens, joint))
+    run()
+    video, joint, valid = SEAM_ROWS[family]
+    assert [at for at, *_ in seen] == [(s.name, i) for s, i, _ in owners]  # each self-attention once, in order
+    for _, rows, lens, j in seen:
+        assert (rows, j) == (video + joint, joint)
+        assert (lens is None) if valid is None else lens.tolist() == [valid]
+    seams.remove()
+    namespace = type(owners[0][2].processor).__call__.__globals__
+    assert namespace[NAME] is dispatch.dispatch_attention_fn  # diffusers' own function again
+    assert not any("observe" in vars(owner) for *_, owner in owners)
+    assert torch.equal(run(), before)

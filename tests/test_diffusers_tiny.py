@@ -125,3 +125,28 @@ def test_profile_model_profiles_a_diffusers_pipeline_into_a_preset_the_adapter_r
         with enable_delta_cache(pipe, preset=out, method=method) as cache:
             pipe("a red ball", output_type="latent", generator=torch.Generator().manual_seed(0), **call)
             assert cache.stats()["theoretical_speedup"] > 1.2, method
+
+
+def test_profiling_a_pipeline_refuses_bad_input_in_one_line_before_loading(converted, profile_main, tmp_path, capsys):
+    def index(name: str, **components) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline", **components}))
+        return str(folder)
+
+    flux = index("flux", transformer=["diffusers", "FluxTransformer2DModel"])
+    experts = index("a14b", transformer=["diffusers", "WanTransformer3DModel"], transformer_2=["diffusers", "x"])
+    cases = [
+        (["--diffusers", str(tmp_path / "missing")], "no such folder"),
+        (["--diffusers", str(tmp_path)], "not a diffusers pipeline"),
+        (["--diffusers", flux], "its transformer is FluxTransformer2DModel; the profiler supports"),
+        (["--diffusers", experts], "has two experts"),
+        (["--diffusers", str(converted["wan"]), "--num_inference_steps", "0"], "must be a positive integer"),
+        (["--diffusers", str(converted["wan"]), "--true_cfg_scale", "4"], "WanPipeline takes no true_cfg_scale"),
+        (["--diffusers", str(converted["wan"]), "--model", "wan"], "give --model (our stacks) or --diffusers"),
+        (["--diffusers", str(converted["wan"]), "--mask", "scene"], "--mask scene needs a tiny trained model"),
+    ]
+    for argv, message in cases:
+        code, err = run_main(profile_main, [*argv, "--out", str(tmp_path / "p.json")], capsys)
+        assert code != 0 and message in err.strip().splitlines()[-1], (argv, err[-400:])
+    assert not (tmp_path / "p.json").exists()

@@ -42,12 +42,16 @@ def _diffusers():
 
 
 def _config(source: str, component: str | None = None) -> dict:
-    """The pipeline's model_index.json, or a component's config (local or from the Hub, no weights)."""
+    """The pipeline's model_index.json, or a component's full config (the file's values and the class's defaults
+    for what it leaves out: the component is built on the meta device, no weights read; local or from the Hub)."""
+    from accelerate import init_empty_weights
+
     d = _diffusers()
     if component is None:
         return dict(d.DiffusionPipeline.load_config(source))
     cls = getattr(d, _config(source)[component][1])
-    return dict(cls.load_config(source, subfolder=component))
+    with init_empty_weights():
+        return dict(cls.from_config(cls.load_config(source, subfolder=component)).config)
 
 
 def _token_grid(transformer: dict, vae: dict, frames: int, height: int, width: int) -> tuple[int, int, int]:
@@ -88,6 +92,7 @@ class DiffusersTarget(Target):
         g.add_argument("--diffusers", required=True, help="a diffusers pipeline: a local folder or a Hub id")
         g.add_argument("--prompt", default=None, help="the prompt (without --prompts)")
         g.add_argument("--negative_prompt", default=None)
+        g.add_argument("--image", type=Path, default=None, help="the conditioning image of an image-to-video pipeline")
         for name in SETTINGS:
             g.add_argument(f"--{name}", type=int, default=None, help="default: the folder's, else the pipeline's")
         for name in GUIDANCE:
@@ -147,12 +152,19 @@ class DiffusersTarget(Target):
                 if name not in parameters:
                     p.error(f"--{name}: {index['_class_name']} takes no {name}")
                 call[name] = getattr(args, name)
+        if "image" in parameters and parameters["image"].default is inspect.Parameter.empty and args.image is None:
+            p.error(f"--image is needed: {index['_class_name']} generates from an image")
+        if args.image is not None:
+            if "image" not in parameters:
+                p.error(f"--image: {index['_class_name']} takes no image")
+            if not args.image.is_file():
+                p.error(f"--image file not found: {args.image}")
         if args.negative_prompt is not None:
             call["negative_prompt"] = args.negative_prompt
         args.call = call
         args.transformer_config = _config(source, "transformer")
         args.vae_config = _config(source, "vae")
-        args.pipeline_class = index["_class_name"]
+        args.pipeline_class, args.pipeline_index = index["_class_name"], index
         args.two_passes = _two_passes(source, call, defaults, parameters)
         if args.dtype is None:
             args.dtype = "float32" if args.device == "cpu" or not torch.cuda.is_available() else "bfloat16"
@@ -177,7 +189,7 @@ class DiffusersTarget(Target):
 
         from .models import describe
 
-        cls = getattr(_diffusers(), dict(self.args.transformer_config)["_class_name"])
+        cls = getattr(_diffusers(), self.args.pipeline_index["transformer"][1])
         with init_empty_weights():
             model = cls.from_config(self.args.transformer_config)
         return describe(model).depths(model)
@@ -195,9 +207,10 @@ class DiffusersTarget(Target):
             "model": "diffusers",
             "pipeline": self.args.pipeline_class,
             "from": where_from,
-            "transformer": f"{self.args.transformer_config['_class_name']} ({digest})",
+            "transformer": f"{self.args.pipeline_index['transformer'][1]} ({digest})",
             "call": {k: v for k, v in self.args.call.items() if k != "prompt_template"},
             "dtype": self.args.dtype,
+            **({"image": where(self.args.image)} if self.args.image else {}),
         }
 
     def profile_name(self) -> str:
@@ -249,7 +262,8 @@ class DiffusersTarget(Target):
         t0 = time.perf_counter()
         try:
             self.pipe.set_progress_bar_config(disable=not progress)
-            out = self.pipe(prompt, generator=generator, output_type="latent", **self.args.call)
+            image = {"image": self._image()} if self.args.image else {}
+            out = self.pipe(prompt, generator=generator, output_type="latent", **image, **self.args.call)
         finally:
             if driver is not None:
                 driver.remove()
@@ -258,6 +272,12 @@ class DiffusersTarget(Target):
         self._seconds = time.perf_counter() - t0
         latent = out.frames[0].float().cpu()
         return self.decode(latent) if decode else latent
+
+    @functools.cache  # noqa: B019 (one image per target, read once)
+    def _image(self):
+        from diffusers.utils import load_image
+
+        return load_image(str(self.args.image))
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor) -> np.ndarray:
