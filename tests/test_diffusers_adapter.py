@@ -259,6 +259,34 @@ def test_wan22_experts_keep_their_own_state_and_the_step_index_runs_on_across_th
     assert torch.equal(again[0], again[1]) and torch.equal(again[0], out)
 
 
+def test_wan22_ti2v_5b_per_token_timesteps_run_cached_and_profiled():
+    """TI2V-5B's pipeline (`expand_timesteps`: a timestep per token, 4-D block modulation) with the cache and the
+    profiler's seam on its one transformer."""
+    from delta_cache.diffusers import describe
+    from delta_cache.diffusers.adapter import drive_step_cache
+    from delta_cache.diffusers.observe import add_observe_seams
+    from delta_cache.profiler import AttentionProfiler
+
+    pipe = _wan22()
+    pipe.transformer_2 = None
+    pipe.register_to_config(boundary_ratio=None, expand_timesteps=True)
+    reference = _generate(pipe)
+    with enable_delta_cache(pipe, preset=_refresh_always(pipe.transformer)):
+        assert torch.equal(_generate(pipe), reference)
+    every_other = {"blocks": StackSchedule(cached=(1, 2), warmup=0, interval=2)}
+    with enable_delta_cache(pipe, preset=CacheConfig(name="e", depths={"blocks": 4}, stacks=every_other)) as cache:
+        assert not torch.equal(_generate(pipe), reference) and cache.stats()["theoretical_speedup"] > 1.2
+    seams = add_observe_seams(pipe.transformer, describe(pipe.transformer).spec)
+    with AttentionProfiler(pipe.transformer, describe(pipe.transformer).spec, (2, 1, 1)) as profiler:  # 5 x 16 x 16 px
+        driver = drive_step_cache(pipe, profiler)
+        _generate(pipe)
+        driver.remove()
+        scores = profiler.finish().scores
+    seams.remove()
+    assert set(scores) == {("cond", "blocks"), ("uncond", "blocks")}  # every step, every block observed
+    assert all(bool((v.sum(dim=(2, 3, 4)) > 0.99).all()) for v in scores.values())  # ā over video keys sums to 1
+
+
 def test_the_plan_follows_the_pipelines_step_count():
     pipe = _wan22(boundary=0.0)  # every step on the first expert
     with enable_delta_cache(pipe, preset="wan2.1-t2v-debug") as cache:
@@ -332,6 +360,12 @@ def test_bad_input_is_one_clear_error_and_leaves_the_model_untouched():
         enable_delta_cache(pipe, preset={"transformer": None, "transformer_2": "wan2.1-t2v-14B"})
     assert not any(isinstance(b, CachedBlock) for b in pipe.transformer.blocks)
     assert pipe.transformer._cache_config is None
+    # diffusers' context parallelism (set by enable_parallelism, which needs an accelerator): refused
+    model = wan()
+    model._parallel_config = object()
+    with pytest.raises(ValueError, match="context parallelism, which delta_cache does not support yet"):
+        enable_delta_cache(model)
+    assert not hasattr(model, "_diffusers_hook") and not any(isinstance(b, CachedBlock) for b in model.blocks)
 
 
 def test_import_delta_cache_does_not_import_diffusers():

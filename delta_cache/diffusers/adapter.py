@@ -258,6 +258,13 @@ def _check_free(name: str, transformer: nn.Module) -> None:
             f"{name} already has diffusers' {type(enabled).__name__} enabled; call {name}.disable_cache() first "
             "(two caches would each skip what the other computes)"
         )
+    if getattr(transformer, "_parallel_config", None) is not None:
+        # its split of the sequence is a hook on blocks.0 (Wan's _cp_plan): our wrapper would see the whole
+        # input and a shard out; untested besides, as diffusers 0.42's parallelism needs an accelerator
+        raise ValueError(
+            f"{name} runs diffusers' context parallelism, which delta_cache does not support yet; run it on one "
+            "GPU, or use our own stacks' sequence parallelism (torchrun generate.py / sample_video.py)"
+        )
 
 
 def _static_config(preset, model: DiffusersModel, depths: dict[str, int], expert: str) -> CacheConfig:
