@@ -9,6 +9,11 @@
 A stack's schedule has exactly one of `interval`, `refresh_steps` (with `for_steps`) or `linear` ([t_max,
 t_min]), as `StackSchedule`. Both CLIs take such a file as `--cache_preset PATH.json`; the built-in presets
 write out to it and read back unchanged.
+
+A pipeline of several transformers (Wan2.2 A14B's experts in diffusers) may get one file with a preset each:
+
+    {"format": "delta_cache.preset", "version": 1, "experts": {"transformer": {...a preset...},
+                                                               "transformer_2": {...}}}
 """
 
 from __future__ import annotations
@@ -131,11 +136,31 @@ def read_preset_dict(path: str | Path) -> dict:
         raise ValueError(f"--cache_preset {path} is not valid JSON: {err}") from err
 
 
-def load_adaptive(path: str | Path, depths: dict[str, int]) -> dict:
-    """The "adaptive" section of a preset file made for `depths` (what `adaptive` reads: the profiled step
-    costs and cacheable blocks); one-line ValueError when the file has none or is for another model."""
+def save_expert_presets(path: str | Path, presets: dict[str, dict]) -> Path:
+    """One file of a preset per transformer: `presets` maps each (`transformer`, `transformer_2`) to a preset's
+    content (`preset_to_dict`)."""
+    return write_preset_dict(path, {"format": FORMAT, "version": VERSION, "experts": presets})
+
+
+def expert_presets(path: str | Path) -> dict[str, dict] | None:
+    """A file's preset per transformer (the content of each), or None for a file of one preset."""
     data = read_preset_dict(path)
-    what = f"--cache_preset {path}"
+    experts = data.get("experts")
+    if experts is None:
+        return None
+    if data.get("format") != FORMAT or data.get("version") != VERSION:
+        raise ValueError(f"--cache_preset {path} is not a delta_cache preset file of version {VERSION}")
+    if not isinstance(experts, dict) or not experts or not all(isinstance(v, dict) for v in experts.values()):
+        raise ValueError(f'--cache_preset {path}: "experts" must map each transformer to a preset')
+    return experts
+
+
+def load_adaptive(path: str | Path | dict, depths: dict[str, int]) -> dict:
+    """The "adaptive" section of a preset file (or of a preset's content) made for `depths` (what `adaptive`
+    reads: the profiled step costs and cacheable blocks); one-line ValueError when it has none or is for another
+    model."""
+    data = path if isinstance(path, dict) else read_preset_dict(path)
+    what = "the preset" if isinstance(path, dict) else f"--cache_preset {path}"
     preset_from_dict(data, depths, what)  # the same checks as a preset: format, version, depths
     section = data.get("adaptive")
     if not isinstance(section, dict) or not isinstance(section.get("step_costs"), list):

@@ -228,7 +228,7 @@ def _generate(pipe, steps: int = 10):
     ).frames
 
 
-def test_wan22_experts_keep_their_own_state_and_the_step_index_runs_on_across_the_boundary():
+def test_wan22_experts_keep_their_own_state_and_the_step_index_runs_on_across_the_boundary(tmp_path):
     pipe = _wan22()
     reference = _generate(pipe)
     steps_of = {}
@@ -257,6 +257,21 @@ def test_wan22_experts_keep_their_own_state_and_the_step_index_runs_on_across_th
     with enable_delta_cache(pipe, preset={"transformer": preset, "transformer_2": late}) as cache:
         again = [_generate(pipe) for _ in range(2)]
     assert torch.equal(again[0], again[1]) and torch.equal(again[0], out)
+    # one preset file with a section per expert: the same plans, the same video
+    from delta_cache.preset_file import preset_to_dict, save_expert_presets
+
+    both = {"transformer": preset_to_dict(preset), "transformer_2": preset_to_dict(late)}
+    path = save_expert_presets(tmp_path / "experts.json", both)
+    with enable_delta_cache(pipe, preset=path) as cache:
+        assert torch.equal(_generate(pipe), out)
+        assert {n: h.config.name for n, h in cache.handles.items()} == {
+            "transformer": "every-other",
+            "transformer_2": "refresh-once",
+        }
+    with pytest.raises(ValueError, match=r"is for \['transformer'\]; the pipeline has"):
+        enable_delta_cache(
+            pipe, preset=save_expert_presets(tmp_path / "one.json", {"transformer": both["transformer"]})
+        )
 
 
 def test_wan22_ti2v_5b_per_token_timesteps_run_cached_and_profiled():

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..handle import CacheHandle, apply_cache
 from ..policy import Policy
-from ..preset_file import load_adaptive, resolve_preset
+from ..preset_file import expert_presets, load_adaptive, preset_from_dict, resolve_preset
 from ..schedule import CacheConfig
 from .models import DiffusersModel, describe
 
@@ -268,6 +268,8 @@ def _check_free(name: str, transformer: nn.Module) -> None:
 
 
 def _static_config(preset, model: DiffusersModel, depths: dict[str, int], expert: str) -> CacheConfig:
+    if isinstance(preset, dict):  # an expert's section of a preset file
+        return preset_from_dict(preset, depths, f"{expert}'s preset")
     if isinstance(preset, CacheConfig):
         if preset.depths is not None and preset.depths != depths:
             raise ValueError(f"preset {preset.name} is for {preset.depths}; {expert} has {depths}")
@@ -309,8 +311,9 @@ def enable_delta_cache(
 
     preset: a release preset's name (`wan2.1-t2v-14B`, `hunyuanvideo-t2v`), a preset file PATH.json, a
         `CacheConfig`, or None for the built-in preset made for the model's depths; a dict {"transformer": ...,
-        "transformer_2": ...} gives Wan2.2's experts each their own. With `method="adaptive"`, the preset file
-        whose adaptive section it reads.
+        "transformer_2": ...} gives Wan2.2's experts each their own, as does a preset file with an "experts"
+        section (`delta_cache.preset_file.save_expert_presets`). With `method="adaptive"`, the preset file whose
+        adaptive section it reads.
     method: None or "delta" (the static preset), or a peer / our method by name (teacache, fbcache, magcache,
         easycache, dbcache, dicache, taylorseer, adaptive), with its `settings` as keywords; or a `Policy` built
         already (what our CLIs' flags build; one transformer only: a policy holds one model's state).
@@ -332,6 +335,12 @@ def enable_delta_cache(
         raise ValueError(f"settings {sorted(settings)} need a method; the static preset takes none")
     models = {name: describe(t, two_experts=len(experts) > 1) for name, t in experts.items()}
     # everything is built and checked before anything is wrapped: a bad second expert leaves the first untouched
+    if isinstance(preset, str | Path) and str(preset).endswith(".json"):
+        sections = expert_presets(preset)  # a file with a preset per transformer
+        if sections is not None:
+            if set(sections) != set(experts):
+                raise ValueError(f"preset file {preset} is for {sorted(sections)}; the pipeline has {sorted(experts)}")
+            preset = sections
     configs = {}
     for name, transformer in experts.items():
         depths = models[name].depths(transformer)
