@@ -13,6 +13,7 @@ a rerun after the prompts or a preset changed regenerates what changed instead o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from delta_cache.policy import Policy
 
+from .libraries import LibraryMethod, LibraryRun, calibrate_magcache
 from .metrics import read_mp4, to_uint8, video_psnr, video_ssim
 from .perceptual import PooledGaussian, frechet_distance, video_fid
 from .phased import PhasedCache, Phases
@@ -88,19 +90,24 @@ def generate_all(target, jobs: list[Job], run: Path, progress: bool = True) -> N
     import imageio.v3 as iio
 
     todo = [j for j in jobs if not j.done(run)]
+    # MagCache's ratios, calibrated once per run as diffusers documents (on the model's example prompt)
+    ratios = functools.cache(lambda: calibrate_magcache(target, target.args.prompt))
     for job in tqdm(todo, desc="videos", unit="video", disable=not progress):
-        # a phased method is a StepCache of its own (target.run applies everything else and removes it)
-        phased = None
+        # a phased method and a library's cache are StepCaches of their own (target.run applies everything
+        # else and removes it)
+        own = None
         if isinstance(job.config, Phases):
-            phased = PhasedCache(target.model, target.spec, job.config, target.steps)
+            own = PhasedCache(target.model, target.spec, job.config, target.steps)
+        elif isinstance(job.config, LibraryMethod):
+            own = LibraryRun(target, job.config, ratios)
         try:
             t0 = time.perf_counter()
-            latent, stats = target.run(job.prompt, job.seed, phased or job.config)
+            latent, stats = target.run(job.prompt, job.seed, own or job.config)
             frames = to_uint8(target.decode(latent))
             seconds = time.perf_counter() - t0
         finally:
-            if phased is not None:
-                phased.remove()
+            if own is not None:
+                own.remove()
         cached = job.config is not None
         stem = job.stem(run)
         _atomic_write(stem.with_suffix(".npy"), lambda p, f=frames: _save_npy(p, f))

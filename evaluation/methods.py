@@ -27,6 +27,11 @@ Our own data-dependent method, through the same registry:
 
     adaptive        the profile's blocks on the plan profiled for the asked speedup, deltas forecast
                     (adaptive:speedup=2.5; the model's profiled preset file gives its step costs and plans)
+
+The real libraries' caches (`evaluation/libraries.py`; with `--via diffusers`, where they run on the same
+diffusers pipeline as the reference): diffusers-fbcache, diffusers-magcache, diffusers-taylorseer,
+diffusers-seacache, diffusers-fastercache, diffusers-pab, cachedit-dbcache, cachedit-dbcache-taylorseer, with
+settings as `name:key=value[+key=value]`.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from delta_cache.peers import PEERS, SETTINGS, make_policy, parse_setting
 from delta_cache.policy import Policy
 from delta_cache.selection import fill_refreshes
 
+from .libraries import LIBRARY_METHODS
+from .libraries import build as build_library
 from .phased import Phases
 
 
@@ -217,6 +224,18 @@ METHODS: dict[str, Method] = {
             )
             for cls in PEERS.values()
             for variant, fixed in (cls.variants or {cls.name: {}}).items()
+        ),
+        # the libraries' own implementations (cache-dit's take our dbcache's settings for the model as defaults)
+        *(
+            Method(
+                name,
+                lib.about,
+                lambda ctx, arg, name=name: build_library(
+                    name, arg, (ctx.peers() if ctx.peers else {}).get("dbcache", {})
+                ),
+                SETTINGS_ARG,
+            )
+            for name, lib in LIBRARY_METHODS.items()
         ),
     )
 }

@@ -47,15 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     from diffusers import DiffusionPipeline
 
     from delta_cache.diffusers import describe, enable_delta_cache
-    from delta_cache.diffusers.convert import read_call, write_pipeline
+    from delta_cache.diffusers.convert import converted, read_call
     from delta_cache.policy import Policy
     from delta_cache.report import full_compute_stats, run_report, save_with_report
     from evaluation.metrics import to_uint8
 
-    if args.pipeline_dir is None and not folder.exists():
-        print(f"converting {target.profile_name()} into {folder} (scripts/to_diffusers.py)")
-        write_pipeline(target, folder)
     try:
+        if args.pipeline_dir is None:
+            converted(target, folder)  # written on first use
         call = read_call(folder)
     except ValueError as err:
         p.error(str(err))

@@ -4,6 +4,7 @@
     python scripts/reproduce.py --methods full,ours,fg-reuse,stepwise,step-inverse,step-average --out RUN
     python scripts/reproduce.py --model hunyuanvideo --methods full,ours --out RUN   # HYVideo-debug (a path check)
     python scripts/reproduce.py ... --dry_run                                         # what would run
+    python scripts/reproduce.py --via diffusers --methods full,ours,diffusers-fbcache,cachedit-dbcache --out RUN
 
 Every flag of generate.py / sample_video.py (model, checkpoint, size, frames, steps, sampler) applies; the seed
 of prompt i is `--base_seed` (Wan) / `--seed` (HunyuanVideo) + i (default 0 + i), or the base seed for every
@@ -41,6 +42,18 @@ def build_parser(cls) -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, required=True, help="run folder (created; reused by a rerun)")
     g.add_argument("--fixed_seed", action="store_true", help="every prompt at the base seed (the paper: 42 for all)")
     g.add_argument("--dry_run", action="store_true", help="list what would be generated and exit")
+    g.add_argument(
+        "--via",
+        choices=("ours", "diffusers"),
+        default="ours",
+        help="the pipeline every method runs on: our stack, or its diffusers conversion (the libraries' methods)",
+    )
+    g.add_argument(
+        "--pipeline_dir",
+        type=Path,
+        default=None,
+        help="--via diffusers: the converted folder (default outputs/diffusers/<model>, converted on first use)",
+    )
     g.add_argument(
         "--skip_metrics", default="", help="comma-separated optional metrics not to compute: lpips, fid, vbench"
     )
@@ -81,14 +94,31 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--num_prompts N needs the tiny model's scenes; give --prompts FILE for this model")
         prompts = [args.prompt]
 
+    from evaluation.libraries import LIBRARY_METHODS, missing_library
     from usp import unwritable_reason
 
+    for name, _ in [m for m in methods if m[0] in LIBRARY_METHODS]:
+        if args.via != "diffusers":
+            p.error(f"method {name} is a library's cache on a diffusers pipeline: add --via diffusers")
+        why = missing_library(name)
+        if why:  # an optional library: its rows are left out, said in one line
+            print(f"skipped {why}")
+            methods = [m for m in methods if m[0] != name]
     preset = _model_preset(target)
     ctx = ModelContext(depths=target.depths, num_steps=target.steps, preset=preset, peers=target.peer_constants)
     configs = []
     for name, arg in methods:
         try:
             configs.append((label(name, arg), METHODS[name].build(ctx, arg)))
+        except ValueError as err:
+            p.error(str(err))
+    if args.via == "diffusers":  # the same model, prompts and seeds, every method on diffusers' pipeline
+        from delta_cache.diffusers.target import DiffusersTarget
+
+        try:
+            target = DiffusersTarget.of(
+                target, args.pipeline_dir or REPO / "outputs" / "diffusers" / target.profile_name()
+            )
         except ValueError as err:
             p.error(str(err))
     reason = unwritable_reason(args.out)

@@ -112,3 +112,19 @@ def run_main(main, argv: list[str], capsys) -> tuple[int, str]:
     """(exit code, stderr) of `run_script`."""
     done = run_script(main, argv, capsys)
     return done.returncode, done.stderr
+
+
+# the tiny models' flags for a diffusers conversion at 8 steps (the folders' generation settings)
+TINY_STEPS = {"wan": ["--sample_steps", "8"], "hunyuanvideo": ["--model", "hunyuanvideo", "--infer-steps", "8"]}
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory, to_diffusers_main):
+    """Both shipped tiny models converted to diffusers pipeline folders at 8 steps (scripts/to_diffusers.py)."""
+    pytest.importorskip("diffusers")
+    out = {}
+    for model, flags in TINY_STEPS.items():
+        folder = tmp_path_factory.mktemp("pipelines") / model
+        assert to_diffusers_main([*flags, "--out", str(folder)]) == 0
+        out[model] = folder
+    return out

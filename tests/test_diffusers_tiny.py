@@ -7,22 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_STEPS as STEPS
 from conftest import run_main
 
 pytest.importorskip("diffusers")
-
-STEPS = {"wan": ["--sample_steps", "8"], "hunyuanvideo": ["--model", "hunyuanvideo", "--infer-steps", "8"]}
-
-
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory, to_diffusers_main):
-    """Both tiny models converted at 8 steps (the folders' generation settings): the presets reuse from step 6."""
-    out = {}
-    for model, flags in STEPS.items():
-        folder = tmp_path_factory.mktemp("pipelines") / model
-        assert to_diffusers_main([*flags, "--out", str(folder)]) == 0
-        out[model] = folder
-    return out
 
 
 def test_the_converted_t2v_tiny_generates_our_pipelines_video(converted):

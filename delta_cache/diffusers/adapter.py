@@ -376,7 +376,7 @@ def enable_delta_cache(
     return cache
 
 
-def _hook(cache: DiffusersCache, name: str) -> None:
+def _hook(cache: DiffusersCache, name: str, mark: bool = True) -> None:
     """Register the diffusers hook that hands `cache.handles[name]` the passes of the transformer `name`."""
     from diffusers.hooks import HookRegistry
 
@@ -390,22 +390,26 @@ def _hook(cache: DiffusersCache, name: str) -> None:
     cache._installed[name] = transformer.__dict__.get("forward")
     # torch's hooks run around whatever `forward` is: an output-level reuse runs inside a marked pass
     cache._marks[name] = hook.mark_passes(transformer)
-    transformer._cache_config = _Enabled(cache)
+    if mark:  # diffusers' enable_cache then refuses to stack on ours
+        transformer._cache_config = _Enabled(cache)
 
 
-def drive_step_cache(pipeline, step_cache, expert: str = "transformer") -> DiffusersCache:
+def drive_step_cache(pipeline, step_cache, expert: str = "transformer", alongside: bool = False) -> DiffusersCache:
     """Hand the passes of a pipeline's transformer `expert` to any `StepCache` (`delta_cache.step_cache`: the
     profiler, or a `CacheHandle` the caller applied): `start(num_steps)` when a generation starts and
     `branch(name, step)` around each pass, as our own sampling loops do. `remove()` takes the hooks off and
-    leaves `step_cache` as it is (its owner removes it)."""
+    leaves `step_cache` as it is (its owner removes it). `alongside`: the transformer carries another cache,
+    which `step_cache` only observes (the harness counting a library's block evaluations): it is neither
+    refused nor marked as ours."""
     _, experts = _experts(pipeline)
     if expert not in experts:
         raise ValueError(f"the pipeline has no {expert}; it has {', '.join(experts)}")
-    _check_free(expert, experts[expert])
+    if not alongside:
+        _check_free(expert, experts[expert])
     cache = DiffusersCache(pipeline, {expert: experts[expert]}, None, owned=False)
     cache.handles[expert] = step_cache
     try:
-        _hook(cache, expert)
+        _hook(cache, expert, mark=not alongside)
     except Exception:
         cache.remove()
         raise

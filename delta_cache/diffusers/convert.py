@@ -48,3 +48,21 @@ def read_call(folder: str | Path) -> dict:
         return json.loads(path.read_text())["call"]
     except (OSError, json.JSONDecodeError, KeyError) as err:
         raise ValueError(f"{path}: not a folder written by scripts/to_diffusers.py ({err})") from err
+
+
+def converted(target, folder: str | Path) -> Path:
+    """The diffusers folder of `target` (a model of ours from its CLI's flags) at `folder`, written on first
+    use. ValueError where the folder was converted from another setting than `target`'s (the step count
+    aside: a pipeline call takes any)."""
+    folder = Path(folder)
+    if not folder.exists():
+        print(f"converting {target.profile_name()} into {folder} (scripts/to_diffusers.py)")
+        return write_pipeline(target, folder)
+    read_call(folder)  # a folder of ours at all
+    made_from = json.loads((folder / CALL_FILE).read_text()).get("from", {})
+    now = json.loads(json.dumps(target.identity(), default=str))
+    differ = [k for k in now if k != "steps" and made_from.get(k) != now[k]]
+    if differ:
+        changes = ", ".join(f"{k}: {made_from.get(k)} -> {now[k]}" for k in differ)
+        raise ValueError(f"{folder} was converted from another setting ({changes}); convert again into a new folder")
+    return folder

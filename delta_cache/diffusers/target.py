@@ -194,11 +194,33 @@ class DiffusersTarget(Target):
             model = cls.from_config(self.args.transformer_config)
         return describe(model).depths(model)
 
+    @classmethod
+    def of(cls, target: Target, folder: Path) -> DiffusersTarget:
+        """Our model `target` (from its CLI's flags) run through its diffusers conversion at `folder`, written on
+        first use (the harness's `--via diffusers`): the same prompts, seeds, step count, presets and peer
+        constants; the pipeline, its scheduler and the VAE decode are diffusers'. ValueError where the folder
+        was converted from another setting."""
+        from .convert import converted
+
+        converted(target, folder)
+        p = cls.build_parser()
+        argv = ["--diffusers", str(folder), "--num_inference_steps", str(target.steps)]
+        args = p.parse_args([*argv, "--seed", str(max(0, target.seed or 0))])
+        args.device = getattr(target.args, "device", None)
+        args.prompt = getattr(target.args, "prompt", None)
+        out = cls(cls.validate(p, args))
+        out.via, out.tiny, out.fps = target, target.tiny, target.fps
+        return out
+
+    via: Target | None = None  # the model of ours this pipeline was converted from (`of`)
+
     seed = property(lambda self: self.args.seed)
     random_weights = property(lambda self: False)
     sp_degrees = property(lambda self: (1, 1))
 
     def identity(self) -> dict:
+        if self.via is not None:  # our model's identity (checkpoint, size, sampler) and the pipeline's
+            return {**self.via.identity(), "via": "diffusers", "dtype": self.args.dtype}
         source = self.args.diffusers
         where_from = where(source) if Path(source).is_dir() else source
         config = json.dumps(self.args.transformer_config, sort_keys=True, default=str)
@@ -221,12 +243,14 @@ class DiffusersTarget(Target):
         return f"enable_delta_cache(pipe, preset={str(preset)!r}{how}) (from delta_cache.diffusers)"
 
     def presets(self) -> dict:
+        if self.via is not None:
+            return self.via.presets()
         from .models import describe
 
         return describe(self.pipe.transformer).presets if self.pipe is not None else {}
 
     def peer_constants(self) -> dict:
-        return {}
+        return self.via.peer_constants() if self.via is not None else {}
 
     def passes(self, videos: int = 1) -> dict[str, int]:
         n = self.steps * videos
@@ -257,7 +281,8 @@ class DiffusersTarget(Target):
         """The final latent [C, F, H, W] of the pipeline's call (decode: the frames [F, H, W, 3] in [0, 1])."""
         from .adapter import drive_step_cache
 
-        driver = drive_step_cache(self.pipe, cache) if cache is not None else None
+        alongside = getattr(cache, "alongside", False)  # it measures a library's cache on the transformer
+        driver = drive_step_cache(self.pipe, cache, alongside=alongside) if cache is not None else None
         generator = torch.Generator("cpu").manual_seed(int(seed))
         t0 = time.perf_counter()
         try:
