@@ -10,10 +10,11 @@ model converted by scripts/to_diffusers.py, `scripts/reproduce.py --via diffuser
     diffusers-taylorseer     TaylorSeerCacheConfig(cache_interval, disable_cache_before_step, max_order); on Wan
                              with attn1, attn2 and ffn as its modules (its default patterns match none there)
     diffusers-seacache       SeaCacheConfig(threshold, max_consecutive_cached, residual_order)
-    diffusers-fastercache    FasterCacheConfig(spatial_attention_block_skip_range), guidance-distilled mode
+    diffusers-fastercache    FasterCacheConfig(spatial_attention_block_skip_range, spatial attention timestep
+                             range as timestep_low, timestep_high: default (-1, 681)), guidance-distilled mode
                              (its CFG part expects one batched [uncond, cond] pass and fails on these pipelines)
-    diffusers-pab            PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range), timesteps in
-                             (100, 800) as its default
+    diffusers-pab            PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range, timestep_low,
+                             timestep_high: default (100, 800))
     cachedit-dbcache         cache-dit's DBCacheConfig, settings named as our dbcache's (and its defaults for
                              the model: cache-dit's Fn=8 computes every block of an 8-block model)
     cachedit-dbcache-taylorseer   the same with TaylorSeerCalibratorConfig(taylorseer_order=1)
@@ -74,13 +75,13 @@ LIBRARY_METHODS: dict[str, Library] = {
         Library(
             "diffusers-fastercache",
             "diffusers",
-            {"spatial_attention_block_skip_range": (int, 2)},
+            {"spatial_attention_block_skip_range": (int, 2), "timestep_low": (int, -1), "timestep_high": (int, 681)},
             "diffusers' FasterCache (attention reuse)",
         ),
         Library(
             "diffusers-pab",
             "diffusers",
-            {"spatial_attention_block_skip_range": (int, 2)},
+            {"spatial_attention_block_skip_range": (int, 2), "timestep_low": (int, 100), "timestep_high": (int, 800)},
             "diffusers' Pyramid Attention Broadcast",
         ),
         *(
@@ -149,7 +150,8 @@ def build(name: str, arg: str | None, dbcache_defaults: dict) -> LibraryMethod:
             value = kind(text)
         except ValueError:
             raise ValueError(f"{name}: {key} must be {kind.__name__}, got {text!r}") from None
-        floor = -1 if key.startswith("max_") else 0  # cache-dit's max_*: -1 is no limit
+        # cache-dit's max_*: -1 is no limit; a timestep range's low end: -1 takes in timestep 0 (diffusers' own)
+        floor = -1 if key.startswith("max_") or key == "timestep_low" else 0
         if value != value or value < floor:  # NaN would compare false everywhere and run silently
             raise ValueError(f"{name}: {key} must be a number >= {floor}, got {text!r}")
         values[key] = value
@@ -194,11 +196,13 @@ def _diffusers_config(method: LibraryMethod, pipe, steps: int, magcache_ratios: 
     if method.name == "diffusers-fastercache":
         return diffusers.FasterCacheConfig(
             spatial_attention_block_skip_range=s["spatial_attention_block_skip_range"],
+            spatial_attention_timestep_skip_range=(s["timestep_low"], s["timestep_high"]),
             is_guidance_distilled=True,
             current_timestep_callback=lambda: pipe.current_timestep,
         )
     return diffusers.PyramidAttentionBroadcastConfig(
         spatial_attention_block_skip_range=s["spatial_attention_block_skip_range"],
+        spatial_attention_timestep_skip_range=(s["timestep_low"], s["timestep_high"]),
         current_timestep_callback=lambda: pipe.current_timestep,
     )
 
