@@ -34,14 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from delta_cache import resolve_preset
-    from delta_cache.diffusers.convert import write_pipeline
+    from delta_cache.diffusers.convert import converted
     from delta_cache.peers import make_policy
     from evaluation.diffusers_parity import compare, table
     from scenes import held_out_combos
 
     folder = args.pipeline_dir or REPO / "outputs" / "diffusers" / target.profile_name()
-    if args.pipeline_dir is None and not folder.exists():
-        write_pipeline(target, folder)
+    if args.pipeline_dir is None:
+        try:
+            converted(target, folder)  # written on first use, refused where made from another setting
+        except ValueError as err:
+            p.error(str(err))
     prompts = [s.prompt for s in held_out_combos()[: args.num_prompts]]
     preset = resolve_preset(None, target.presets(), target.depths, target.name)
     constants = target.peer_constants()
