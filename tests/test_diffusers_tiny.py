@@ -130,6 +130,8 @@ def test_profiling_a_pipeline_refuses_bad_input_in_one_line_before_loading(conve
         (["--diffusers", flux], "its transformer is FluxTransformer2DModel; the profiler supports"),
         (["--diffusers", experts], "has two experts"),
         (["--diffusers", str(converted["wan"]), "--num_inference_steps", "0"], "must be a positive integer"),
+        (["--diffusers", str(converted["wan"]), "--height", "60"], "must be multiples of 8"),
+        (["--diffusers", str(converted["wan"]), "--num_frames", "16"], "must be 4 x k + 1"),
         (["--diffusers", str(converted["wan"]), "--true_cfg_scale", "4"], "WanPipeline takes no true_cfg_scale"),
         (["--diffusers", str(converted["wan"]), "--model", "wan"], "give --model (our stacks) or --diffusers"),
         (["--diffusers", str(converted["wan"]), "--mask", "scene"], "--mask scene needs a tiny trained model"),

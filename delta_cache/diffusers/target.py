@@ -54,14 +54,20 @@ def _config(source: str, component: str | None = None) -> dict:
         return dict(cls.from_config(cls.load_config(source, subfolder=component)).config)
 
 
-def _token_grid(transformer: dict, vae: dict, frames: int, height: int, width: int) -> tuple[int, int, int]:
-    """The transformer's token grid (f, h, w) for a video of `frames` x `height` x `width` pixels, from the VAE's
-    compression (Wan: scale_factor_*; HunyuanVideo 1.0 and 1.5: *_compression_ratio) and the patch size."""
+def _compression(transformer: dict, vae: dict) -> tuple[int, int, int, int]:
+    """(temporal, spatial) compression of the VAE (Wan: scale_factor_*; HunyuanVideo 1.0 and 1.5:
+    *_compression_ratio) and the transformer's (temporal, spatial) patch."""
     temporal = vae.get("scale_factor_temporal") or vae.get("temporal_compression_ratio") or 4
     spatial = vae.get("scale_factor_spatial") or vae.get("spatial_compression_ratio") or 8
     patch = transformer.get("patch_size", 1)
-    pt, ph, pw = patch if isinstance(patch, list | tuple) else (transformer.get("patch_size_t", 1), patch, patch)
-    return ((frames - 1) // temporal + 1) // pt, height // spatial // ph, width // spatial // pw
+    pt, ph, _ = patch if isinstance(patch, list | tuple) else (transformer.get("patch_size_t", 1), patch, patch)
+    return temporal, spatial, pt, ph
+
+
+def _token_grid(transformer: dict, vae: dict, frames: int, height: int, width: int) -> tuple[int, int, int]:
+    """The transformer's token grid (f, h, w) for a video of `frames` x `height` x `width` pixels."""
+    temporal, spatial, pt, ph = _compression(transformer, vae)
+    return ((frames - 1) // temporal + 1) // pt, height // spatial // ph, width // spatial // ph
 
 
 def _two_passes(source: str, call: dict, defaults: dict, parameters) -> bool:
@@ -73,7 +79,7 @@ def _two_passes(source: str, call: dict, defaults: dict, parameters) -> bool:
         return float(call.get("guidance_scale", defaults.get("guidance_scale", 1.0))) > 1
     try:
         return float(_config(source, "guider").get("guidance_scale", 1.0)) > 1
-    except Exception:  # no guider folder: one pass
+    except (KeyError, OSError, ValueError, TypeError):  # no guider: one pass
         return False
 
 
@@ -165,6 +171,11 @@ class DiffusersTarget(Target):
         args.transformer_config = _config(source, "transformer")
         args.vae_config = _config(source, "vae")
         args.pipeline_class, args.pipeline_index = index["_class_name"], index
+        temporal, spatial, _, patch = _compression(args.transformer_config, args.vae_config)
+        if call["height"] % (spatial * patch) or call["width"] % (spatial * patch):
+            p.error(f"--height and --width must be multiples of {spatial * patch} for this pipeline")
+        if (call["num_frames"] - 1) % temporal:
+            p.error(f"--num_frames must be {temporal} x k + 1 for this pipeline, got {call['num_frames']}")
         args.two_passes = _two_passes(source, call, defaults, parameters)
         if args.dtype is None:
             args.dtype = "float32" if args.device == "cpu" or not torch.cuda.is_available() else "bfloat16"
