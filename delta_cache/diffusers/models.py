@@ -7,7 +7,8 @@ written for our own stacks names the same blocks here. Every supported block tak
 positional arguments and returns them in that order (Wan: one tensor; HunyuanVideo 1.0 and 1.5, both block
 kinds: `(hidden_states, encoder_hidden_states)`), which is `CachedBlock`'s contract. A HunyuanVideo single block
 of the original runs on the joined image + text sequence; diffusers splits it back after every single block, so
-the pair of deltas here is the original's one delta cut in two.
+the pair of deltas here is the original's one delta cut in two. Each stack names its blocks' self-attention
+(`attention`: Wan's `attn1`, HunyuanVideo's `attn`), where `observe.add_observe_seams` puts the profiler's seam.
 """
 
 from __future__ import annotations
