@@ -41,13 +41,21 @@ def write_pipeline(target, out: str | Path) -> Path:
     return out
 
 
-def read_call(folder: str | Path) -> dict:
-    """The folder's pipeline-call keywords (`delta_cache.json`); ValueError naming what is missing."""
+def read_record(folder: str | Path) -> dict:
+    """The folder's `delta_cache.json` (the model it was made from, the call keywords); ValueError naming what is
+    missing."""
     path = Path(folder) / CALL_FILE
     try:
-        return json.loads(path.read_text())["call"]
-    except (OSError, json.JSONDecodeError, KeyError) as err:
+        record = json.loads(path.read_text())
+        record["call"]  # noqa: B018 (a record without call keywords is not ours)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: not a folder written by scripts/to_diffusers.py ({err})") from err
+    return record
+
+
+def read_call(folder: str | Path) -> dict:
+    """The folder's pipeline-call keywords (`delta_cache.json`); ValueError naming what is missing."""
+    return read_record(folder)["call"]
 
 
 def converted(target, folder: str | Path) -> Path:
@@ -58,8 +66,7 @@ def converted(target, folder: str | Path) -> Path:
     if not folder.exists():
         print(f"converting {target.profile_name()} into {folder} (scripts/to_diffusers.py)")
         return write_pipeline(target, folder)
-    read_call(folder)  # a folder of ours at all
-    made_from = json.loads((folder / CALL_FILE).read_text()).get("from", {})
+    made_from = read_record(folder).get("from", {})
     now = json.loads(json.dumps(target.identity(), default=str))
     differ = [k for k in now if k != "steps" and made_from.get(k) != now[k]]
     if differ:

@@ -41,17 +41,19 @@ def _diffusers():
     return diffusers
 
 
-def _config(source: str, component: str | None = None) -> dict:
-    """The pipeline's model_index.json, or a component's full config (the file's values and the class's defaults
-    for what it leaves out: the component is built on the meta device, no weights read; local or from the Hub)."""
+def _index(source: str) -> dict:
+    """The pipeline's model_index.json (local or from the Hub)."""
+    return dict(_diffusers().DiffusionPipeline.load_config(source))
+
+
+def _component(source: str, index: dict, name: str):
+    """The pipeline's component `name` built from its config on the meta device (no weights read): its
+    `.config` holds the file's values and the class's defaults for what the file leaves out."""
     from accelerate import init_empty_weights
 
-    d = _diffusers()
-    if component is None:
-        return dict(d.DiffusionPipeline.load_config(source))
-    cls = getattr(d, _config(source)[component][1])
+    cls = getattr(_diffusers(), index[name][1])
     with init_empty_weights():
-        return dict(cls.from_config(cls.load_config(source, subfolder=component)).config)
+        return cls.from_config(cls.load_config(source, subfolder=name))
 
 
 def _compression(transformer: dict, vae: dict) -> tuple[int, int, int, int]:
@@ -70,7 +72,7 @@ def _token_grid(transformer: dict, vae: dict, frames: int, height: int, width: i
     return ((frames - 1) // temporal + 1) // pt, height // spatial // ph, width // spatial // ph
 
 
-def _two_passes(source: str, call: dict, defaults: dict, parameters) -> bool:
+def _two_passes(source: str, index: dict, call: dict, defaults: dict, parameters) -> bool:
     """Whether the pipeline runs the transformer twice a step (classifier-free guidance): HunyuanVideo's
     `true_cfg_scale` > 1, else `guidance_scale` > 1 where it is CFG (Wan), else the guider's (HunyuanVideo-1.5)."""
     if "true_cfg_scale" in parameters:  # HunyuanVideo 1.0: guidance_scale is the distilled embedded guidance
@@ -78,7 +80,7 @@ def _two_passes(source: str, call: dict, defaults: dict, parameters) -> bool:
     if "guidance_scale" in parameters:
         return float(call.get("guidance_scale", defaults.get("guidance_scale", 1.0))) > 1
     try:
-        return float(_config(source, "guider").get("guidance_scale", 1.0)) > 1
+        return float(_component(source, index, "guider").config.get("guidance_scale", 1.0)) > 1
     except (KeyError, OSError, ValueError, TypeError):  # no guider: one pass
         return False
 
@@ -118,10 +120,10 @@ class DiffusersTarget(Target):
         if not local.is_dir() and not hub_id:
             p.error(f"--diffusers {source}: no such folder (give a diffusers pipeline folder or a Hub id owner/name)")
         try:
-            index = _config(source)
+            index = _index(source)
         except Exception as err:  # diffusers raises OSError / EnvironmentError with its own long message
             p.error(f"--diffusers {source}: not a diffusers pipeline ({str(err).splitlines()[0]})")
-        from .models import SUPPORTED
+        from .models import SUPPORTED, describe
 
         transformer = (index.get("transformer") or [None, None])[1]
         if transformer not in SUPPORTED:
@@ -168,15 +170,16 @@ class DiffusersTarget(Target):
         if args.negative_prompt is not None:
             call["negative_prompt"] = args.negative_prompt
         args.call = call
-        args.transformer_config = _config(source, "transformer")
-        args.vae_config = _config(source, "vae")
+        model = _component(source, index, "transformer")  # the depths from the built blocks, the config in full
+        args.transformer_config, args.depths = dict(model.config), describe(model).depths(model)
+        args.vae_config = dict(_component(source, index, "vae").config)
         args.pipeline_class, args.pipeline_index = index["_class_name"], index
         temporal, spatial, _, patch = _compression(args.transformer_config, args.vae_config)
         if call["height"] % (spatial * patch) or call["width"] % (spatial * patch):
             p.error(f"--height and --width must be multiples of {spatial * patch} for this pipeline")
         if (call["num_frames"] - 1) % temporal:
             p.error(f"--num_frames must be {temporal} x k + 1 for this pipeline, got {call['num_frames']}")
-        args.two_passes = _two_passes(source, call, defaults, parameters)
+        args.two_passes = _two_passes(source, index, call, defaults, parameters)
         if args.dtype is None:
             args.dtype = "float32" if args.device == "cpu" or not torch.cuda.is_available() else "bfloat16"
         if args.prompt is None:
@@ -190,20 +193,9 @@ class DiffusersTarget(Target):
         self.frames = int(c["num_frames"])
         self.pixels = (int(c["height"]), int(c["width"]))
         self.grid = _token_grid(args.transformer_config, args.vae_config, self.frames, *self.pixels)
-        self.depths = self._depths()
+        self.depths = args.depths
         self.pipe = None
         self._seconds = 0.0
-
-    def _depths(self) -> dict[str, int]:
-        """The block depths of the transformer its config builds (on the meta device: no memory, no weights)."""
-        from accelerate import init_empty_weights
-
-        from .models import describe
-
-        cls = getattr(_diffusers(), self.args.pipeline_index["transformer"][1])
-        with init_empty_weights():
-            model = cls.from_config(self.args.transformer_config)
-        return describe(model).depths(model)
 
     @classmethod
     def of(cls, target: Target, folder: Path) -> DiffusersTarget:
