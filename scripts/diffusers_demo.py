@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from delta_cache.diffusers import describe, enable_delta_cache
     from delta_cache.diffusers.convert import converted, read_call
+    from delta_cache.diffusers.target import two_passes
     from delta_cache.policy import Policy
     from delta_cache.report import full_compute_stats, run_report, save_with_report
     from evaluation.metrics import to_uint8
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         depths = describe(pipe.transformer).depths(pipe.transformer)
         steps = call["num_inference_steps"]
-        cfg = call.get("true_cfg_scale", call.get("guidance_scale", 1.0)) > 1  # two passes a step, named so
+        cfg = two_passes(type(pipe), call, lambda: pipe.guider.config.guidance_scale)
         report = run_report(
             None, full_compute_stats({"cond": steps, "uncond": steps} if cfg else {"cond": steps}, depths), seconds
         )

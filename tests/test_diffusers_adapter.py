@@ -496,3 +496,24 @@ def test_the_observe_seam_shows_each_self_attention_its_q_and_k_and_comes_off_cl
     assert namespace[NAME] is dispatch.dispatch_attention_fn  # diffusers' own function again
     assert not any("observe" in vars(owner) for *_, owner in owners)
     assert torch.equal(run(), before)
+
+
+def test_two_passes_reads_the_guidance_each_pipeline_means():
+    from types import SimpleNamespace
+
+    from diffusers import HunyuanVideo15Pipeline, HunyuanVideoPipeline
+
+    from delta_cache.diffusers.target import two_passes
+
+    def no_guider():
+        raise AttributeError("no guider")
+
+    assert two_passes(WanPipeline, {}, no_guider)  # its default guidance_scale 5 is CFG
+    assert not two_passes(WanPipeline, {"guidance_scale": 1.0}, no_guider)
+    # HunyuanVideo 1.0: guidance_scale 6 is the distilled embedded guidance, one pass unless true_cfg_scale > 1
+    assert not two_passes(HunyuanVideoPipeline, {"guidance_scale": 6.0}, no_guider)
+    assert two_passes(HunyuanVideoPipeline, {"true_cfg_scale": 4.0}, no_guider)
+    # HunyuanVideo-1.5: the guider decides
+    guider = SimpleNamespace(guidance_scale=6.0)
+    assert two_passes(HunyuanVideo15Pipeline, {}, lambda: guider.guidance_scale)
+    assert not two_passes(HunyuanVideo15Pipeline, {}, no_guider)

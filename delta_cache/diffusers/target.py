@@ -72,16 +72,23 @@ def _token_grid(transformer: dict, vae: dict, frames: int, height: int, width: i
     return ((frames - 1) // temporal + 1) // pt, height // spatial // ph, width // spatial // ph
 
 
-def _two_passes(source: str, index: dict, call: dict, defaults: dict, parameters) -> bool:
-    """Whether the pipeline runs the transformer twice a step (classifier-free guidance): HunyuanVideo's
-    `true_cfg_scale` > 1, else `guidance_scale` > 1 where it is CFG (Wan), else the guider's (HunyuanVideo-1.5)."""
+def two_passes(pipeline_class: type, call: dict, guider_scale) -> bool:
+    """Whether a `pipeline_class(**call)` runs the transformer twice a step (classifier-free guidance):
+    HunyuanVideo's `true_cfg_scale` > 1, else `guidance_scale` > 1 where it is CFG (Wan), else the guider's
+    (HunyuanVideo-1.5), which `guider_scale()` reads (a pipeline without a guider: one pass)."""
+    parameters = inspect.signature(pipeline_class.__call__).parameters
+
+    def value(name: str) -> float:
+        default = parameters[name].default
+        return float(call.get(name, 1.0 if default is inspect.Parameter.empty else default))
+
     if "true_cfg_scale" in parameters:  # HunyuanVideo 1.0: guidance_scale is the distilled embedded guidance
-        return float(call.get("true_cfg_scale", defaults.get("true_cfg_scale", 1.0))) > 1
+        return value("true_cfg_scale") > 1
     if "guidance_scale" in parameters:
-        return float(call.get("guidance_scale", defaults.get("guidance_scale", 1.0))) > 1
+        return value("guidance_scale") > 1
     try:
-        return float(_component(source, index, "guider").config.get("guidance_scale", 1.0)) > 1
-    except (KeyError, OSError, ValueError, TypeError):  # no guider: one pass
+        return float(guider_scale()) > 1
+    except (AttributeError, KeyError, OSError, ValueError, TypeError):  # no guider
         return False
 
 
@@ -179,7 +186,9 @@ class DiffusersTarget(Target):
             p.error(f"--height and --width must be multiples of {spatial * patch} for this pipeline")
         if (call["num_frames"] - 1) % temporal:
             p.error(f"--num_frames must be {temporal} x k + 1 for this pipeline, got {call['num_frames']}")
-        args.two_passes = _two_passes(source, index, call, defaults, parameters)
+        args.two_passes = two_passes(
+            cls, call, lambda: _component(source, index, "guider").config.get("guidance_scale", 1.0)
+        )
         if args.dtype is None:
             args.dtype = "float32" if args.device == "cpu" or not torch.cuda.is_available() else "bfloat16"
         if args.prompt is None:
