@@ -7,6 +7,7 @@ a rerun after the prompts or a preset changed regenerates what changed instead o
     RUN/videos/<method>/<index>_seed<seed>.mp4     the written video (the paper scored these)
     RUN/videos/<method>/<index>_seed<seed>.npy     its decoded frames, uint8 (the primary metrics' input)
     RUN/videos/<method>/<index>_seed<seed>.json    what the generation measured (latency, block counts, memory)
+    RUN/videos/<method>/<index>_seed<seed>.scores.json  its PSNR/SSIM against full compute, kept for reruns
     RUN/results.jsonl                              one row per (method, prompt, seed), scored
     RUN/tables.md, RUN/pareto.png                  the paper's table layout, speedup against PSNR
 """
@@ -155,15 +156,55 @@ class OptionalMetrics:
         return out
 
 
+SCORES = ("psnr", "ssim", "psnr_mp4", "ssim_mp4")
+
+
+def _digest(frames: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()[:16]
+
+
+def _remembered(path: Path, frames: str, reference: str) -> dict | None:
+    """The scores `path` holds for these very frames against this very reference, else None."""
+    try:
+        memo = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(memo, dict) or (memo.get("frames"), memo.get("reference")) != (frames, reference):
+        return None
+    scores = memo.get("scores")
+    return scores if isinstance(scores, dict) and set(SCORES) <= set(scores) else None
+
+
 def score(jobs: list[Job], run: Path, adherence=None, optional: OptionalMetrics | None = None) -> list[dict]:
     """One row per job against the `full` video of its prompt and seed; `adherence(index, frames)` optional.
 
     PSNR/SSIM on the decoded frames and on the mp4s; LPIPS and FID (when `optional` has them) on the mp4s, the
-    paper's way; the pooled FID and VBench per method go into `optional`.
+    paper's way; the pooled FID and VBench per method go into `optional`. The PSNR/SSIM of a video are kept
+    beside it (`<stem>.scores.json`, with digests of its frames and of its reference's), so that a rerun that
+    adds a method scores only the new videos; a remade video or reference is scored again. LPIPS and FID are
+    not kept: the pooled FID needs every video's features.
     """
     optional = optional or OptionalMetrics(skipped={m: "not requested" for m in OPTIONAL})
+    perceptual = optional.lpips is not None or optional.features is not None
     rows, references = [], {}
     pools = defaultdict(PooledGaussian)
+
+    def reference(job: Job) -> dict:
+        """Its prompt's full-compute frames and their digest; the mp4 (and its features) read when first needed."""
+        if (job.index, job.seed) not in references:  # read once per prompt, not once per method
+            stem = Job("full", None, job.index, job.prompt, job.seed).stem(run)
+            frames = np.load(stem.with_suffix(".npy"))
+            references[job.index, job.seed] = {"stem": stem, "frames": frames, "digest": _digest(frames)}
+        return references[job.index, job.seed]
+
+    def reference_mp4(ref: dict) -> np.ndarray:
+        if "mp4" not in ref:
+            ref["mp4"] = read_mp4(ref["stem"].with_suffix(".mp4"))
+            if optional.features is not None:
+                ref["features"] = optional.features(ref["mp4"])
+                pools["full"].add(ref["features"])
+        return ref["mp4"]
+
     for job in jobs:
         stem = job.stem(run)
         row = json.loads(stem.with_suffix(".json").read_text())
@@ -173,28 +214,26 @@ def score(jobs: list[Job], run: Path, adherence=None, optional: OptionalMetrics 
         if job.method == "full":
             row.update(psnr=math.inf, ssim=1.0, psnr_mp4=math.inf, ssim_mp4=1.0)
         else:
-            if (job.index, job.seed) not in references:  # read once per prompt, not once per method
-                ref = Job("full", None, job.index, job.prompt, job.seed).stem(run)
-                ref_mp4 = read_mp4(ref.with_suffix(".mp4"))
-                ref_features = None
+            ref, digest, memo = reference(job), _digest(frames), stem.with_suffix(".scores.json")
+            scores = None if perceptual else _remembered(memo, digest, ref["digest"])
+            if scores is None:
+                ref_mp4 = reference_mp4(ref)
+                mp4 = read_mp4(stem.with_suffix(".mp4"))
+                scores = dict(
+                    psnr=video_psnr(ref["frames"], frames),
+                    ssim=video_ssim(ref["frames"], frames),
+                    psnr_mp4=video_psnr(ref_mp4, mp4),
+                    ssim_mp4=video_ssim(ref_mp4, mp4),
+                )
+                text = json.dumps({"frames": digest, "reference": ref["digest"], "scores": scores})
+                _atomic_write(memo, lambda p, t=text: Path(p).write_text(t))
+                if optional.lpips is not None:
+                    row["lpips"] = optional.lpips(ref_mp4, mp4)
                 if optional.features is not None:
-                    ref_features = optional.features(ref_mp4)
-                    pools["full"].add(ref_features)
-                references[job.index, job.seed] = (np.load(ref.with_suffix(".npy")), ref_mp4, ref_features)
-            ref_frames, ref_mp4, ref_features = references[job.index, job.seed]
-            mp4 = read_mp4(stem.with_suffix(".mp4"))
-            row.update(
-                psnr=video_psnr(ref_frames, frames),
-                ssim=video_ssim(ref_frames, frames),
-                psnr_mp4=video_psnr(ref_mp4, mp4),
-                ssim_mp4=video_ssim(ref_mp4, mp4),
-            )
-            if optional.lpips is not None:
-                row["lpips"] = optional.lpips(ref_mp4, mp4)
-            if optional.features is not None:
-                features = optional.features(mp4)
-                row["fid"] = video_fid(ref_features, features)
-                pools[job.method].add(features)
+                    features = optional.features(mp4)
+                    row["fid"] = video_fid(ref["features"], features)
+                    pools[job.method].add(features)
+            row.update(scores)
         if adherence is not None:
             row.update(adherence(job.index, frames))
         rows.append(row)

@@ -1,6 +1,7 @@
 """LPIPS, FID and VBench: the Fréchet distance against closed forms, and the harness computing each metric when its
 scorer is present and reporting it skipped, with the reason, when not. The real networks (torchvision's AlexNet,
-the FID Inception, VBench's models) cannot load on this CPU machine; stand-in scorers check the plumbing."""
+the FID Inception, VBench's models) cannot load on this CPU machine; stand-in scorers check the plumbing. And
+the PSNR/SSIM kept beside each video for reruns."""
 
 from __future__ import annotations
 
@@ -136,6 +137,31 @@ def test_absent_metrics_are_skipped_with_their_reason(run):
     cells = [c.strip() for c in next(ln for ln in table.splitlines() if ln.startswith("| ours |")).split("|")[1:-1]]
     assert cells[1] == cells[2] == cells[5] == cells[6] == "skipped"
     assert "- lpips: lpips not importable (x)" in table and "- vbench: --skip_metrics" in table
+
+
+def test_a_rerun_reads_the_kept_scores_and_scores_again_what_was_remade(run, monkeypatch):
+    import evaluation.harness as harness
+
+    path, jobs = run
+    first = {(r["method"], r["index"]): r for r in score(jobs, path)}
+    scored = []
+    real = harness.video_ssim
+    monkeypatch.setattr(harness, "video_ssim", lambda ref, out: scored.append(1) or real(ref, out))
+    assert {(r["method"], r["index"]): r for r in score(jobs, path)} == first and scored == []
+
+    # a remade video is scored again (SSIM on the frames and on the mp4), and only it
+    ours0 = next(j for j in jobs if (j.method, j.index) == ("ours", 0))
+    _write_job(path, ours0, 255 - np.load(ours0.stem(path).with_suffix(".npy")))
+    rows = {(r["method"], r["index"]): r for r in score(jobs, path)}
+    assert len(scored) == 2 and rows["ours", 0]["psnr"] < first["ours", 0]["psnr"] - 10
+    # a remade reference: every video of its prompt is scored again
+    full1 = next(j for j in jobs if (j.method, j.index) == ("full", 1))
+    _write_job(path, full1, 255 - np.load(full1.stem(path).with_suffix(".npy")))
+    rows = {(r["method"], r["index"]): r for r in score(jobs, path)}
+    assert len(scored) == 2 + 4 and rows["ours", 1]["psnr"] < first["ours", 1]["psnr"] - 10
+    # LPIPS and FID are never kept: with them every video is scored
+    score(jobs, path, optional=OptionalMetrics(lpips=_lpips_stand_in, features=_features_stand_in))
+    assert len(scored) == 6 + 2 * 4
 
 
 def test_vbench_scores_exactly_the_runs_videos_once(run, monkeypatch):
