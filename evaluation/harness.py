@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from delta_cache.policy import Policy
 
-from .libraries import LibraryMethod, LibraryRun, calibrate_magcache
+from .libraries import LIBRARY_METHODS, LibraryMethod, LibraryRun, calibrate_magcache
 from .metrics import read_mp4, to_uint8, video_psnr, video_ssim
 from .perceptual import PooledGaussian, frechet_distance, video_fid
 from .phased import PhasedCache, Phases
@@ -366,7 +366,8 @@ def _family(method: str) -> str:
     """The method a label belongs to: its settings ("magcache-K=2", "teacache-fast") share one colour."""
     from delta_cache.peers import PEERS
 
-    for family in ("ours", *PEERS):
+    # longest first: "cachedit-dbcache-taylorseer-threshold=0.5" is not a setting of "cachedit-dbcache"
+    for family in sorted(("ours", *PEERS, *LIBRARY_METHODS), key=len, reverse=True):
         if method == family or method.startswith(family + "-"):
             ablation = next((what for mark, what in ABLATIONS.items() if mark in method), None)
             return f"{family} ({ablation})" if ablation else family
@@ -398,6 +399,6 @@ def write_pareto(summary: list[dict], run: Path) -> None:
     ax.set_xlabel("speedup (o theoretical, x measured)")
     ax.set_ylabel("PSNR vs full (dB)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the points, not on them
     _atomic_write(run / "pareto.png", lambda p: fig.savefig(p, dpi=110, bbox_inches="tight", format="png"))
     plt.close(fig)

@@ -208,3 +208,13 @@ def test_the_model_flag_is_read_in_both_spellings():
     assert pick(["--task", "t2v-debug"])[0] == "wan"  # the registry's first model is the default
     with pytest.raises(SystemExit, match="unknown --model 'sd3'; accepted: wan, hunyuanvideo, HYVideo"):
         select_target(["--model=sd3"], "p")
+
+
+def test_the_figure_groups_each_methods_settings_library_methods_included():
+    from evaluation.harness import _family
+
+    assert _family("adaptive-speedup=2.5") == "adaptive" and _family("fbcache-threshold=0.2") == "fbcache"
+    assert _family("adaptive-speedup=3-order=0") == "adaptive (no forecast)"
+    assert _family("diffusers-fbcache-threshold=0.1") == "diffusers-fbcache"  # not our fbcache's colour
+    assert _family("cachedit-dbcache-taylorseer-threshold=0.5") == "cachedit-dbcache-taylorseer"
+    assert _family("cachedit-dbcache-threshold=0.5-max_continuous_cached_steps=-1") == "cachedit-dbcache"
